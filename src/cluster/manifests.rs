@@ -1,0 +1,313 @@
+//! The manifests source: a directory of Kubernetes YAML/JSON manifests, re-read when it changes.
+//!
+//! Every `*.yaml`, `*.yml` and `*.json` file below the directory is read (hidden entries such as
+//! a ConfigMap volume's `..data` are skipped; their content is reached through the visible
+//! links). Files may hold several YAML documents and `kind: List` objects. A malformed object is
+//! skipped with a warning naming the file and the object; everything else is served.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde_yaml::Value;
+
+use super::model::{self, ClusterObject, ModelError, ObjectKey, ObjectKind};
+use super::ClusterEvent;
+use crate::k8s;
+
+/// How often the directory is checked for changes. Polling (not inotify) also sees the
+/// symlink swap a ConfigMap volume update makes.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The result of reading the directory once.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub objects: Vec<ClusterObject>,
+    /// One line per skipped object or unreadable file.
+    pub warnings: Vec<String>,
+}
+
+impl Snapshot {
+    /// The events that make an index equal to this snapshot, in one batch.
+    pub fn into_events(self) -> Vec<ClusterEvent> {
+        let mut by_kind: BTreeMap<ObjectKind, Vec<ClusterObject>> =
+            ObjectKind::ALL.iter().map(|k| (*k, Vec::new())).collect();
+        for object in self.objects {
+            by_kind.entry(object.kind()).or_default().push(object);
+        }
+        let mut events: Vec<ClusterEvent> = by_kind
+            .into_iter()
+            .map(|(kind, objects)| ClusterEvent::Resync(kind, objects))
+            .collect();
+        events.extend(ObjectKind::ALL.iter().map(|k| ClusterEvent::Synced(*k)));
+        events
+    }
+}
+
+/// Reads every manifest below `dir`.
+pub fn load(dir: &Path) -> Snapshot {
+    let mut snapshot = Snapshot::default();
+    let mut files = Vec::new();
+    if let Err(e) = collect_files(dir, &mut files) {
+        snapshot
+            .warnings
+            .push(format!("{}: cannot read directory: {e}", dir.display()));
+    }
+    files.sort();
+    // Later files win on duplicate keys, as `kubectl apply` of the directory would.
+    let mut seen: BTreeMap<(ObjectKind, ObjectKey), PathBuf> = BTreeMap::new();
+    for file in files {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                snapshot
+                    .warnings
+                    .push(format!("{}: cannot read: {e}", file.display()));
+                continue;
+            }
+        };
+        let before = snapshot.objects.len();
+        parse_text(&text, &file, &mut snapshot);
+        for object in &snapshot.objects[before..] {
+            let key = (object.kind(), object.key());
+            if let Some(prev) = seen.insert(key.clone(), file.clone()) {
+                snapshot.warnings.push(format!(
+                    "{}: {} {} also defined in {}; the later one wins",
+                    file.display(),
+                    key.0.as_str(),
+                    key.1,
+                    prev.display()
+                ));
+            }
+        }
+    }
+    // Keep the last definition of each key.
+    let mut last: BTreeMap<(ObjectKind, ObjectKey), usize> = BTreeMap::new();
+    for (i, o) in snapshot.objects.iter().enumerate() {
+        last.insert((o.kind(), o.key()), i);
+    }
+    if last.len() != snapshot.objects.len() {
+        let keep: std::collections::HashSet<usize> = last.into_values().collect();
+        let mut i = 0;
+        snapshot.objects.retain(|_| {
+            i += 1;
+            keep.contains(&(i - 1))
+        });
+    }
+    snapshot
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        // metadata() follows symlinks, as ConfigMap volumes need.
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            collect_files(&path, out)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Parses one file's text (YAML documents, JSON being YAML too) into `snapshot`.
+pub fn parse_text(text: &str, file: &Path, snapshot: &mut Snapshot) {
+    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        match <Value as serde::Deserialize>::deserialize(document) {
+            Ok(Value::Null) => {}
+            Ok(value) => add_value(value, file, snapshot),
+            Err(e) => {
+                snapshot.warnings.push(format!(
+                    "{}: document {}: not valid YAML, skipped with the rest of the file: {e}",
+                    file.display(),
+                    index + 1
+                ));
+                // serde_yaml cannot resume after a syntax error.
+                return;
+            }
+        }
+    }
+}
+
+fn add_value(value: Value, file: &Path, snapshot: &mut Snapshot) {
+    let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if kind == "List" || (kind.ends_with("List") && value.get("items").is_some()) {
+        let items = match value.get("items") {
+            Some(Value::Sequence(items)) => items.clone(),
+            Some(Value::Null) | None => Vec::new(),
+            Some(_) => {
+                snapshot
+                    .warnings
+                    .push(format!("{}: {kind}: items is not a list", file.display()));
+                return;
+            }
+        };
+        for item in items {
+            add_value(item, file, snapshot);
+        }
+        return;
+    }
+    let label = object_label(&value, &kind);
+    let converted = match (kind.as_str(), api_version.as_str()) {
+        ("Namespace", "v1") => convert::<k8s::Namespace, _>(value, model::Namespace::from_api)
+            .map(ClusterObject::Namespace),
+        ("Service", "v1") => {
+            convert::<k8s::Service, _>(value, model::Service::from_api).map(ClusterObject::Service)
+        }
+        ("EndpointSlice", "discovery.k8s.io/v1") => {
+            convert::<k8s::EndpointSlice, _>(value, model::EndpointSet::from_api)
+                .map(ClusterObject::EndpointSet)
+        }
+        ("Pod", "v1") => convert::<k8s::Pod, _>(value, model::Pod::from_api).map(ClusterObject::Pod),
+        ("Namespace" | "Service" | "EndpointSlice" | "Pod", other) => Err(format!(
+            "apiVersion {other:?} is not supported (want {})",
+            if kind == "EndpointSlice" { "discovery.k8s.io/v1" } else { "v1" }
+        )),
+        _ => {
+            tracing::debug!(file = %file.display(), kind = %kind, "skipping object of a kind DNS does not use");
+            return;
+        }
+    };
+    match converted {
+        Ok(object) => snapshot.objects.push(object),
+        Err(e) => snapshot
+            .warnings
+            .push(format!("{}: {label}: skipped: {e}", file.display())),
+    }
+}
+
+/// `Service shop/web`, from whatever metadata there is.
+fn object_label(value: &Value, kind: &str) -> String {
+    let meta = value.get("metadata");
+    let field = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or_default();
+    let (ns, name) = (field("namespace"), field("name"));
+    let kind = if kind.is_empty() { "object without kind" } else { kind };
+    match (ns, name) {
+        ("", "") => format!("{kind} (unnamed)"),
+        ("", name) => format!("{kind} {name}"),
+        (ns, name) => format!("{kind} {ns}/{name}"),
+    }
+}
+
+fn convert<A, T>(value: Value, from_api: fn(&A) -> Result<T, ModelError>) -> Result<T, String>
+where
+    A: serde::de::DeserializeOwned,
+{
+    let api: A = serde_yaml::from_value(value).map_err(|e| e.to_string())?;
+    from_api(&api).map_err(|e| e.to_string())
+}
+
+/// What identifies the directory's content without reading it: every file's path, size and
+/// modification time. A change in it triggers a reload.
+pub fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+    let mut files = Vec::new();
+    let _ = collect_files(dir, &mut files);
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| {
+            let meta = std::fs::metadata(&f).ok();
+            let len = meta.as_ref().map_or(0, |m| m.len());
+            let modified = meta.and_then(|m| m.modified().ok());
+            (f, len, modified)
+        })
+        .collect()
+}
+
+/// Loads `dir` now, hands the events to `apply`, then keeps watching it on a thread of its own
+/// and hands over a new complete set whenever the files change.
+pub fn spawn<F>(dir: PathBuf, apply: F) -> std::thread::JoinHandle<()>
+where
+    F: Fn(Vec<ClusterEvent>) + Send + 'static,
+{
+    let mut last = fingerprint(&dir);
+    publish(&dir, &apply);
+    std::thread::Builder::new()
+        .name("manifests".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(POLL_INTERVAL);
+                let now = fingerprint(&dir);
+                if now != last {
+                    last = now;
+                    tracing::info!(dir = %dir.display(), "manifests changed, reloading");
+                    publish(&dir, &apply);
+                }
+            }
+        })
+        .expect("spawning a thread at startup")
+}
+
+fn publish<F: Fn(Vec<ClusterEvent>)>(dir: &Path, apply: &F) {
+    let snapshot = load(dir);
+    for w in &snapshot.warnings {
+        tracing::warn!("manifests: {w}");
+    }
+    tracing::info!(
+        dir = %dir.display(),
+        objects = snapshot.objects.len(),
+        skipped = snapshot.warnings.len(),
+        "manifests loaded"
+    );
+    apply(snapshot.into_events());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Snapshot {
+        let mut s = Snapshot::default();
+        parse_text(text, Path::new("t.yaml"), &mut s);
+        s
+    }
+
+    #[test]
+    fn multi_document_yaml_and_lists_are_both_read() {
+        let s = parse(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: b}\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: c, namespace: a}\n",
+        );
+        let names: Vec<String> = s.objects.iter().map(|o| o.key().name).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn malformed_object_is_skipped_with_a_warning_naming_file_and_object() {
+        let s = parse(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: bad, namespace: a}\nspec: {clusterIP: nonsense}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n",
+        );
+        assert_eq!(s.objects.len(), 1);
+        assert_eq!(s.warnings.len(), 1);
+        assert!(s.warnings[0].starts_with("t.yaml: Service a/bad: skipped:"), "{}", s.warnings[0]);
+    }
+
+    #[test]
+    fn json_is_accepted() {
+        let s = parse(r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"j"}}"#);
+        assert_eq!(s.objects.len(), 1);
+    }
+
+    #[test]
+    fn wrong_api_version_of_a_known_kind_is_a_warning() {
+        let s = parse("apiVersion: discovery.k8s.io/v1beta1\nkind: EndpointSlice\nmetadata: {name: s, namespace: a}\naddressType: IPv4\nendpoints: []\n");
+        assert!(s.objects.is_empty());
+        assert!(s.warnings[0].contains("apiVersion"), "{}", s.warnings[0]);
+    }
+}

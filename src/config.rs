@@ -1,0 +1,618 @@
+//! The configuration file: a Corefile-like list of server blocks, in TOML.
+//!
+//! Two stages: [`RawConfig`] is what serde reads (unknown keys are errors everywhere), then
+//! [`RawConfig::validate`] turns it into the typed [`Config`] the rest of the program uses.
+//! Every error names the file, the key and what is wrong.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A configuration error: the file, the key (dotted path, `server[0].listen[1]`) and the problem.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read config file {file}: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {key}: {message}")]
+    Invalid {
+        file: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this was read from (for messages and reloads).
+    pub file: PathBuf,
+    pub admin: AdminConfig,
+    pub servers: Vec<ServerConfig>,
+}
+
+/// `[admin]`: the HTTP endpoints. Parsed and validated now; served by the ops issue.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AdminConfig {
+    pub health: Option<SocketAddr>,
+    pub ready: Option<SocketAddr>,
+    pub metrics: Option<SocketAddr>,
+}
+
+/// One `[[server]]` block: the zones it answers for, where it listens, and its plugins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    pub listen: Vec<SocketAddr>,
+    /// Zones this block serves, lower-case without the trailing dot; `""` is the root.
+    pub zones: Vec<String>,
+    pub kubernetes: Option<KubernetesConfig>,
+    pub forward: Option<ForwardConfig>,
+    pub cache: Option<CacheConfig>,
+}
+
+/// `[server.kubernetes]`: the cluster zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KubernetesConfig {
+    /// Authoritative zones, lower-case without trailing dot (CIDR zones already expanded).
+    pub zones: Vec<String>,
+    pub source: ClusterSource,
+    pub pods: PodMode,
+    pub ttl: u32,
+    /// Zones whose NXDOMAIN goes on to the next handler; `""` (from `"."`) means all zones.
+    pub fallthrough: Vec<String>,
+    /// Only these namespaces are exposed; empty means all.
+    pub namespaces: Vec<String>,
+    pub ignore_empty_service: bool,
+    pub endpoint_pod_names: bool,
+}
+
+/// Where cluster state comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClusterSource {
+    /// A directory of YAML/JSON manifests.
+    Manifests(PathBuf),
+    /// A plain API URL, e.g. `kubectl proxy`.
+    Endpoint(String),
+    /// A kubeconfig file and optional context.
+    Kubeconfig {
+        path: PathBuf,
+        context: Option<String>,
+    },
+    /// In-cluster service account, then `$KUBECONFIG`.
+    InCluster,
+}
+
+/// The `pods` option, as CoreDNS's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PodMode {
+    Disabled,
+    Insecure,
+    Verified,
+}
+
+/// `[server.forward]`: parsed and validated now; used by the forward issue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardConfig {
+    pub to: Vec<Upstream>,
+}
+
+/// An upstream: an address, or a resolv.conf whose nameservers are used.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Upstream {
+    Addr(SocketAddr),
+    ResolvConf(PathBuf),
+}
+
+/// `[server.cache]`: parsed and validated now; used by the forward issue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheConfig {
+    pub capacity: u64,
+    pub max_ttl: u32,
+}
+
+// === raw schema ===
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    admin: RawAdmin,
+    #[serde(default)]
+    server: Vec<RawServer>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    health: Option<String>,
+    ready: Option<String>,
+    metrics: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    #[serde(default = "default_listen")]
+    listen: Vec<String>,
+    #[serde(default = "default_server_zones")]
+    zones: Vec<String>,
+    kubernetes: Option<RawKubernetes>,
+    forward: Option<RawForward>,
+    cache: Option<RawCache>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKubernetes {
+    #[serde(default = "default_kubernetes_zones")]
+    zones: Vec<String>,
+    manifests: Option<PathBuf>,
+    endpoint: Option<String>,
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    #[serde(default = "default_pods")]
+    pods: PodMode,
+    #[serde(default = "default_ttl")]
+    ttl: i64,
+    #[serde(default)]
+    fallthrough: Vec<String>,
+    #[serde(default)]
+    namespaces: Vec<String>,
+    #[serde(default)]
+    ignore_empty_service: bool,
+    #[serde(default)]
+    endpoint_pod_names: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawForward {
+    to: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    #[serde(default = "default_cache_capacity")]
+    capacity: i64,
+    #[serde(default = "default_cache_max_ttl")]
+    max_ttl: i64,
+}
+
+fn default_listen() -> Vec<String> {
+    vec!["0.0.0.0:53".to_owned()]
+}
+fn default_server_zones() -> Vec<String> {
+    vec![".".to_owned()]
+}
+fn default_kubernetes_zones() -> Vec<String> {
+    vec![
+        "cluster.local".to_owned(),
+        "in-addr.arpa".to_owned(),
+        "ip6.arpa".to_owned(),
+    ]
+}
+fn default_pods() -> PodMode {
+    PodMode::Disabled
+}
+fn default_ttl() -> i64 {
+    5
+}
+fn default_cache_capacity() -> i64 {
+    10_000
+}
+fn default_cache_max_ttl() -> i64 {
+    3600
+}
+
+/// The largest `ttl` CoreDNS accepts.
+pub const MAX_TTL: u32 = 3600;
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, file)
+    }
+
+    /// Parses and validates config text; `file` names it in errors and anchors relative paths.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            file: file.to_owned(),
+            key,
+            message,
+        };
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| invalid("(document)".to_owned(), one_line(&e.to_string())))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = match e.path().to_string() {
+                p if p == "." || p.is_empty() => "(document)".to_owned(),
+                p => p,
+            };
+            invalid(key, one_line(&e.inner().to_string()))
+        })?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        raw.validate(base)
+            .map_err(|FieldError { key, message }| invalid(key, message))
+            .map(|(admin, servers)| Config {
+                file: file.to_owned(),
+                admin,
+                servers,
+            })
+    }
+}
+
+/// toml's messages span several lines (a source excerpt); keep the one that says what is wrong.
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '|' || c == '^'))
+        .collect();
+    match lines.as_slice() {
+        [] => message.trim().to_owned(),
+        [only] => (*only).to_owned(),
+        [first, .., last] if first.starts_with("TOML parse error") => {
+            format!("{last} ({})", first.trim_start_matches("TOML parse error ").trim_end_matches(':'))
+        }
+        [.., last] => (*last).to_owned(),
+    }
+}
+
+struct FieldError {
+    key: String,
+    message: String,
+}
+
+fn field_error(key: impl Into<String>, message: impl fmt::Display) -> FieldError {
+    FieldError {
+        key: key.into(),
+        message: message.to_string(),
+    }
+}
+
+impl RawConfig {
+    fn validate(self, base: &Path) -> Result<(AdminConfig, Vec<ServerConfig>), FieldError> {
+        let admin = AdminConfig {
+            health: optional_addr("admin.health", self.admin.health.as_deref())?,
+            ready: optional_addr("admin.ready", self.admin.ready.as_deref())?,
+            metrics: optional_addr("admin.metrics", self.admin.metrics.as_deref())?,
+        };
+        if self.server.is_empty() {
+            return Err(field_error(
+                "server",
+                "no [[server]] block: nothing would be served",
+            ));
+        }
+        let servers = self
+            .server
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| s.validate(&format!("server[{i}]"), base))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((admin, servers))
+    }
+}
+
+impl RawServer {
+    fn validate(self, key: &str, base: &Path) -> Result<ServerConfig, FieldError> {
+        if self.listen.is_empty() {
+            return Err(field_error(format!("{key}.listen"), "needs at least one address"));
+        }
+        let listen = self
+            .listen
+            .iter()
+            .enumerate()
+            .map(|(i, a)| listen_addr(&format!("{key}.listen[{i}]"), a))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.zones.is_empty() {
+            return Err(field_error(format!("{key}.zones"), "needs at least one zone (\".\" for all names)"));
+        }
+        let zones = self
+            .zones
+            .iter()
+            .enumerate()
+            .map(|(i, z)| zone_name(&format!("{key}.zones[{i}]"), z))
+            .collect::<Result<Vec<_>, _>>()?;
+        let kubernetes = self
+            .kubernetes
+            .map(|k| k.validate(&format!("{key}.kubernetes"), base))
+            .transpose()?;
+        let forward = self
+            .forward
+            .map(|f| f.validate(&format!("{key}.forward"), base))
+            .transpose()?;
+        let cache = self
+            .cache
+            .map(|c| c.validate(&format!("{key}.cache")))
+            .transpose()?;
+        Ok(ServerConfig {
+            listen,
+            zones,
+            kubernetes,
+            forward,
+            cache,
+        })
+    }
+}
+
+impl RawKubernetes {
+    fn validate(self, key: &str, base: &Path) -> Result<KubernetesConfig, FieldError> {
+        if self.zones.is_empty() {
+            return Err(field_error(format!("{key}.zones"), "needs at least one zone"));
+        }
+        let mut zones = Vec::new();
+        for (i, z) in self.zones.iter().enumerate() {
+            let k = format!("{key}.zones[{i}]");
+            if z.contains('/') {
+                zones.extend(cidr_zones(&k, z)?);
+            } else {
+                zones.push(zone_name(&k, z)?);
+            }
+        }
+        if zones.iter().all(|z| is_reverse_zone(z)) {
+            return Err(field_error(
+                format!("{key}.zones"),
+                "only reverse zones given: at least one forward zone (e.g. \"cluster.local\") is needed",
+            ));
+        }
+        if zones.iter().any(String::is_empty) {
+            return Err(field_error(
+                format!("{key}.zones"),
+                "the root zone \".\" cannot be a cluster zone",
+            ));
+        }
+        let chosen = [
+            self.manifests.as_ref().map(|_| "manifests"),
+            self.endpoint.as_ref().map(|_| "endpoint"),
+            self.kubeconfig.as_ref().map(|_| "kubeconfig"),
+        ];
+        let chosen: Vec<&str> = chosen.into_iter().flatten().collect();
+        if chosen.len() > 1 {
+            return Err(field_error(
+                format!("{key}.{}", chosen[1]),
+                format!("conflicts with {key}.{}: give one source of cluster state", chosen[0]),
+            ));
+        }
+        if self.context.is_some() && self.kubeconfig.is_none() {
+            return Err(field_error(format!("{key}.context"), "needs kubeconfig"));
+        }
+        let source = if let Some(dir) = self.manifests {
+            let dir = if dir.is_absolute() { dir } else { base.join(dir) };
+            if !dir.is_dir() {
+                return Err(field_error(
+                    format!("{key}.manifests"),
+                    format!("{} is not a directory", dir.display()),
+                ));
+            }
+            ClusterSource::Manifests(dir)
+        } else if let Some(url) = self.endpoint {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(field_error(
+                    format!("{key}.endpoint"),
+                    format!("{url:?} is not an http:// or https:// URL"),
+                ));
+            }
+            ClusterSource::Endpoint(url)
+        } else if let Some(path) = self.kubeconfig {
+            let path = if path.is_absolute() { path } else { base.join(path) };
+            ClusterSource::Kubeconfig {
+                path,
+                context: self.context,
+            }
+        } else {
+            ClusterSource::InCluster
+        };
+        let ttl = u32::try_from(self.ttl)
+            .ok()
+            .filter(|t| *t <= MAX_TTL)
+            .ok_or_else(|| {
+                field_error(
+                    format!("{key}.ttl"),
+                    format!("{} is out of range 0..={MAX_TTL}", self.ttl),
+                )
+            })?;
+        let fallthrough = self
+            .fallthrough
+            .iter()
+            .enumerate()
+            .map(|(i, z)| zone_name(&format!("{key}.fallthrough[{i}]"), z))
+            .collect::<Result<Vec<_>, _>>()?;
+        let namespaces = self
+            .namespaces
+            .iter()
+            .enumerate()
+            .map(|(i, ns)| {
+                if is_dns_label(ns) {
+                    Ok(ns.to_ascii_lowercase())
+                } else {
+                    Err(field_error(
+                        format!("{key}.namespaces[{i}]"),
+                        format!("{ns:?} is not a valid namespace name"),
+                    ))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(KubernetesConfig {
+            zones,
+            source,
+            pods: self.pods,
+            ttl,
+            fallthrough,
+            namespaces,
+            ignore_empty_service: self.ignore_empty_service,
+            endpoint_pod_names: self.endpoint_pod_names,
+        })
+    }
+}
+
+impl RawForward {
+    fn validate(self, key: &str, base: &Path) -> Result<ForwardConfig, FieldError> {
+        if self.to.is_empty() {
+            return Err(field_error(format!("{key}.to"), "needs at least one upstream"));
+        }
+        let to = self
+            .to
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let k = format!("{key}.to[{i}]");
+                if t.starts_with('/') || t.starts_with('.') {
+                    let p = PathBuf::from(t);
+                    Ok(Upstream::ResolvConf(if p.is_absolute() { p } else { base.join(p) }))
+                } else if let Ok(ip) = t.parse::<IpAddr>() {
+                    Ok(Upstream::Addr(SocketAddr::new(ip, 53)))
+                } else {
+                    t.parse::<SocketAddr>().map(Upstream::Addr).map_err(|_| {
+                        field_error(
+                            k,
+                            format!("{t:?} is neither ip, ip:port, [ipv6]:port nor a resolv.conf path"),
+                        )
+                    })
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ForwardConfig { to })
+    }
+}
+
+impl RawCache {
+    fn validate(self, key: &str) -> Result<CacheConfig, FieldError> {
+        let capacity = u64::try_from(self.capacity)
+            .ok()
+            .filter(|c| *c > 0)
+            .ok_or_else(|| field_error(format!("{key}.capacity"), "must be a positive number of entries"))?;
+        let max_ttl = u32::try_from(self.max_ttl)
+            .map_err(|_| field_error(format!("{key}.max_ttl"), "must be 0 or more seconds"))?;
+        Ok(CacheConfig { capacity, max_ttl })
+    }
+}
+
+fn optional_addr(key: &str, value: Option<&str>) -> Result<Option<SocketAddr>, FieldError> {
+    value.map(|v| listen_addr(key, v)).transpose()
+}
+
+/// `ip:port`, `[v6]:port`, or CoreDNS-style `:port` (all IPv4 addresses).
+fn listen_addr(key: &str, value: &str) -> Result<SocketAddr, FieldError> {
+    let parsed = match value.strip_prefix(':') {
+        Some(port) => port.parse::<u16>().map(|p| SocketAddr::from(([0, 0, 0, 0], p))).ok(),
+        None => value.parse::<SocketAddr>().ok(),
+    };
+    parsed.ok_or_else(|| {
+        field_error(
+            key,
+            format!("{value:?} is not a socket address (ip:port, [ipv6]:port or :port)"),
+        )
+    })
+}
+
+/// Validates and normalises a zone name: lower-case, no trailing dot, `"."` becomes `""`.
+fn zone_name(key: &str, value: &str) -> Result<String, FieldError> {
+    let trimmed = value.trim_end_matches('.');
+    if value == "." || (value.is_empty()) {
+        return if value == "." {
+            Ok(String::new())
+        } else {
+            Err(field_error(key, "empty zone name (use \".\" for the root)"))
+        };
+    }
+    if trimmed.len() > 253 || trimmed.split('.').any(|l| !is_dns_label(l) && !is_underscore_label(l)) {
+        return Err(field_error(key, format!("{value:?} is not a valid zone name")));
+    }
+    Ok(trimmed.to_ascii_lowercase())
+}
+
+fn is_dns_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+fn is_underscore_label(label: &str) -> bool {
+    label.len() <= 63 && label.starts_with('_') && is_dns_label(&label[1..])
+}
+
+/// Is this zone (normalised) under in-addr.arpa or ip6.arpa?
+pub fn is_reverse_zone(zone: &str) -> bool {
+    zone == "in-addr.arpa"
+        || zone.ends_with(".in-addr.arpa")
+        || zone == "ip6.arpa"
+        || zone.ends_with(".ip6.arpa")
+}
+
+/// The most reverse zones one CIDR may expand to.
+const MAX_CIDR_ZONES: u32 = 256;
+
+/// Expands a CIDR into the reverse zones that cover it (CoreDNS splits at octet/nibble bounds).
+fn cidr_zones(key: &str, value: &str) -> Result<Vec<String>, FieldError> {
+    let bad = |why: &str| field_error(key, format!("{value:?} is not a usable CIDR zone: {why}"));
+    let (ip, len) = value.split_once('/').ok_or_else(|| bad("missing /prefix"))?;
+    let ip: IpAddr = ip.parse().map_err(|_| bad("bad address"))?;
+    let len: u32 = len.parse().map_err(|_| bad("bad prefix length"))?;
+    match ip {
+        IpAddr::V4(v4) => {
+            if len > 32 {
+                return Err(bad("prefix longer than 32"));
+            }
+            let bits = u32::from(v4);
+            if len < 32 && bits & (u32::MAX >> len) != 0 {
+                return Err(bad("host bits set"));
+            }
+            let octets = len.div_ceil(8);
+            let count = 1u32 << (octets * 8 - len);
+            if count > MAX_CIDR_ZONES {
+                return Err(bad("expands to too many zones"));
+            }
+            Ok((0..count)
+                .map(|i| {
+                    let shift = 32 - octets * 8;
+                    let net = if shift >= 32 { bits } else { bits | (i << shift) };
+                    let bytes = net.to_be_bytes();
+                    let mut labels: Vec<String> =
+                        bytes[..octets as usize].iter().rev().map(u8::to_string).collect();
+                    labels.push("in-addr.arpa".to_owned());
+                    labels.join(".")
+                })
+                .collect())
+        }
+        IpAddr::V6(v6) => {
+            if len > 128 {
+                return Err(bad("prefix longer than 128"));
+            }
+            let bits = u128::from(v6);
+            if len < 128 && bits & (u128::MAX >> len) != 0 {
+                return Err(bad("host bits set"));
+            }
+            let nibbles = len.div_ceil(4);
+            let count = 1u32 << (nibbles * 4 - len);
+            if count > MAX_CIDR_ZONES {
+                return Err(bad("expands to too many zones"));
+            }
+            Ok((0..count)
+                .map(|i| {
+                    let shift = 128 - nibbles * 4;
+                    let net = if shift >= 128 { bits } else { bits | (u128::from(i) << shift) };
+                    let mut labels: Vec<String> = (0..nibbles)
+                        .rev()
+                        .map(|n| format!("{:x}", (net >> (124 - n * 4)) & 0xf))
+                        .collect();
+                    labels.push("ip6.arpa".to_owned());
+                    labels.join(".")
+                })
+                .collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

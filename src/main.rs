@@ -1,0 +1,205 @@
+//! The `clusterdns` binary: parse the command line, load the config, wire sources → index →
+//! server, run until SIGTERM/SIGINT.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use clusterdns::cluster::manifests;
+use clusterdns::config::{ClusterSource, Config, KubernetesConfig, PodMode, ServerConfig};
+use clusterdns::server::{self, Block, Router};
+use clusterdns::zone::records::BuildOptions;
+use clusterdns::zone::{ClusterZone, Index, IndexOptions, ZoneConfig};
+
+#[derive(Debug, Parser)]
+#[command(name = "clusterdns", version, about = "Kubernetes cluster DNS server")]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, short, global = true, default_value = "/etc/clusterdns/clusterdns.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Run,
+    /// Validate the configuration and exit: 0 if valid, 2 with the file, key and problem if not.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("clusterdns: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Check => {
+            println!("{}: ok ({} server block(s))", config.file.display(), config.servers.len());
+            ExitCode::SUCCESS
+        }
+        Command::Run => {
+            init_tracing();
+            match run(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("clusterdns: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    // Listen addresses shared by several blocks share their sockets.
+    let mut by_addr: BTreeMap<SocketAddr, Vec<Block>> = BTreeMap::new();
+    for (i, server) in config.servers.iter().enumerate() {
+        let block = build_block(server).with_context(|| format!("server[{i}]"))?;
+        for addr in &server.listen {
+            by_addr.entry(*addr).or_default().push(block.clone());
+        }
+    }
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    for (addr, blocks) in by_addr {
+        let listener = server::bind(addr).await?;
+        // Tests and scripts read the bound address (port 0 picks one) from this line.
+        println!("clusterdns: listening on {} (udp, tcp)", listener.addr);
+        tracing::info!(addr = %listener.addr, "listening (udp, tcp)");
+        server::serve(listener, Router::new(blocks), workers);
+    }
+    wait_for_shutdown().await;
+    tracing::info!("shutting down");
+    Ok(())
+}
+
+fn build_block(server: &ServerConfig) -> anyhow::Result<Block> {
+    if server.forward.is_some() {
+        tracing::warn!("[server.forward] is configured but forwarding is not built yet: names outside the cluster zones get REFUSED");
+    }
+    let cluster = match &server.kubernetes {
+        Some(k) => Some(start_cluster_zone(k, &own_addrs(&server.listen))?),
+        None => None,
+    };
+    Ok(Block {
+        zones: server.zones.clone(),
+        cluster,
+        recursion_available: false,
+    })
+}
+
+fn start_cluster_zone(k: &KubernetesConfig, own_addrs: &[IpAddr]) -> anyhow::Result<ClusterZone> {
+    let index = Arc::new(Index::new(IndexOptions {
+        build: BuildOptions {
+            endpoint_pod_names: k.endpoint_pod_names,
+        },
+        namespaces: k.namespaces.clone(),
+        track_pods: k.pods == PodMode::Verified,
+    }));
+    let primary = k
+        .zones
+        .iter()
+        .find(|z| !clusterdns::config::is_reverse_zone(z))
+        .cloned()
+        .unwrap_or_default();
+    let zone = ClusterZone {
+        config: Arc::new(ZoneConfig {
+            zones: k.zones.clone(),
+            primary: primary.into(),
+            ttl: k.ttl,
+            pods: k.pods,
+            fallthrough: k.fallthrough.clone(),
+            ignore_empty_service: k.ignore_empty_service,
+            own_addrs: own_addrs.to_vec(),
+        }),
+        index: index.clone(),
+    };
+    match &k.source {
+        ClusterSource::Manifests(dir) => {
+            manifests::spawn(dir.clone(), move |events| index.apply(events));
+        }
+        ClusterSource::Endpoint(_) | ClusterSource::Kubeconfig { .. } | ClusterSource::InCluster => {
+            bail!("the Kubernetes API source is not built yet: set kubernetes.manifests to a directory of manifests")
+        }
+    }
+    Ok(zone)
+}
+
+/// The server's own addresses for NS answers: the listen IPs; for a wildcard listen address,
+/// `$POD_IP` (downward API) or the address of the interface that routes outward.
+fn own_addrs(listen: &[SocketAddr]) -> Vec<IpAddr> {
+    let mut addrs = Vec::new();
+    for addr in listen {
+        let ip = addr.ip();
+        let found: Vec<IpAddr> = if !ip.is_unspecified() {
+            vec![ip]
+        } else if let Some(pod_ips) = std::env::var("POD_IP").ok().filter(|v| !v.is_empty()) {
+            pod_ips.split(',').filter_map(|s| s.trim().parse().ok()).collect()
+        } else {
+            // connect() on UDP sends nothing; it only picks the route and so the source address.
+            let probe: SocketAddr = if ip.is_ipv4() { "192.0.2.1:53" } else { "[2001:db8::1]:53" }
+                .parse()
+                .expect("literal address");
+            let bind: SocketAddr = if ip.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal address");
+            UdpSocket::bind(bind)
+                .and_then(|s| s.connect(probe).and_then(|_| s.local_addr()))
+                .map(|a| vec![a.ip()])
+                .unwrap_or_default()
+        };
+        for ip in found {
+            if !addrs.contains(&ip) {
+                addrs.push(ip);
+            }
+        }
+    }
+    addrs
+}
+
+async fn wait_for_shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

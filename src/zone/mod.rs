@@ -1,0 +1,152 @@
+//! The cluster zone: the index built from cluster objects, and the pure lookup over it.
+//!
+//! This module knows neither the Kubernetes API nor sockets. A lookup fills an [`AnswerBuf`]
+//! with [`Rr`]s whose names are described, not encoded: the server writes them, echoing the
+//! query's case and compressing against the question.
+
+pub mod index;
+pub mod lookup;
+pub mod qname;
+pub mod records;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+pub use index::{Index, IndexOptions};
+pub use lookup::lookup;
+
+use crate::config::PodMode;
+
+/// TTL of `dns-version.<zone>` TXT, as CoreDNS.
+pub const DNS_VERSION_TTL: u32 = 28800;
+/// The Kubernetes DNS schema version served at `dns-version.<zone>`.
+pub const DNS_SCHEMA_VERSION: &str = "1.1.0";
+/// CoreDNS's SOA timers.
+pub const SOA_REFRESH: u32 = 7200;
+pub const SOA_RETRY: u32 = 1800;
+pub const SOA_EXPIRE: u32 = 86400;
+/// The SOA record's own TTL is capped here; its MINIMUM field is the zone TTL.
+pub const SOA_MAX_TTL: u32 = 300;
+/// CNAME chains inside the zone stop after this many links (CoreDNS stops at 8).
+pub const MAX_CNAME_CHAIN: usize = 8;
+
+/// How one `[server.kubernetes]` answers: zones, TTL and the options that change answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneConfig {
+    /// Authoritative zones, lower-case, no trailing dot.
+    pub zones: Vec<String>,
+    /// The first forward zone: PTR targets live under it.
+    pub primary: Arc<str>,
+    pub ttl: u32,
+    pub pods: PodMode,
+    /// NXDOMAIN in these zones goes on to the next handler; `""` stands for every zone.
+    pub fallthrough: Vec<String>,
+    pub ignore_empty_service: bool,
+    /// The server's own addresses, for the apex NS and `ns.dns.<zone>`.
+    pub own_addrs: Vec<IpAddr>,
+}
+
+/// A zone handle: configuration plus the live index.
+#[derive(Debug, Clone)]
+pub struct ClusterZone {
+    pub config: Arc<ZoneConfig>,
+    pub index: Arc<Index>,
+}
+
+/// Where a name ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Suffix {
+    /// The matched zone, as the query spelled it (written as a pointer into the question).
+    QueryZone,
+    /// A zone of ours, lower-case (PTR targets under the primary zone).
+    Zone(Arc<str>),
+    /// Nothing: `labels` is already absolute.
+    Root,
+}
+
+/// A domain name in an answer: lower-case labels followed by a suffix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub labels: Arc<str>,
+    pub suffix: Suffix,
+}
+
+/// The owner of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// The question name, byte for byte.
+    Query,
+    /// The matched zone as the query spelled it (SOA).
+    QueryZone,
+    Name(Target),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rdata {
+    A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
+    Srv {
+        priority: u16,
+        weight: u16,
+        port: u16,
+        target: Target,
+    },
+    Ptr(Target),
+    Cname(Target),
+    Ns(Target),
+    Txt(&'static str),
+    /// The zone SOA: `ns.dns.<zone> hostmaster.<zone> serial 7200 1800 86400 minimum`.
+    Soa { serial: u32, minimum: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rr {
+    pub owner: Owner,
+    pub ttl: u32,
+    pub data: Rdata,
+}
+
+/// The records of one answer. Reused across queries so the hot path does not allocate.
+#[derive(Debug, Default)]
+pub struct AnswerBuf {
+    pub answers: Vec<Rr>,
+    pub additionals: Vec<Rr>,
+}
+
+impl AnswerBuf {
+    pub fn clear(&mut self) {
+        self.answers.clear();
+        self.additionals.clear();
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rcode {
+    NoError,
+    NxDomain,
+    ServFail,
+}
+
+/// What the zone says about a question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// An authoritative answer. `zone_labels` is the label count of the matched zone (so the
+    /// writer finds it in the question); `soa` puts the zone SOA in the authority section.
+    Answer {
+        rcode: Rcode,
+        zone_labels: usize,
+        soa: Option<SoaValues>,
+    },
+    /// The name is in none of the zones.
+    NotOurs,
+    /// NXDOMAIN in a `fallthrough` zone: the next handler decides.
+    FallThrough,
+}
+
+/// The SOA values for the authority section (kept `Copy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoaValues {
+    pub ttl: u32,
+    pub serial: u32,
+    pub minimum: u32,
+}

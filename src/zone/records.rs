@@ -1,0 +1,283 @@
+//! Pure builders: a Service and its EndpointSlices become one [`ServiceEntry`], stored ready to
+//! serve (lower-cased names, parsed addresses, deduplicated address lists, the PTRs it owns).
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use crate::cluster::model::{self, ServiceKind};
+
+/// What a Service contributes to the zone, keyed in the index by `name.namespace`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceEntry {
+    /// `name.namespace.svc`, lower-case: the SRV/PTR target without the zone.
+    pub target: Arc<str>,
+    pub kind: EntryKind,
+    /// The Service's ports (ClusterIP services); one sentinel port `-1` when it has none.
+    pub ports: Vec<PortEntry>,
+    /// Ready endpoint addresses in slice order, one entry per address; duplicates across
+    /// slices are kept so SRV weights count as CoreDNS counts them.
+    pub endpoints: Vec<EndpointEntry>,
+    /// The A answer of the service name: the IPv4 ClusterIP, or the distinct ready IPv4
+    /// endpoint addresses of a headless service.
+    pub v4: Vec<Ipv4Addr>,
+    /// The AAAA answer of the service name, likewise.
+    pub v6: Vec<Ipv6Addr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EntryKind {
+    ClusterIp(Vec<IpAddr>),
+    Headless,
+    /// The CNAME target, absolute and without trailing dot; `None` when the externalName is an
+    /// IP literal, which CoreDNS does not serve (NXDOMAIN).
+    ExternalName(Option<Arc<str>>),
+}
+
+/// A port of a Service or of an EndpointSlice; name and protocol lower-cased for matching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortEntry {
+    pub name: Box<str>,
+    pub protocol: Box<str>,
+    /// `-1` for the sentinel of a portless Service/slice: it matches a query without
+    /// `_port._proto` but yields no SRV record.
+    pub port: i32,
+}
+
+/// One ready endpoint address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointEntry {
+    pub ip: IpAddr,
+    /// The per-endpoint label: hostname, pod name (`endpoint_pod_names`) or dashed IP.
+    pub label: Arc<str>,
+    /// `label.name.namespace.svc`, lower-case.
+    pub target: Arc<str>,
+    /// The ports of the slice this endpoint came from.
+    pub ports: Arc<[PortEntry]>,
+    /// An earlier entry has the same label: answers must deduplicate against it.
+    pub repeats_label: bool,
+}
+
+impl ServiceEntry {
+    /// Are there ready endpoints (for `ignore_empty_service`)?
+    pub fn has_ready_endpoints(&self) -> bool {
+        !self.endpoints.is_empty()
+    }
+
+    /// The PTR records this service owns: `(address, target, is_cluster_ip)`.
+    pub fn ptr_owners(&self) -> impl Iterator<Item = (IpAddr, &Arc<str>, bool)> {
+        let cluster = match &self.kind {
+            EntryKind::ClusterIp(ips) => ips.as_slice(),
+            _ => &[],
+        };
+        cluster
+            .iter()
+            .map(|ip| (*ip, &self.target, true))
+            .chain(self.endpoints.iter().map(|e| (e.ip, &e.target, false)))
+    }
+}
+
+/// Options that change how entries are built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// Name unnamed endpoints after their pod (CoreDNS `endpoint_pod_names`).
+    pub endpoint_pod_names: bool,
+}
+
+/// Builds the entry of `service` from the slices that carry its name.
+pub fn service_entry(
+    service: &model::Service,
+    slices: &[&model::EndpointSet],
+    options: BuildOptions,
+) -> ServiceEntry {
+    let namespace = service.namespace.to_ascii_lowercase();
+    let name = service.name.to_ascii_lowercase();
+    let target: Arc<str> = format!("{name}.{namespace}.svc").into();
+    let kind = match &service.kind {
+        ServiceKind::ClusterIp(ips) => EntryKind::ClusterIp(ips.clone()),
+        ServiceKind::Headless => EntryKind::Headless,
+        ServiceKind::ExternalName(ext) => EntryKind::ExternalName(
+            (ext.parse::<IpAddr>().is_err()).then(|| Arc::from(ext.as_str())),
+        ),
+    };
+    let ports = port_entries(&service.ports);
+
+    let mut endpoints: Vec<EndpointEntry> = Vec::new();
+    let mut seen_labels: HashSet<String> = HashSet::new();
+    for slice in slices {
+        let slice_ports: Arc<[PortEntry]> = port_entries(&slice.ports).into();
+        for endpoint in slice.endpoints.iter().filter(|e| e.ready) {
+            for ip in &endpoint.addresses {
+                let label = endpoint_label(endpoint, *ip, options).to_ascii_lowercase();
+                let repeats_label = !seen_labels.insert(label.clone());
+                endpoints.push(EndpointEntry {
+                    ip: *ip,
+                    target: format!("{label}.{name}.{namespace}.svc").into(),
+                    label: label.into(),
+                    ports: slice_ports.clone(),
+                    repeats_label,
+                });
+            }
+        }
+    }
+
+    let addresses: Vec<IpAddr> = match &kind {
+        EntryKind::ClusterIp(ips) => ips.clone(),
+        EntryKind::Headless => endpoints.iter().map(|e| e.ip).collect(),
+        EntryKind::ExternalName(_) => Vec::new(),
+    };
+    let mut seen_ips = HashSet::new();
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
+    for ip in addresses.into_iter().filter(|ip| seen_ips.insert(*ip)) {
+        match ip {
+            IpAddr::V4(a) => v4.push(a),
+            IpAddr::V6(a) => v6.push(a),
+        }
+    }
+    ServiceEntry {
+        target,
+        kind,
+        ports,
+        endpoints,
+        v4,
+        v6,
+    }
+}
+
+fn port_entries(ports: &[model::Port]) -> Vec<PortEntry> {
+    if ports.is_empty() {
+        return vec![PortEntry {
+            name: "".into(),
+            protocol: "".into(),
+            port: -1,
+        }];
+    }
+    ports
+        .iter()
+        .map(|p| PortEntry {
+            name: p.name.to_ascii_lowercase().into(),
+            protocol: p.protocol.to_ascii_lowercase().into(),
+            port: p.port,
+        })
+        .collect()
+}
+
+/// The per-endpoint name, as CoreDNS's `endpointHostname`: the hostname if set, else the pod
+/// name when `endpoint_pod_names` is on (and it fits a label), else the dashed address.
+pub fn endpoint_label(endpoint: &model::Endpoint, ip: IpAddr, options: BuildOptions) -> String {
+    if let Some(h) = &endpoint.hostname {
+        return h.clone();
+    }
+    if options.endpoint_pod_names
+        && let Some(pod) = endpoint.target_name.as_ref().filter(|p| p.len() < 64 && !p.is_empty())
+    {
+        return pod.clone();
+    }
+    dashed_ip(ip)
+}
+
+/// `10.1.2.3` → `10-1-2-3`; `fd00::1` → `fd00--1`; a trailing `-` gets a `0` (`fd00::` →
+/// `fd00--0`) so the label does not end in a hyphen.
+pub fn dashed_ip(ip: IpAddr) -> String {
+    let mut s = ip.to_string().replace(['.', ':'], "-");
+    if s.ends_with('-') {
+        s.push('0');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::model::{Endpoint, EndpointSet, Port, Service};
+
+    fn ep(ip: &str, ready: bool, hostname: Option<&str>) -> Endpoint {
+        Endpoint {
+            addresses: vec![ip.parse().unwrap()],
+            ready,
+            hostname: hostname.map(str::to_owned),
+            target_name: Some("pod-a".into()),
+        }
+    }
+
+    fn headless(eps: Vec<Endpoint>) -> (Service, EndpointSet) {
+        (
+            Service {
+                namespace: "NS".into(),
+                name: "Db".into(),
+                kind: ServiceKind::Headless,
+                ports: vec![],
+            },
+            EndpointSet {
+                namespace: "ns".into(),
+                name: "db-1".into(),
+                service: Some("db".into()),
+                endpoints: eps,
+                ports: vec![Port {
+                    name: "SQL".into(),
+                    protocol: "TCP".into(),
+                    port: 5432,
+                }],
+            },
+        )
+    }
+
+    #[test]
+    fn dashed_ip_matches_coredns_forms() {
+        assert_eq!(dashed_ip("10.1.2.3".parse().unwrap()), "10-1-2-3");
+        assert_eq!(dashed_ip("fd00::1".parse().unwrap()), "fd00--1");
+        assert_eq!(dashed_ip("fd00::".parse().unwrap()), "fd00--0");
+        assert_eq!(dashed_ip("5678:abcd::1".parse().unwrap()), "5678-abcd--1");
+    }
+
+    #[test]
+    fn headless_entry_keeps_only_ready_addresses_and_lowercases_names() {
+        let (svc, slice) = headless(vec![
+            ep("10.0.0.1", true, Some("Web-0")),
+            ep("10.0.0.2", false, None),
+            ep("fd00::3", true, None),
+        ]);
+        let e = service_entry(&svc, &[&slice], BuildOptions::default());
+        assert_eq!(&*e.target, "db.ns.svc");
+        assert_eq!(e.v4, vec!["10.0.0.1".parse::<Ipv4Addr>().unwrap()]);
+        assert_eq!(e.v6, vec!["fd00::3".parse::<Ipv6Addr>().unwrap()]);
+        let targets: Vec<&str> = e.endpoints.iter().map(|e| &*e.target).collect();
+        assert_eq!(targets, ["web-0.db.ns.svc", "fd00--3.db.ns.svc"]);
+        assert_eq!(&*e.endpoints[0].ports[0].name, "sql");
+    }
+
+    #[test]
+    fn endpoint_pod_names_names_unnamed_endpoints_after_the_pod() {
+        let (svc, slice) = headless(vec![ep("10.0.0.1", true, None)]);
+        let on = BuildOptions {
+            endpoint_pod_names: true,
+        };
+        assert_eq!(&*service_entry(&svc, &[&slice], on).endpoints[0].label, "pod-a");
+        assert_eq!(
+            &*service_entry(&svc, &[&slice], BuildOptions::default()).endpoints[0].label,
+            "10-0-0-1"
+        );
+    }
+
+    #[test]
+    fn portless_service_gets_the_sentinel_port() {
+        let (svc, _) = headless(vec![]);
+        let e = service_entry(&svc, &[], BuildOptions::default());
+        assert_eq!(e.ports[0].port, -1);
+    }
+
+    #[test]
+    fn ip_literal_external_name_has_no_target() {
+        let svc = Service {
+            namespace: "a".into(),
+            name: "x".into(),
+            kind: ServiceKind::ExternalName("1.2.3.4".into()),
+            ports: vec![],
+        };
+        assert_eq!(
+            service_entry(&svc, &[], BuildOptions::default()).kind,
+            EntryKind::ExternalName(None)
+        );
+    }
+}
