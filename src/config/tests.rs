@@ -1,1 +1,156 @@
 use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/tmp/test.toml"))
+}
+
+fn error(text: &str) -> String {
+    parse(text).expect_err("config should be rejected").to_string()
+}
+
+const MINIMAL: &str = "[[server]]\nlisten = [\"127.0.0.1:5353\"]\n[server.kubernetes]\nmanifests = \"/tmp\"\n";
+
+#[test]
+fn embedded_default_config_parses() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/clusterdns.toml");
+    let config = Config::load(&file).expect("config/clusterdns.toml is valid");
+    let k = config.servers[0].kubernetes.as_ref().unwrap();
+    assert_eq!(k.zones, ["cluster.local", "in-addr.arpa", "ip6.arpa"]);
+    assert_eq!(k.pods, PodMode::Insecure);
+    assert!(matches!(&k.source, ClusterSource::Manifests(dir) if dir.ends_with("config/demo-cluster")));
+    assert_eq!(config.servers[0].listen, ["127.0.0.1:5353".parse::<SocketAddr>().unwrap()]);
+}
+
+#[test]
+fn defaults_match_coredns() {
+    let config = parse(MINIMAL).unwrap();
+    let server = &config.servers[0];
+    assert_eq!(server.zones, [""]);
+    let k = server.kubernetes.as_ref().unwrap();
+    assert_eq!(k.ttl, 5);
+    assert_eq!(k.pods, PodMode::Disabled);
+    assert!(k.fallthrough.is_empty() && k.namespaces.is_empty());
+    assert!(!k.ignore_empty_service && !k.endpoint_pod_names);
+}
+
+#[test]
+fn unknown_key_names_file_and_key_path() {
+    let e = error(&format!("{MINIMAL}bogus = 1\n"));
+    assert!(e.starts_with("/tmp/test.toml: server[0].kubernetes.bogus: unknown field `bogus`, expected one of"), "{e}");
+    let e = error("[admin]\nhealthz = \"127.0.0.1:1\"\n");
+    assert!(e.contains("admin") && e.contains("unknown field `healthz`"), "{e}");
+}
+
+#[test]
+fn bad_listen_address_names_the_entry() {
+    let e = error("[[server]]\nlisten = [\"127.0.0.1:53\", \"localhost:53\"]\n");
+    assert_eq!(
+        e,
+        "/tmp/test.toml: server[0].listen[1]: \"localhost:53\" is not a socket address (ip:port, [ipv6]:port or :port)"
+    );
+}
+
+#[test]
+fn coredns_style_port_only_listen_is_all_ipv4() {
+    let config = parse("[[server]]\nlisten = [\":53\", \"[::1]:5353\"]\n").unwrap();
+    assert_eq!(
+        config.servers[0].listen,
+        ["0.0.0.0:53".parse::<SocketAddr>().unwrap(), "[::1]:5353".parse().unwrap()]
+    );
+}
+
+#[test]
+fn bad_zone_name_is_rejected() {
+    let e = error("[[server]]\nzones = [\"bad zone\"]\n");
+    assert_eq!(e, "/tmp/test.toml: server[0].zones[0]: \"bad zone\" is not a valid zone name");
+    let e = error(&MINIMAL.replace("[server.kubernetes]\n", "[server.kubernetes]\nzones = [\"a..b\"]\n"));
+    assert!(e.contains("server[0].kubernetes.zones[0]"), "{e}");
+}
+
+#[test]
+fn missing_manifests_directory_is_an_error() {
+    let e = error("[[server]]\n[server.kubernetes]\nmanifests = \"/nonexistent/dir\"\n");
+    assert_eq!(e, "/tmp/test.toml: server[0].kubernetes.manifests: /nonexistent/dir is not a directory");
+}
+
+#[test]
+fn relative_manifests_path_is_relative_to_the_config_file() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let config = Config::parse(
+        "[[server]]\n[server.kubernetes]\nmanifests = \"demo-cluster\"\n",
+        &dir.join("x.toml"),
+    )
+    .unwrap();
+    let k = config.servers[0].kubernetes.as_ref().unwrap();
+    assert_eq!(k.source, ClusterSource::Manifests(dir.join("demo-cluster")));
+}
+
+#[test]
+fn two_sources_conflict() {
+    let e = error("[[server]]\n[server.kubernetes]\nmanifests = \"/tmp\"\nendpoint = \"http://127.0.0.1:8001\"\n");
+    assert_eq!(
+        e,
+        "/tmp/test.toml: server[0].kubernetes.endpoint: conflicts with server[0].kubernetes.manifests: give one source of cluster state"
+    );
+}
+
+#[test]
+fn ttl_out_of_range_is_rejected() {
+    let e = error(&format!("{MINIMAL}ttl = 3601\n"));
+    assert_eq!(e, "/tmp/test.toml: server[0].kubernetes.ttl: 3601 is out of range 0..=3600");
+    assert!(error(&format!("{MINIMAL}ttl = -1\n")).contains("out of range"));
+    assert_eq!(parse(&format!("{MINIMAL}ttl = 0\n")).unwrap().servers[0].kubernetes.as_ref().unwrap().ttl, 0);
+}
+
+#[test]
+fn bad_pods_mode_is_rejected() {
+    let e = error(&format!("{MINIMAL}pods = \"sometimes\"\n"));
+    assert!(e.contains("server[0].kubernetes.pods") && e.contains("unknown variant"), "{e}");
+}
+
+#[test]
+fn reverse_only_zone_list_is_rejected() {
+    let e = error(&MINIMAL.replace("[server.kubernetes]\n", "[server.kubernetes]\nzones = [\"in-addr.arpa\"]\n"));
+    assert!(e.contains("only reverse zones"), "{e}");
+}
+
+#[test]
+fn cidr_zones_expand_to_reverse_zones() {
+    let k = |zones: &str| {
+        parse(&MINIMAL.replace("[server.kubernetes]\n", &format!("[server.kubernetes]\nzones = [\"cluster.local\", {zones}]\n")))
+            .map(|c| c.servers[0].kubernetes.clone().unwrap().zones)
+    };
+    assert_eq!(k("\"10.0.0.0/8\"").unwrap(), ["cluster.local", "10.in-addr.arpa"]);
+    let z = k("\"10.0.0.0/17\"").unwrap();
+    assert_eq!(z.len(), 1 + 128);
+    assert_eq!(z[1], "0.0.10.in-addr.arpa");
+    assert_eq!(z[128], "127.0.10.in-addr.arpa");
+    assert_eq!(k("\"fd00::/12\"").unwrap(), ["cluster.local", "0.d.f.ip6.arpa"]);
+    assert!(k("\"10.0.0.1/8\"").unwrap_err().to_string().contains("host bits set"));
+}
+
+#[test]
+fn no_server_block_is_an_error() {
+    assert_eq!(error(""), "/tmp/test.toml: server: no [[server]] block: nothing would be served");
+}
+
+#[test]
+fn forward_upstreams_accept_addresses_and_resolv_conf() {
+    let config = parse("[[server]]\n[server.forward]\nto = [\"10.0.0.2\", \"[fd00::53]:5353\", \"/etc/resolv.conf\"]\n").unwrap();
+    assert_eq!(
+        config.servers[0].forward.as_ref().unwrap().to,
+        [
+            Upstream::Addr("10.0.0.2:53".parse().unwrap()),
+            Upstream::Addr("[fd00::53]:5353".parse().unwrap()),
+            Upstream::ResolvConf("/etc/resolv.conf".into()),
+        ]
+    );
+    assert!(error("[[server]]\n[server.forward]\nto = [\"dns.example\"]\n").contains("server[0].forward.to[0]"));
+}
+
+#[test]
+fn syntax_error_reports_the_position() {
+    let e = error("[[server]\n");
+    assert!(e.starts_with("/tmp/test.toml: (document):"), "{e}");
+    assert!(e.contains("line 1"), "{e}");
+}
