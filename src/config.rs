@@ -257,13 +257,24 @@ fn one_line(message: &str) -> String {
     let lines: Vec<&str> = message
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '|' || c == '^'))
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with('|')
+                && !l
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == ' ' || c == '|' || c == '^')
+        })
         .collect();
     match lines.as_slice() {
         [] => message.trim().to_owned(),
         [only] => (*only).to_owned(),
         [first, .., last] if first.starts_with("TOML parse error") => {
-            format!("{last} ({})", first.trim_start_matches("TOML parse error ").trim_end_matches(':'))
+            format!(
+                "{last} ({})",
+                first
+                    .trim_start_matches("TOML parse error ")
+                    .trim_end_matches(':')
+            )
         }
         [.., last] => (*last).to_owned(),
     }
@@ -307,7 +318,10 @@ impl RawConfig {
 impl RawServer {
     fn validate(self, key: &str, base: &Path) -> Result<ServerConfig, FieldError> {
         if self.listen.is_empty() {
-            return Err(field_error(format!("{key}.listen"), "needs at least one address"));
+            return Err(field_error(
+                format!("{key}.listen"),
+                "needs at least one address",
+            ));
         }
         let listen = self
             .listen
@@ -316,7 +330,10 @@ impl RawServer {
             .map(|(i, a)| listen_addr(&format!("{key}.listen[{i}]"), a))
             .collect::<Result<Vec<_>, _>>()?;
         if self.zones.is_empty() {
-            return Err(field_error(format!("{key}.zones"), "needs at least one zone (\".\" for all names)"));
+            return Err(field_error(
+                format!("{key}.zones"),
+                "needs at least one zone (\".\" for all names)",
+            ));
         }
         let zones = self
             .zones
@@ -349,7 +366,10 @@ impl RawServer {
 impl RawKubernetes {
     fn validate(self, key: &str, base: &Path) -> Result<KubernetesConfig, FieldError> {
         if self.zones.is_empty() {
-            return Err(field_error(format!("{key}.zones"), "needs at least one zone"));
+            return Err(field_error(
+                format!("{key}.zones"),
+                "needs at least one zone",
+            ));
         }
         let mut zones = Vec::new();
         for (i, z) in self.zones.iter().enumerate() {
@@ -381,14 +401,21 @@ impl RawKubernetes {
         if chosen.len() > 1 {
             return Err(field_error(
                 format!("{key}.{}", chosen[1]),
-                format!("conflicts with {key}.{}: give one source of cluster state", chosen[0]),
+                format!(
+                    "conflicts with {key}.{}: give one source of cluster state",
+                    chosen[0]
+                ),
             ));
         }
         if self.context.is_some() && self.kubeconfig.is_none() {
             return Err(field_error(format!("{key}.context"), "needs kubeconfig"));
         }
         let source = if let Some(dir) = self.manifests {
-            let dir = if dir.is_absolute() { dir } else { base.join(dir) };
+            let dir = if dir.is_absolute() {
+                dir
+            } else {
+                base.join(dir)
+            };
             if !dir.is_dir() {
                 return Err(field_error(
                     format!("{key}.manifests"),
@@ -405,7 +432,11 @@ impl RawKubernetes {
             }
             ClusterSource::Endpoint(url)
         } else if let Some(path) = self.kubeconfig {
-            let path = if path.is_absolute() { path } else { base.join(path) };
+            let path = if path.is_absolute() {
+                path
+            } else {
+                base.join(path)
+            };
             ClusterSource::Kubeconfig {
                 path,
                 context: self.context,
@@ -459,7 +490,10 @@ impl RawKubernetes {
 impl RawForward {
     fn validate(self, key: &str, base: &Path) -> Result<ForwardConfig, FieldError> {
         if self.to.is_empty() {
-            return Err(field_error(format!("{key}.to"), "needs at least one upstream"));
+            return Err(field_error(
+                format!("{key}.to"),
+                "needs at least one upstream",
+            ));
         }
         let to = self
             .to
@@ -469,14 +503,20 @@ impl RawForward {
                 let k = format!("{key}.to[{i}]");
                 if t.starts_with('/') || t.starts_with('.') {
                     let p = PathBuf::from(t);
-                    Ok(Upstream::ResolvConf(if p.is_absolute() { p } else { base.join(p) }))
+                    Ok(Upstream::ResolvConf(if p.is_absolute() {
+                        p
+                    } else {
+                        base.join(p)
+                    }))
                 } else if let Ok(ip) = t.parse::<IpAddr>() {
                     Ok(Upstream::Addr(SocketAddr::new(ip, 53)))
                 } else {
                     t.parse::<SocketAddr>().map(Upstream::Addr).map_err(|_| {
                         field_error(
                             k,
-                            format!("{t:?} is neither ip, ip:port, [ipv6]:port nor a resolv.conf path"),
+                            format!(
+                                "{t:?} is neither ip, ip:port, [ipv6]:port nor a resolv.conf path"
+                            ),
                         )
                     })
                 }
@@ -491,7 +531,12 @@ impl RawCache {
         let capacity = u64::try_from(self.capacity)
             .ok()
             .filter(|c| *c > 0)
-            .ok_or_else(|| field_error(format!("{key}.capacity"), "must be a positive number of entries"))?;
+            .ok_or_else(|| {
+                field_error(
+                    format!("{key}.capacity"),
+                    "must be a positive number of entries",
+                )
+            })?;
         let max_ttl = u32::try_from(self.max_ttl)
             .map_err(|_| field_error(format!("{key}.max_ttl"), "must be 0 or more seconds"))?;
         Ok(CacheConfig { capacity, max_ttl })
@@ -505,7 +550,10 @@ fn optional_addr(key: &str, value: Option<&str>) -> Result<Option<SocketAddr>, F
 /// `ip:port`, `[v6]:port`, or CoreDNS-style `:port` (all IPv4 addresses).
 fn listen_addr(key: &str, value: &str) -> Result<SocketAddr, FieldError> {
     let parsed = match value.strip_prefix(':') {
-        Some(port) => port.parse::<u16>().map(|p| SocketAddr::from(([0, 0, 0, 0], p))).ok(),
+        Some(port) => port
+            .parse::<u16>()
+            .map(|p| SocketAddr::from(([0, 0, 0, 0], p)))
+            .ok(),
         None => value.parse::<SocketAddr>().ok(),
     };
     parsed.ok_or_else(|| {
@@ -526,8 +574,15 @@ fn zone_name(key: &str, value: &str) -> Result<String, FieldError> {
             Err(field_error(key, "empty zone name (use \".\" for the root)"))
         };
     }
-    if trimmed.len() > 253 || trimmed.split('.').any(|l| !is_dns_label(l) && !is_underscore_label(l)) {
-        return Err(field_error(key, format!("{value:?} is not a valid zone name")));
+    if trimmed.len() > 253
+        || trimmed
+            .split('.')
+            .any(|l| !is_dns_label(l) && !is_underscore_label(l))
+    {
+        return Err(field_error(
+            key,
+            format!("{value:?} is not a valid zone name"),
+        ));
     }
     Ok(trimmed.to_ascii_lowercase())
 }
@@ -535,7 +590,11 @@ fn zone_name(key: &str, value: &str) -> Result<String, FieldError> {
 fn is_dns_label(label: &str) -> bool {
     !label.is_empty()
         && label.len() <= 63
-        && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn is_underscore_label(label: &str) -> bool {
@@ -556,7 +615,9 @@ const MAX_CIDR_ZONES: u32 = 256;
 /// Expands a CIDR into the reverse zones that cover it (CoreDNS splits at octet/nibble bounds).
 fn cidr_zones(key: &str, value: &str) -> Result<Vec<String>, FieldError> {
     let bad = |why: &str| field_error(key, format!("{value:?} is not a usable CIDR zone: {why}"));
-    let (ip, len) = value.split_once('/').ok_or_else(|| bad("missing /prefix"))?;
+    let (ip, len) = value
+        .split_once('/')
+        .ok_or_else(|| bad("missing /prefix"))?;
     let ip: IpAddr = ip.parse().map_err(|_| bad("bad address"))?;
     let len: u32 = len.parse().map_err(|_| bad("bad prefix length"))?;
     match ip {
@@ -576,10 +637,17 @@ fn cidr_zones(key: &str, value: &str) -> Result<Vec<String>, FieldError> {
             Ok((0..count)
                 .map(|i| {
                     let shift = 32 - octets * 8;
-                    let net = if shift >= 32 { bits } else { bits | (i << shift) };
+                    let net = if shift >= 32 {
+                        bits
+                    } else {
+                        bits | (i << shift)
+                    };
                     let bytes = net.to_be_bytes();
-                    let mut labels: Vec<String> =
-                        bytes[..octets as usize].iter().rev().map(u8::to_string).collect();
+                    let mut labels: Vec<String> = bytes[..octets as usize]
+                        .iter()
+                        .rev()
+                        .map(u8::to_string)
+                        .collect();
                     labels.push("in-addr.arpa".to_owned());
                     labels.join(".")
                 })
@@ -601,7 +669,11 @@ fn cidr_zones(key: &str, value: &str) -> Result<Vec<String>, FieldError> {
             Ok((0..count)
                 .map(|i| {
                     let shift = 128 - nibbles * 4;
-                    let net = if shift >= 128 { bits } else { bits | (u128::from(i) << shift) };
+                    let net = if shift >= 128 {
+                        bits
+                    } else {
+                        bits | (u128::from(i) << shift)
+                    };
                     let mut labels: Vec<String> = (0..nibbles)
                         .rev()
                         .map(|n| format!("{:x}", (net >> (124 - n * 4)) & 0xf))

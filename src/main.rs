@@ -20,7 +20,12 @@ use clusterdns::zone::{ClusterZone, Index, IndexOptions, ZoneConfig};
 #[command(name = "clusterdns", version, about = "Kubernetes cluster DNS server")]
 struct Cli {
     /// The configuration file.
-    #[arg(long, short, global = true, default_value = "/etc/clusterdns/clusterdns.toml")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        default_value = "/etc/clusterdns/clusterdns.toml"
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Option<Command>,
@@ -45,7 +50,11 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Run) {
         Command::Check => {
-            println!("{}: ok ({} server block(s))", config.file.display(), config.servers.len());
+            println!(
+                "{}: ok ({} server block(s))",
+                config.file.display(),
+                config.servers.len()
+            );
             ExitCode::SUCCESS
         }
         Command::Run => {
@@ -102,7 +111,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 fn build_block(server: &ServerConfig) -> anyhow::Result<Block> {
     if server.forward.is_some() {
-        tracing::warn!("[server.forward] is configured but forwarding is not built yet: names outside the cluster zones get REFUSED");
+        tracing::warn!(
+            "[server.forward] is configured but forwarding is not built yet: names outside the cluster zones get REFUSED"
+        );
     }
     let cluster = match &server.kubernetes {
         Some(k) => Some(start_cluster_zone(k, &own_addrs(&server.listen))?),
@@ -145,8 +156,12 @@ fn start_cluster_zone(k: &KubernetesConfig, own_addrs: &[IpAddr]) -> anyhow::Res
         ClusterSource::Manifests(dir) => {
             manifests::spawn(dir.clone(), move |events| index.apply(events));
         }
-        ClusterSource::Endpoint(_) | ClusterSource::Kubeconfig { .. } | ClusterSource::InCluster => {
-            bail!("the Kubernetes API source is not built yet: set kubernetes.manifests to a directory of manifests")
+        ClusterSource::Endpoint(_)
+        | ClusterSource::Kubeconfig { .. }
+        | ClusterSource::InCluster => {
+            bail!(
+                "the Kubernetes API source is not built yet: set kubernetes.manifests to a directory of manifests"
+            )
         }
     }
     Ok(zone)
@@ -161,13 +176,22 @@ fn own_addrs(listen: &[SocketAddr]) -> Vec<IpAddr> {
         let found: Vec<IpAddr> = if !ip.is_unspecified() {
             vec![ip]
         } else if let Some(pod_ips) = std::env::var("POD_IP").ok().filter(|v| !v.is_empty()) {
-            pod_ips.split(',').filter_map(|s| s.trim().parse().ok()).collect()
+            pod_ips
+                .split(',')
+                .filter_map(|s| s.trim().parse().ok())
+                .collect()
         } else {
             // connect() on UDP sends nothing; it only picks the route and so the source address.
-            let probe: SocketAddr = if ip.is_ipv4() { "192.0.2.1:53" } else { "[2001:db8::1]:53" }
+            let probe: SocketAddr = if ip.is_ipv4() {
+                "192.0.2.1:53"
+            } else {
+                "[2001:db8::1]:53"
+            }
+            .parse()
+            .expect("literal address");
+            let bind: SocketAddr = if ip.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
                 .parse()
                 .expect("literal address");
-            let bind: SocketAddr = if ip.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal address");
             UdpSocket::bind(bind)
                 .and_then(|s| s.connect(probe).and_then(|_| s.local_addr()))
                 .map(|a| vec![a.ip()])

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_yaml::Value;
 
-use super::model::{self, ClusterObject, ModelError, ObjectKey, ObjectKind};
 use super::ClusterEvent;
+use super::model::{self, ClusterObject, ModelError, ObjectKey, ObjectKind};
 use crate::k8s;
 
 /// How often the directory is checked for changes. Polling (not inotify) also sees the
@@ -141,7 +141,11 @@ pub fn parse_text(text: &str, file: &Path, snapshot: &mut Snapshot) {
 }
 
 fn add_value(value: Value, file: &Path, snapshot: &mut Snapshot) {
-    let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let kind = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let api_version = value
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -174,10 +178,16 @@ fn add_value(value: Value, file: &Path, snapshot: &mut Snapshot) {
             convert::<k8s::EndpointSlice, _>(value, model::EndpointSet::from_api)
                 .map(ClusterObject::EndpointSet)
         }
-        ("Pod", "v1") => convert::<k8s::Pod, _>(value, model::Pod::from_api).map(ClusterObject::Pod),
+        ("Pod", "v1") => {
+            convert::<k8s::Pod, _>(value, model::Pod::from_api).map(ClusterObject::Pod)
+        }
         ("Namespace" | "Service" | "EndpointSlice" | "Pod", other) => Err(format!(
             "apiVersion {other:?} is not supported (want {})",
-            if kind == "EndpointSlice" { "discovery.k8s.io/v1" } else { "v1" }
+            if kind == "EndpointSlice" {
+                "discovery.k8s.io/v1"
+            } else {
+                "v1"
+            }
         )),
         _ => {
             tracing::debug!(file = %file.display(), kind = %kind, "skipping object of a kind DNS does not use");
@@ -195,9 +205,17 @@ fn add_value(value: Value, file: &Path, snapshot: &mut Snapshot) {
 /// `Service shop/web`, from whatever metadata there is.
 fn object_label(value: &Value, kind: &str) -> String {
     let meta = value.get("metadata");
-    let field = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or_default();
+    let field = |k: &str| {
+        meta.and_then(|m| m.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
     let (ns, name) = (field("namespace"), field("name"));
-    let kind = if kind.is_empty() { "object without kind" } else { kind };
+    let kind = if kind.is_empty() {
+        "object without kind"
+    } else {
+        kind
+    };
     match (ns, name) {
         ("", "") => format!("{kind} (unnamed)"),
         ("", name) => format!("{kind} {name}"),
@@ -295,7 +313,11 @@ mod tests {
         );
         assert_eq!(s.objects.len(), 1);
         assert_eq!(s.warnings.len(), 1);
-        assert!(s.warnings[0].starts_with("t.yaml: Service a/bad: skipped:"), "{}", s.warnings[0]);
+        assert!(
+            s.warnings[0].starts_with("t.yaml: Service a/bad: skipped:"),
+            "{}",
+            s.warnings[0]
+        );
     }
 
     #[test]
@@ -306,7 +328,9 @@ mod tests {
 
     #[test]
     fn wrong_api_version_of_a_known_kind_is_a_warning() {
-        let s = parse("apiVersion: discovery.k8s.io/v1beta1\nkind: EndpointSlice\nmetadata: {name: s, namespace: a}\naddressType: IPv4\nendpoints: []\n");
+        let s = parse(
+            "apiVersion: discovery.k8s.io/v1beta1\nkind: EndpointSlice\nmetadata: {name: s, namespace: a}\naddressType: IPv4\nendpoints: []\n",
+        );
         assert!(s.objects.is_empty());
         assert!(s.warnings[0].contains("apiVersion"), "{}", s.warnings[0]);
     }

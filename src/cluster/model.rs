@@ -186,7 +186,10 @@ fn namespace_of(meta: &k8s::ObjectMeta) -> Result<String, ModelError> {
 
 /// A DNS label as Kubernetes names are: 1..=63 octets of `[A-Za-z0-9-_]`.
 fn is_label(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn check_label(field: &'static str, value: &str) -> Result<(), ModelError> {
@@ -382,7 +385,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             s.kind,
-            ServiceKind::ClusterIp(vec!["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()])
+            ServiceKind::ClusterIp(vec![
+                "10.0.0.1".parse().unwrap(),
+                "fd00::1".parse().unwrap()
+            ])
         );
         assert_eq!(s.ports[0].protocol, "TCP");
     }
@@ -404,8 +410,12 @@ mod tests {
 
     #[test]
     fn invalid_cluster_ip_is_an_error_naming_the_field() {
-        let err = service("metadata: {name: x, namespace: a}\nspec: {clusterIP: 10.0.0.300}").unwrap_err();
-        assert_eq!(err.to_string(), "spec.clusterIPs: \"10.0.0.300\" is not an IP address");
+        let err = service("metadata: {name: x, namespace: a}\nspec: {clusterIP: 10.0.0.300}")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "spec.clusterIPs: \"10.0.0.300\" is not an IP address"
+        );
     }
 
     #[test]

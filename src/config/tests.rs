@@ -5,10 +5,13 @@ fn parse(text: &str) -> Result<Config, ConfigError> {
 }
 
 fn error(text: &str) -> String {
-    parse(text).expect_err("config should be rejected").to_string()
+    parse(text)
+        .expect_err("config should be rejected")
+        .to_string()
 }
 
-const MINIMAL: &str = "[[server]]\nlisten = [\"127.0.0.1:5353\"]\n[server.kubernetes]\nmanifests = \"/tmp\"\n";
+const MINIMAL: &str =
+    "[[server]]\nlisten = [\"127.0.0.1:5353\"]\n[server.kubernetes]\nmanifests = \"/tmp\"\n";
 
 #[test]
 fn embedded_default_config_parses() {
@@ -17,8 +20,13 @@ fn embedded_default_config_parses() {
     let k = config.servers[0].kubernetes.as_ref().unwrap();
     assert_eq!(k.zones, ["cluster.local", "in-addr.arpa", "ip6.arpa"]);
     assert_eq!(k.pods, PodMode::Insecure);
-    assert!(matches!(&k.source, ClusterSource::Manifests(dir) if dir.ends_with("config/demo-cluster")));
-    assert_eq!(config.servers[0].listen, ["127.0.0.1:5353".parse::<SocketAddr>().unwrap()]);
+    assert!(
+        matches!(&k.source, ClusterSource::Manifests(dir) if dir.ends_with("config/demo-cluster"))
+    );
+    assert_eq!(
+        config.servers[0].listen,
+        ["127.0.0.1:5353".parse::<SocketAddr>().unwrap()]
+    );
 }
 
 #[test]
@@ -36,9 +44,17 @@ fn defaults_match_coredns() {
 #[test]
 fn unknown_key_names_file_and_key_path() {
     let e = error(&format!("{MINIMAL}bogus = 1\n"));
-    assert!(e.starts_with("/tmp/test.toml: server[0].kubernetes.bogus: unknown field `bogus`, expected one of"), "{e}");
+    assert!(
+        e.starts_with(
+            "/tmp/test.toml: server[0].kubernetes.bogus: unknown field `bogus`, expected one of"
+        ),
+        "{e}"
+    );
     let e = error("[admin]\nhealthz = \"127.0.0.1:1\"\n");
-    assert!(e.contains("admin") && e.contains("unknown field `healthz`"), "{e}");
+    assert!(
+        e.contains("admin") && e.contains("unknown field `healthz`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -55,22 +71,34 @@ fn coredns_style_port_only_listen_is_all_ipv4() {
     let config = parse("[[server]]\nlisten = [\":53\", \"[::1]:5353\"]\n").unwrap();
     assert_eq!(
         config.servers[0].listen,
-        ["0.0.0.0:53".parse::<SocketAddr>().unwrap(), "[::1]:5353".parse().unwrap()]
+        [
+            "0.0.0.0:53".parse::<SocketAddr>().unwrap(),
+            "[::1]:5353".parse().unwrap()
+        ]
     );
 }
 
 #[test]
 fn bad_zone_name_is_rejected() {
     let e = error("[[server]]\nzones = [\"bad zone\"]\n");
-    assert_eq!(e, "/tmp/test.toml: server[0].zones[0]: \"bad zone\" is not a valid zone name");
-    let e = error(&MINIMAL.replace("[server.kubernetes]\n", "[server.kubernetes]\nzones = [\"a..b\"]\n"));
+    assert_eq!(
+        e,
+        "/tmp/test.toml: server[0].zones[0]: \"bad zone\" is not a valid zone name"
+    );
+    let e = error(&MINIMAL.replace(
+        "[server.kubernetes]\n",
+        "[server.kubernetes]\nzones = [\"a..b\"]\n",
+    ));
     assert!(e.contains("server[0].kubernetes.zones[0]"), "{e}");
 }
 
 #[test]
 fn missing_manifests_directory_is_an_error() {
     let e = error("[[server]]\n[server.kubernetes]\nmanifests = \"/nonexistent/dir\"\n");
-    assert_eq!(e, "/tmp/test.toml: server[0].kubernetes.manifests: /nonexistent/dir is not a directory");
+    assert_eq!(
+        e,
+        "/tmp/test.toml: server[0].kubernetes.manifests: /nonexistent/dir is not a directory"
+    );
 }
 
 #[test]
@@ -87,7 +115,9 @@ fn relative_manifests_path_is_relative_to_the_config_file() {
 
 #[test]
 fn two_sources_conflict() {
-    let e = error("[[server]]\n[server.kubernetes]\nmanifests = \"/tmp\"\nendpoint = \"http://127.0.0.1:8001\"\n");
+    let e = error(
+        "[[server]]\n[server.kubernetes]\nmanifests = \"/tmp\"\nendpoint = \"http://127.0.0.1:8001\"\n",
+    );
     assert_eq!(
         e,
         "/tmp/test.toml: server[0].kubernetes.endpoint: conflicts with server[0].kubernetes.manifests: give one source of cluster state"
@@ -97,41 +127,74 @@ fn two_sources_conflict() {
 #[test]
 fn ttl_out_of_range_is_rejected() {
     let e = error(&format!("{MINIMAL}ttl = 3601\n"));
-    assert_eq!(e, "/tmp/test.toml: server[0].kubernetes.ttl: 3601 is out of range 0..=3600");
+    assert_eq!(
+        e,
+        "/tmp/test.toml: server[0].kubernetes.ttl: 3601 is out of range 0..=3600"
+    );
     assert!(error(&format!("{MINIMAL}ttl = -1\n")).contains("out of range"));
-    assert_eq!(parse(&format!("{MINIMAL}ttl = 0\n")).unwrap().servers[0].kubernetes.as_ref().unwrap().ttl, 0);
+    assert_eq!(
+        parse(&format!("{MINIMAL}ttl = 0\n")).unwrap().servers[0]
+            .kubernetes
+            .as_ref()
+            .unwrap()
+            .ttl,
+        0
+    );
 }
 
 #[test]
 fn bad_pods_mode_is_rejected() {
     let e = error(&format!("{MINIMAL}pods = \"sometimes\"\n"));
-    assert!(e.contains("server[0].kubernetes.pods") && e.contains("unknown variant"), "{e}");
+    assert!(
+        e.contains("server[0].kubernetes.pods") && e.contains("unknown variant"),
+        "{e}"
+    );
 }
 
 #[test]
 fn reverse_only_zone_list_is_rejected() {
-    let e = error(&MINIMAL.replace("[server.kubernetes]\n", "[server.kubernetes]\nzones = [\"in-addr.arpa\"]\n"));
+    let e = error(&MINIMAL.replace(
+        "[server.kubernetes]\n",
+        "[server.kubernetes]\nzones = [\"in-addr.arpa\"]\n",
+    ));
     assert!(e.contains("only reverse zones"), "{e}");
 }
 
 #[test]
 fn cidr_zones_expand_to_reverse_zones() {
     let k = |zones: &str| {
-        parse(&MINIMAL.replace("[server.kubernetes]\n", &format!("[server.kubernetes]\nzones = [\"cluster.local\", {zones}]\n")))
-            .map(|c| c.servers[0].kubernetes.clone().unwrap().zones)
+        parse(&MINIMAL.replace(
+            "[server.kubernetes]\n",
+            &format!("[server.kubernetes]\nzones = [\"cluster.local\", {zones}]\n"),
+        ))
+        .map(|c| c.servers[0].kubernetes.clone().unwrap().zones)
     };
-    assert_eq!(k("\"10.0.0.0/8\"").unwrap(), ["cluster.local", "10.in-addr.arpa"]);
+    assert_eq!(
+        k("\"10.0.0.0/8\"").unwrap(),
+        ["cluster.local", "10.in-addr.arpa"]
+    );
     let z = k("\"10.0.0.0/17\"").unwrap();
     assert_eq!(z.len(), 1 + 128);
     assert_eq!(z[1], "0.0.10.in-addr.arpa");
     assert_eq!(z[128], "127.0.10.in-addr.arpa");
-    assert_eq!(k("\"fd00::/12\"").unwrap(), ["cluster.local", "0.d.f.ip6.arpa"]);
-    assert!(k("\"10.0.0.1/8\"").unwrap_err().to_string().contains("host bits set"));
+    assert_eq!(
+        k("\"fd00::/12\"").unwrap(),
+        ["cluster.local", "0.d.f.ip6.arpa"]
+    );
+    assert!(
+        k("\"10.0.0.1/8\"")
+            .unwrap_err()
+            .to_string()
+            .contains("host bits set")
+    );
 }
 
 #[test]
 fn no_server_block_is_an_error() {
-    assert_eq!(error(""), "/tmp/test.toml: server: no [[server]] block: nothing would be served");
+    assert_eq!(
+        error(""),
+        "/tmp/test.toml: server: no [[server]] block: nothing would be served"
+    );
 }
 
 #[test]
@@ -145,7 +208,10 @@ fn forward_upstreams_accept_addresses_and_resolv_conf() {
             Upstream::ResolvConf("/etc/resolv.conf".into()),
         ]
     );
-    assert!(error("[[server]]\n[server.forward]\nto = [\"dns.example\"]\n").contains("server[0].forward.to[0]"));
+    assert!(
+        error("[[server]]\n[server.forward]\nto = [\"dns.example\"]\n")
+            .contains("server[0].forward.to[0]")
+    );
 }
 
 #[test]

@@ -60,7 +60,12 @@ impl Router {
     }
 
     /// Handles one request. Returns the response bytes, or `None` to send nothing.
-    pub fn handle<'s>(&self, request: &[u8], transport: Transport, scratch: &'s mut Scratch) -> Option<&'s [u8]> {
+    pub fn handle<'s>(
+        &self,
+        request: &[u8],
+        transport: Transport,
+        scratch: &'s mut Scratch,
+    ) -> Option<&'s [u8]> {
         // Without a whole header there is nobody to answer; a response (QR=1) is never
         // answered, so two servers cannot bounce messages at each other.
         if request.len() < 12 || request[2] & 0x80 != 0 {
@@ -87,7 +92,13 @@ impl Router {
             Err(e) => {
                 tracing::debug!(error = %e, "malformed request");
                 flags.rcode = RCODE_FORMERR;
-                return Some(scratch.writer.write(flags, None, &no_sections, None, UDP_MIN_PAYLOAD));
+                return Some(scratch.writer.write(
+                    flags,
+                    None,
+                    &no_sections,
+                    None,
+                    UDP_MIN_PAYLOAD,
+                ));
             }
         };
         let edns = message.edns.as_ref().map(|e| Edns {
@@ -95,15 +106,18 @@ impl Router {
         });
         let limit = match transport {
             Transport::Tcp => TCP_MAX_MESSAGE,
-            Transport::Udp => message
-                .edns
-                .as_ref()
-                .map_or(UDP_MIN_PAYLOAD, |e| usize::from(e.max_payload()).max(UDP_MIN_PAYLOAD)),
+            Transport::Udp => message.edns.as_ref().map_or(UDP_MIN_PAYLOAD, |e| {
+                usize::from(e.max_payload()).max(UDP_MIN_PAYLOAD)
+            }),
         };
         let query = match message.queries.as_slice() {
             [q] => q,
             _ => {
-                flags.rcode = if opcode == 0 { RCODE_FORMERR } else { RCODE_NOTIMP };
+                flags.rcode = if opcode == 0 {
+                    RCODE_FORMERR
+                } else {
+                    RCODE_NOTIMP
+                };
                 return Some(scratch.writer.write(flags, None, &no_sections, edns, limit));
             }
         };
@@ -114,22 +128,40 @@ impl Router {
         };
         if message.edns.as_ref().is_some_and(|e| e.version() > 0) {
             flags.rcode = RCODE_BADVERS;
-            return Some(scratch.writer.write(flags, Some(&question), &no_sections, edns, limit));
+            return Some(
+                scratch
+                    .writer
+                    .write(flags, Some(&question), &no_sections, edns, limit),
+            );
         }
         if opcode != 0 {
             flags.rcode = RCODE_NOTIMP;
-            return Some(scratch.writer.write(flags, Some(&question), &no_sections, edns, limit));
+            return Some(
+                scratch
+                    .writer
+                    .write(flags, Some(&question), &no_sections, edns, limit),
+            );
         }
         let qtype = query.query_type();
-        if query.query_class() != DNSClass::IN || matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+        if query.query_class() != DNSClass::IN
+            || matches!(qtype, RecordType::AXFR | RecordType::IXFR)
+        {
             flags.rcode = RCODE_REFUSED;
-            return Some(scratch.writer.write(flags, Some(&question), &no_sections, edns, limit));
+            return Some(
+                scratch
+                    .writer
+                    .write(flags, Some(&question), &no_sections, edns, limit),
+            );
         }
 
         lower_name(query.name(), &mut scratch.qname);
         let Some(block) = self.block_for(&scratch.qname) else {
             flags.rcode = RCODE_REFUSED;
-            return Some(scratch.writer.write(flags, Some(&question), &no_sections, edns, limit));
+            return Some(
+                scratch
+                    .writer
+                    .write(flags, Some(&question), &no_sections, edns, limit),
+            );
         };
         flags.recursion_available = block.recursion_available;
         let outcome = match &block.cluster {
@@ -154,12 +186,20 @@ impl Router {
                     zone_labels,
                     additionals: &scratch.answer.additionals,
                 };
-                Some(scratch.writer.write(flags, Some(&question), &sections, edns, limit))
+                Some(
+                    scratch
+                        .writer
+                        .write(flags, Some(&question), &sections, edns, limit),
+                )
             }
             // Forwarding is not built yet: a name nobody here answers is refused.
             Outcome::NotOurs | Outcome::FallThrough => {
                 flags.rcode = RCODE_REFUSED;
-                Some(scratch.writer.write(flags, Some(&question), &no_sections, edns, limit))
+                Some(
+                    scratch
+                        .writer
+                        .write(flags, Some(&question), &no_sections, edns, limit),
+                )
             }
         }
     }

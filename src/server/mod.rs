@@ -48,18 +48,26 @@ pub async fn bind(addr: SocketAddr) -> Result<Listener, ServerError> {
     let attempts = if addr.port() == 0 { 20 } else { 1 };
     let mut last_error = None;
     for _ in 0..attempts {
-        let udp = UdpSocket::bind(addr).await.map_err(|source| ServerError::Bind {
-            proto: "udp",
-            addr,
-            source,
-        })?;
+        let udp = UdpSocket::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                proto: "udp",
+                addr,
+                source,
+            })?;
         let bound = udp.local_addr().map_err(|source| ServerError::Bind {
             proto: "udp",
             addr,
             source,
         })?;
         match TcpListener::bind(bound).await {
-            Ok(tcp) => return Ok(Listener { addr: bound, udp, tcp }),
+            Ok(tcp) => {
+                return Ok(Listener {
+                    addr: bound,
+                    udp,
+                    tcp,
+                });
+            }
             Err(source) => {
                 last_error = Some(ServerError::Bind {
                     proto: "tcp",

@@ -148,7 +148,13 @@ impl MessageWriter {
         &self.buf
     }
 
-    fn write_header(&mut self, flags: Flags, truncated: bool, qdcount: u16, counts: (usize, usize, usize)) {
+    fn write_header(
+        &mut self,
+        flags: Flags,
+        truncated: bool,
+        qdcount: u16,
+        counts: (usize, usize, usize),
+    ) {
         let mut b2 = 0x80 | ((flags.opcode & 0x0f) << 3);
         if flags.authoritative {
             b2 |= 0x04;
@@ -229,7 +235,10 @@ impl MessageWriter {
             return;
         }
         let start = self.buf.len();
-        if target.suffix == Suffix::QueryZone && start < 0x3fff && self.remembered.len() < MAX_REMEMBERED {
+        if target.suffix == Suffix::QueryZone
+            && start < 0x3fff
+            && self.remembered.len() < MAX_REMEMBERED
+        {
             self.remembered.push((key, start as u16));
         }
         self.labels(&target.labels);
@@ -338,7 +347,8 @@ impl MessageWriter {
     fn write_opt(&mut self, edns: Edns, rcode: u16) {
         self.buf.push(0); // root owner
         self.buf.extend_from_slice(&TYPE_OPT.to_be_bytes());
-        self.buf.extend_from_slice(&ADVERTISED_UDP_PAYLOAD.to_be_bytes());
+        self.buf
+            .extend_from_slice(&ADVERTISED_UDP_PAYLOAD.to_be_bytes());
         self.buf.push((rcode >> 4) as u8); // extended rcode
         self.buf.push(0); // version
         self.buf.push(if edns.dnssec_ok { 0x80 } else { 0 });

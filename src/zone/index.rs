@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use dashmap::DashMap;
 
 use super::records::{self, BuildOptions, ServiceEntry};
-use crate::cluster::model::{ClusterObject, EndpointSet, ObjectKey, ObjectKind, Pod, Service};
 use crate::cluster::ClusterEvent;
+use crate::cluster::model::{ClusterObject, EndpointSet, ObjectKey, ObjectKind, Pod, Service};
 
 /// A PTR record some Service owns at an address.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -144,7 +144,10 @@ impl Index {
         }
         for ns in &touched.namespaces {
             let exists = objects.namespaces.contains(ns)
-                || objects.services_per_namespace.get(ns).is_some_and(|n| *n > 0);
+                || objects
+                    .services_per_namespace
+                    .get(ns)
+                    .is_some_and(|n| *n > 0);
             let present = self.namespaces.contains_key(ns.as_str());
             if exists != present {
                 changed = true;
@@ -164,7 +167,11 @@ impl Index {
         let needed: &[ObjectKind] = if self.options.track_pods {
             &ObjectKind::ALL
         } else {
-            &[ObjectKind::Namespace, ObjectKind::Service, ObjectKind::EndpointSlice]
+            &[
+                ObjectKind::Namespace,
+                ObjectKind::Service,
+                ObjectKind::EndpointSlice,
+            ]
         };
         if !self.is_synced() && needed.iter().all(|k| objects.synced.contains(k)) {
             self.synced.store(true, Ordering::Release);
@@ -252,7 +259,11 @@ impl Index {
                 }
                 if let Some(ip) = pod.ip {
                     touched.pod_ips.insert(ip);
-                    objects.pods_by_ip.entry(ip).or_default().insert(key.clone());
+                    objects
+                        .pods_by_ip
+                        .entry(ip)
+                        .or_default()
+                        .insert(key.clone());
                 }
                 let new_ip = pod.ip;
                 if let Some(old_ip) = objects.pods.insert(key.clone(), pod).and_then(|p| p.ip) {
@@ -265,7 +276,13 @@ impl Index {
         }
     }
 
-    fn delete(&self, objects: &mut Objects, kind: ObjectKind, key: &ObjectKey, touched: &mut Touched) {
+    fn delete(
+        &self,
+        objects: &mut Objects,
+        kind: ObjectKind,
+        key: &ObjectKey,
+        touched: &mut Touched,
+    ) {
         let key = lower_key(key);
         match kind {
             ObjectKind::Namespace => {
@@ -296,7 +313,13 @@ impl Index {
         }
     }
 
-    fn unlink_slice(&self, objects: &mut Objects, key: &ObjectKey, old: &EndpointSet, touched: &mut Touched) {
+    fn unlink_slice(
+        &self,
+        objects: &mut Objects,
+        key: &ObjectKey,
+        old: &EndpointSet,
+        touched: &mut Touched,
+    ) {
         if let Some(service) = &old.service {
             let svc_key = ObjectKey::new(&key.namespace, service.to_ascii_lowercase());
             if let Some(names) = objects.slices_of.get_mut(&svc_key) {
@@ -375,7 +398,11 @@ impl Index {
             .collect();
         namespaces.sort();
         namespaces.dedup();
-        let before = self.pod_ips.get(&ip).map(|v| v.value().clone()).unwrap_or_default();
+        let before = self
+            .pod_ips
+            .get(&ip)
+            .map(|v| v.value().clone())
+            .unwrap_or_default();
         if before == namespaces {
             return false;
         }
@@ -398,7 +425,10 @@ fn unlink_pod_ip(objects: &mut Objects, ip: IpAddr, key: &ObjectKey) {
 }
 
 fn lower_key(key: &ObjectKey) -> ObjectKey {
-    ObjectKey::new(key.namespace.to_ascii_lowercase(), key.name.to_ascii_lowercase())
+    ObjectKey::new(
+        key.namespace.to_ascii_lowercase(),
+        key.name.to_ascii_lowercase(),
+    )
 }
 
 fn unix_now() -> u32 {

@@ -169,7 +169,11 @@ fn apex(zone: &ClusterZone, qtype: RecordType, owner: &Owner, out: &mut AnswerBu
         ),
         RecordType::NS => {
             for (target, ip) in own_names(zone) {
-                if !out.answers.iter().any(|r| r.data == Rdata::Ns(target.clone())) {
+                if !out
+                    .answers
+                    .iter()
+                    .any(|r| r.data == Rdata::Ns(target.clone()))
+                {
                     push(out, owner, config.ttl, Rdata::Ns(target.clone()));
                 }
                 let glue = Owner::Name(target);
@@ -177,7 +181,11 @@ fn apex(zone: &ClusterZone, qtype: RecordType, owner: &Owner, out: &mut AnswerBu
                     IpAddr::V4(a) => Rdata::A(a),
                     IpAddr::V6(a) => Rdata::Aaaa(a),
                 };
-                if !out.additionals.iter().any(|r| r.owner == glue && r.data == data) {
+                if !out
+                    .additionals
+                    .iter()
+                    .any(|r| r.owner == glue && r.data == data)
+                {
                     out.additionals.push(Rr {
                         owner: glue,
                         ttl: config.ttl,
@@ -545,7 +553,13 @@ fn external_name(
 }
 
 /// A name below a reverse zone: PTR for ClusterIPs and ready endpoint addresses.
-fn reverse(zone: &ClusterZone, qname: &str, rel: &str, qtype: RecordType, out: &mut AnswerBuf) -> bool {
+fn reverse(
+    zone: &ClusterZone,
+    qname: &str,
+    rel: &str,
+    qtype: RecordType,
+    out: &mut AnswerBuf,
+) -> bool {
     if rel.is_empty() {
         apex(zone, qtype, &Owner::Query, out);
         return true;

@@ -96,7 +96,10 @@ pub enum Rdata {
     Ns(Target),
     Txt(&'static str),
     /// The zone SOA: `ns.dns.<zone> hostmaster.<zone> serial 7200 1800 86400 minimum`.
-    Soa { serial: u32, minimum: u32 },
+    Soa {
+        serial: u32,
+        minimum: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -131,19 +131,44 @@ mod tests {
             ("pod", Shape::Branch(Branch::Pod)),
             ("dns-version", Shape::DnsVersion),
             ("ns.dns", Shape::NsDns),
-            ("default.svc", Shape::Namespace { branch: Branch::Svc, namespace: "default" }),
-            ("web.default.svc", svc("web.default", "web", "default", Selector::Service)),
+            (
+                "default.svc",
+                Shape::Namespace {
+                    branch: Branch::Svc,
+                    namespace: "default",
+                },
+            ),
+            (
+                "web.default.svc",
+                svc("web.default", "web", "default", Selector::Service),
+            ),
             (
                 "web-0.web.default.svc",
                 svc("web.default", "web", "default", Selector::Endpoint("web-0")),
             ),
             (
                 "_http._tcp.web.default.svc",
-                svc("web.default", "web", "default", Selector::Port { port: "http", protocol: "tcp" }),
+                svc(
+                    "web.default",
+                    "web",
+                    "default",
+                    Selector::Port {
+                        port: "http",
+                        protocol: "tcp",
+                    },
+                ),
             ),
             (
                 "http.tcp.web.default.svc",
-                svc("web.default", "web", "default", Selector::Port { port: "http", protocol: "tcp" }),
+                svc(
+                    "web.default",
+                    "web",
+                    "default",
+                    Selector::Port {
+                        port: "http",
+                        protocol: "tcp",
+                    },
+                ),
             ),
             ("a.b.c.web.default.svc", Shape::Invalid),
             ("web.default.other", Shape::Invalid),

@@ -170,7 +170,10 @@ pub fn endpoint_label(endpoint: &model::Endpoint, ip: IpAddr, options: BuildOpti
         return h.clone();
     }
     if options.endpoint_pod_names
-        && let Some(pod) = endpoint.target_name.as_ref().filter(|p| p.len() < 64 && !p.is_empty())
+        && let Some(pod) = endpoint
+            .target_name
+            .as_ref()
+            .filter(|p| p.len() < 64 && !p.is_empty())
     {
         return pod.clone();
     }
@@ -253,7 +256,10 @@ mod tests {
         let on = BuildOptions {
             endpoint_pod_names: true,
         };
-        assert_eq!(&*service_entry(&svc, &[&slice], on).endpoints[0].label, "pod-a");
+        assert_eq!(
+            &*service_entry(&svc, &[&slice], on).endpoints[0].label,
+            "pod-a"
+        );
         assert_eq!(
             &*service_entry(&svc, &[&slice], BuildOptions::default()).endpoints[0].label,
             "10-0-0-1"

@@ -183,7 +183,11 @@ struct Setup {
 fn default_setup() -> Setup {
     Setup {
         config: ZoneConfig {
-            zones: vec!["cluster.local".into(), "in-addr.arpa".into(), "ip6.arpa".into()],
+            zones: vec![
+                "cluster.local".into(),
+                "in-addr.arpa".into(),
+                "ip6.arpa".into(),
+            ],
             primary: "cluster.local".into(),
             ttl: 5,
             pods: PodMode::Disabled,
@@ -207,7 +211,11 @@ fn zone(change: impl FnOnce(&mut Setup)) -> ClusterZone {
     if setup.synced {
         index.apply(events);
     } else {
-        index.apply(events.into_iter().filter(|e| !matches!(e, ClusterEvent::Synced(_))));
+        index.apply(
+            events
+                .into_iter()
+                .filter(|e| !matches!(e, ClusterEvent::Synced(_))),
+        );
     }
     ClusterZone {
         config: Arc::new(setup.config),
@@ -253,7 +261,10 @@ fn render(rr: &Rr, qname: &str, zone: &str) -> String {
             weight,
             port,
             target,
-        } => format!("SRV {priority} {weight} {port} {}", render_name(target, zone)),
+        } => format!(
+            "SRV {priority} {weight} {port} {}",
+            render_name(target, zone)
+        ),
         Rdata::Ptr(t) => format!("PTR {}", render_name(t, zone)),
         Rdata::Cname(t) => format!("CNAME {}", render_name(t, zone)),
         Rdata::Ns(t) => format!("NS {}", render_name(t, zone)),
@@ -286,7 +297,11 @@ fn ask(zone: &ClusterZone, qname: &str, qtype: RecordType) -> Rendered {
         Outcome::NotOurs => ("NOTOURS", false, String::new()),
         Outcome::FallThrough => ("FALLTHROUGH", false, String::new()),
     };
-    let mut answer: Vec<String> = out.answers.iter().map(|r| render(r, qname, &zone_name)).collect();
+    let mut answer: Vec<String> = out
+        .answers
+        .iter()
+        .map(|r| render(r, qname, &zone_name))
+        .collect();
     let mut extra: Vec<String> = out
         .additionals
         .iter()
@@ -312,7 +327,12 @@ struct Case {
 
 const NODATA: &[&str] = &[];
 
-fn case(qname: &'static str, qtype: RecordType, rcode: &'static str, answer: &'static [&'static str]) -> Case {
+fn case(
+    qname: &'static str,
+    qtype: RecordType,
+    rcode: &'static str,
+    answer: &'static [&'static str],
+) -> Case {
     Case {
         qname,
         qtype,
@@ -351,7 +371,12 @@ fn spec_2_2_schema_version_txt() {
     check(
         &zone(|_| {}),
         &[
-            case("dns-version.cluster.local", TXT, "NOERROR", &["dns-version.cluster.local. 28800 IN TXT \"1.1.0\""]),
+            case(
+                "dns-version.cluster.local",
+                TXT,
+                "NOERROR",
+                &["dns-version.cluster.local. 28800 IN TXT \"1.1.0\""],
+            ),
             case("dns-version.cluster.local", A, "NOERROR", NODATA),
         ],
     );
@@ -362,14 +387,39 @@ fn spec_2_3_1_cluster_ip_a_and_aaaa_by_family() {
     check(
         &zone(|_| {}),
         &[
-            case("svc1.ns1.svc.cluster.local", A, "NOERROR", &["svc1.ns1.svc.cluster.local. 5 IN A 10.0.0.1"]),
+            case(
+                "svc1.ns1.svc.cluster.local",
+                A,
+                "NOERROR",
+                &["svc1.ns1.svc.cluster.local. 5 IN A 10.0.0.1"],
+            ),
             case("svc1.ns1.svc.cluster.local", AAAA, "NOERROR", NODATA),
-            case("svc6.ns1.svc.cluster.local", AAAA, "NOERROR", &["svc6.ns1.svc.cluster.local. 5 IN AAAA fd00::1"]),
+            case(
+                "svc6.ns1.svc.cluster.local",
+                AAAA,
+                "NOERROR",
+                &["svc6.ns1.svc.cluster.local. 5 IN AAAA fd00::1"],
+            ),
             case("svc6.ns1.svc.cluster.local", A, "NOERROR", NODATA),
-            case("dual.ns1.svc.cluster.local", A, "NOERROR", &["dual.ns1.svc.cluster.local. 5 IN A 10.0.0.2"]),
-            case("dual.ns1.svc.cluster.local", AAAA, "NOERROR", &["dual.ns1.svc.cluster.local. 5 IN AAAA fd00::2"]),
+            case(
+                "dual.ns1.svc.cluster.local",
+                A,
+                "NOERROR",
+                &["dual.ns1.svc.cluster.local. 5 IN A 10.0.0.2"],
+            ),
+            case(
+                "dual.ns1.svc.cluster.local",
+                AAAA,
+                "NOERROR",
+                &["dual.ns1.svc.cluster.local. 5 IN AAAA fd00::2"],
+            ),
             // Answered whether or not the service has endpoints.
-            case("empty.ns1.svc.cluster.local", A, "NOERROR", &["empty.ns1.svc.cluster.local. 5 IN A 10.0.0.5"]),
+            case(
+                "empty.ns1.svc.cluster.local",
+                A,
+                "NOERROR",
+                &["empty.ns1.svc.cluster.local. 5 IN A 10.0.0.5"],
+            ),
             case("missing.ns1.svc.cluster.local", A, "NXDOMAIN", NODATA),
         ],
     );
@@ -384,25 +434,44 @@ fn spec_2_3_2_cluster_ip_srv_for_named_ports_with_glue() {
                 qname: "_http._tcp.svc1.ns1.svc.cluster.local",
                 qtype: SRV,
                 rcode: "NOERROR",
-                answer: &["_http._tcp.svc1.ns1.svc.cluster.local. 5 IN SRV 0 100 80 svc1.ns1.svc.cluster.local."],
+                answer: &[
+                    "_http._tcp.svc1.ns1.svc.cluster.local. 5 IN SRV 0 100 80 svc1.ns1.svc.cluster.local.",
+                ],
                 extra: &["svc1.ns1.svc.cluster.local. 5 IN A 10.0.0.1"],
             },
             // Protocol and port names compare case-insensitively (the qname arrives lower-cased).
-            case("_http._udp.svc1.ns1.svc.cluster.local", SRV, "NXDOMAIN", NODATA),
-            case("_nope._tcp.svc1.ns1.svc.cluster.local", SRV, "NXDOMAIN", NODATA),
+            case(
+                "_http._udp.svc1.ns1.svc.cluster.local",
+                SRV,
+                "NXDOMAIN",
+                NODATA,
+            ),
+            case(
+                "_nope._tcp.svc1.ns1.svc.cluster.local",
+                SRV,
+                "NXDOMAIN",
+                NODATA,
+            ),
             // Dual-stack: one SRV, glue of both families; weight counts one hit per address.
             Case {
                 qname: "_dns._udp.dual.ns1.svc.cluster.local",
                 qtype: SRV,
                 rcode: "NOERROR",
-                answer: &["_dns._udp.dual.ns1.svc.cluster.local. 5 IN SRV 0 50 53 dual.ns1.svc.cluster.local."],
+                answer: &[
+                    "_dns._udp.dual.ns1.svc.cluster.local. 5 IN SRV 0 50 53 dual.ns1.svc.cluster.local.",
+                ],
                 extra: &[
                     "dual.ns1.svc.cluster.local. 5 IN A 10.0.0.2",
                     "dual.ns1.svc.cluster.local. 5 IN AAAA fd00::2",
                 ],
             },
             // The port's name exists, so the name has the service's addresses too (CoreDNS).
-            case("_http._tcp.svc1.ns1.svc.cluster.local", A, "NOERROR", &["_http._tcp.svc1.ns1.svc.cluster.local. 5 IN A 10.0.0.1"]),
+            case(
+                "_http._tcp.svc1.ns1.svc.cluster.local",
+                A,
+                "NOERROR",
+                &["_http._tcp.svc1.ns1.svc.cluster.local. 5 IN A 10.0.0.1"],
+            ),
         ],
     );
 }
@@ -447,12 +516,19 @@ fn spec_2_3_3_cluster_ip_ptr_v4_and_v6() {
     check(
         &zone(|_| {}),
         &[
-            case("1.0.0.10.in-addr.arpa", PTR, "NOERROR", &["1.0.0.10.in-addr.arpa. 5 IN PTR svc1.ns1.svc.cluster.local."]),
+            case(
+                "1.0.0.10.in-addr.arpa",
+                PTR,
+                "NOERROR",
+                &["1.0.0.10.in-addr.arpa. 5 IN PTR svc1.ns1.svc.cluster.local."],
+            ),
             case(
                 "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa",
                 PTR,
                 "NOERROR",
-                &["1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa. 5 IN PTR svc6.ns1.svc.cluster.local."],
+                &[
+                    "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa. 5 IN PTR svc6.ns1.svc.cluster.local.",
+                ],
             ),
             case("99.0.0.10.in-addr.arpa", PTR, "NXDOMAIN", NODATA),
             case("0.10.in-addr.arpa", PTR, "NXDOMAIN", NODATA),
@@ -472,9 +548,17 @@ fn spec_2_4_1_headless_a_records_are_the_ready_addresses_across_slices() {
                 "hdls1.ns1.svc.cluster.local",
                 A,
                 "NOERROR",
-                &["hdls1.ns1.svc.cluster.local. 5 IN A 172.0.0.2", "hdls1.ns1.svc.cluster.local. 5 IN A 172.0.0.3"],
+                &[
+                    "hdls1.ns1.svc.cluster.local. 5 IN A 172.0.0.2",
+                    "hdls1.ns1.svc.cluster.local. 5 IN A 172.0.0.3",
+                ],
             ),
-            case("hdls1.ns1.svc.cluster.local", AAAA, "NOERROR", &["hdls1.ns1.svc.cluster.local. 5 IN AAAA fd00::3"]),
+            case(
+                "hdls1.ns1.svc.cluster.local",
+                AAAA,
+                "NOERROR",
+                &["hdls1.ns1.svc.cluster.local. 5 IN AAAA fd00::3"],
+            ),
             case("notready.ns1.svc.cluster.local", A, "NXDOMAIN", NODATA),
             case("notready.ns1.svc.cluster.local", TXT, "NXDOMAIN", NODATA),
         ],
@@ -486,15 +570,45 @@ fn spec_2_4_1_per_endpoint_names() {
     check(
         &zone(|_| {}),
         &[
-            case("ep1.hdls1.ns1.svc.cluster.local", A, "NOERROR", &["ep1.hdls1.ns1.svc.cluster.local. 5 IN A 172.0.0.2"]),
-            case("172-0-0-3.hdls1.ns1.svc.cluster.local", A, "NOERROR", &["172-0-0-3.hdls1.ns1.svc.cluster.local. 5 IN A 172.0.0.3"]),
-            case("fd00--3.hdls1.ns1.svc.cluster.local", AAAA, "NOERROR", &["fd00--3.hdls1.ns1.svc.cluster.local. 5 IN AAAA fd00::3"]),
+            case(
+                "ep1.hdls1.ns1.svc.cluster.local",
+                A,
+                "NOERROR",
+                &["ep1.hdls1.ns1.svc.cluster.local. 5 IN A 172.0.0.2"],
+            ),
+            case(
+                "172-0-0-3.hdls1.ns1.svc.cluster.local",
+                A,
+                "NOERROR",
+                &["172-0-0-3.hdls1.ns1.svc.cluster.local. 5 IN A 172.0.0.3"],
+            ),
+            case(
+                "fd00--3.hdls1.ns1.svc.cluster.local",
+                AAAA,
+                "NOERROR",
+                &["fd00--3.hdls1.ns1.svc.cluster.local. 5 IN AAAA fd00::3"],
+            ),
             case("fd00--3.hdls1.ns1.svc.cluster.local", A, "NOERROR", NODATA),
             // An explicit hostname hides the dashed name; not-ready endpoints have no name.
-            case("172-0-0-2.hdls1.ns1.svc.cluster.local", A, "NXDOMAIN", NODATA),
-            case("172-0-0-4.hdls1.ns1.svc.cluster.local", A, "NXDOMAIN", NODATA),
+            case(
+                "172-0-0-2.hdls1.ns1.svc.cluster.local",
+                A,
+                "NXDOMAIN",
+                NODATA,
+            ),
+            case(
+                "172-0-0-4.hdls1.ns1.svc.cluster.local",
+                A,
+                "NXDOMAIN",
+                NODATA,
+            ),
             // Endpoint names exist for ClusterIP services too (CoreDNS).
-            case("ep1a.svc1.ns1.svc.cluster.local", A, "NOERROR", &["ep1a.svc1.ns1.svc.cluster.local. 5 IN A 172.0.0.20"]),
+            case(
+                "ep1a.svc1.ns1.svc.cluster.local",
+                A,
+                "NOERROR",
+                &["ep1a.svc1.ns1.svc.cluster.local. 5 IN A 172.0.0.20"],
+            ),
         ],
     );
 }
@@ -527,10 +641,25 @@ fn spec_2_4_3_headless_ptr_names_the_endpoint() {
     check(
         &zone(|_| {}),
         &[
-            case("2.0.0.172.in-addr.arpa", PTR, "NOERROR", &["2.0.0.172.in-addr.arpa. 5 IN PTR ep1.hdls1.ns1.svc.cluster.local."]),
-            case("3.0.0.172.in-addr.arpa", PTR, "NOERROR", &["3.0.0.172.in-addr.arpa. 5 IN PTR 172-0-0-3.hdls1.ns1.svc.cluster.local."]),
+            case(
+                "2.0.0.172.in-addr.arpa",
+                PTR,
+                "NOERROR",
+                &["2.0.0.172.in-addr.arpa. 5 IN PTR ep1.hdls1.ns1.svc.cluster.local."],
+            ),
+            case(
+                "3.0.0.172.in-addr.arpa",
+                PTR,
+                "NOERROR",
+                &["3.0.0.172.in-addr.arpa. 5 IN PTR 172-0-0-3.hdls1.ns1.svc.cluster.local."],
+            ),
             case("4.0.0.172.in-addr.arpa", PTR, "NXDOMAIN", NODATA),
-            case("20.0.0.172.in-addr.arpa", PTR, "NOERROR", &["20.0.0.172.in-addr.arpa. 5 IN PTR ep1a.svc1.ns1.svc.cluster.local."]),
+            case(
+                "20.0.0.172.in-addr.arpa",
+                PTR,
+                "NOERROR",
+                &["20.0.0.172.in-addr.arpa. 5 IN PTR ep1a.svc1.ns1.svc.cluster.local."],
+            ),
         ],
     );
 }
@@ -540,12 +669,32 @@ fn spec_2_5_external_name_is_a_cname() {
     check(
         &zone(|_| {}),
         &[
-            case("ext.ns1.svc.cluster.local", A, "NOERROR", &["ext.ns1.svc.cluster.local. 5 IN CNAME ext.example.com."]),
-            case("ext.ns1.svc.cluster.local", CNAME, "NOERROR", &["ext.ns1.svc.cluster.local. 5 IN CNAME ext.example.com."]),
-            case("ext.ns1.svc.cluster.local", AAAA, "NOERROR", &["ext.ns1.svc.cluster.local. 5 IN CNAME ext.example.com."]),
+            case(
+                "ext.ns1.svc.cluster.local",
+                A,
+                "NOERROR",
+                &["ext.ns1.svc.cluster.local. 5 IN CNAME ext.example.com."],
+            ),
+            case(
+                "ext.ns1.svc.cluster.local",
+                CNAME,
+                "NOERROR",
+                &["ext.ns1.svc.cluster.local. 5 IN CNAME ext.example.com."],
+            ),
+            case(
+                "ext.ns1.svc.cluster.local",
+                AAAA,
+                "NOERROR",
+                &["ext.ns1.svc.cluster.local. 5 IN CNAME ext.example.com."],
+            ),
             case("ext.ns1.svc.cluster.local", SRV, "NOERROR", NODATA),
             case("x.ext.ns1.svc.cluster.local", A, "NXDOMAIN", NODATA),
-            case("_http._tcp.ext.ns1.svc.cluster.local", SRV, "NXDOMAIN", NODATA),
+            case(
+                "_http._tcp.ext.ns1.svc.cluster.local",
+                SRV,
+                "NXDOMAIN",
+                NODATA,
+            ),
             case("extip.ns1.svc.cluster.local", A, "NXDOMAIN", NODATA),
             // An in-zone target is chased; the CNAME stays only when the target has records.
             case(
@@ -602,8 +751,18 @@ fn search_list_expansions_are_nxdomain_and_never_leave_the_zone() {
     check(
         &zone(|_| {}),
         &[
-            case("svc1.ns1.svc.cluster.local.ns1.svc.cluster.local", A, "NXDOMAIN", NODATA),
-            case("svc1.ns1.svc.cluster.local.svc.cluster.local", A, "NXDOMAIN", NODATA),
+            case(
+                "svc1.ns1.svc.cluster.local.ns1.svc.cluster.local",
+                A,
+                "NXDOMAIN",
+                NODATA,
+            ),
+            case(
+                "svc1.ns1.svc.cluster.local.svc.cluster.local",
+                A,
+                "NXDOMAIN",
+                NODATA,
+            ),
             case("google.com.ns1.svc.cluster.local", A, "NXDOMAIN", NODATA),
             case("a.b.c.svc1.ns1.svc.cluster.local", A, "NXDOMAIN", NODATA),
             case("example.com", A, "NOTOURS", NODATA),
@@ -628,9 +787,19 @@ fn pods_insecure_decodes_any_well_formed_address_in_an_existing_namespace() {
     check(
         &z,
         &[
-            case("1-2-3-4.ns1.pod.cluster.local", A, "NOERROR", &["1-2-3-4.ns1.pod.cluster.local. 5 IN A 1.2.3.4"]),
+            case(
+                "1-2-3-4.ns1.pod.cluster.local",
+                A,
+                "NOERROR",
+                &["1-2-3-4.ns1.pod.cluster.local. 5 IN A 1.2.3.4"],
+            ),
             case("1-2-3-4.ns1.pod.cluster.local", AAAA, "NOERROR", NODATA),
-            case("fd00--1.ns1.pod.cluster.local", AAAA, "NOERROR", &["fd00--1.ns1.pod.cluster.local. 5 IN AAAA fd00::1"]),
+            case(
+                "fd00--1.ns1.pod.cluster.local",
+                AAAA,
+                "NOERROR",
+                &["fd00--1.ns1.pod.cluster.local. 5 IN AAAA fd00::1"],
+            ),
             case("1-2-3.ns1.pod.cluster.local", A, "NXDOMAIN", NODATA),
             case("not-an-ip.ns1.pod.cluster.local", A, "NXDOMAIN", NODATA),
             case("1-2-3-4.nope.pod.cluster.local", A, "NXDOMAIN", NODATA),
@@ -648,7 +817,12 @@ fn pods_verified_answers_only_live_pods_of_that_namespace() {
     check(
         &z,
         &[
-            case("10-244-1-7.ns1.pod.cluster.local", A, "NOERROR", &["10-244-1-7.ns1.pod.cluster.local. 5 IN A 10.244.1.7"]),
+            case(
+                "10-244-1-7.ns1.pod.cluster.local",
+                A,
+                "NOERROR",
+                &["10-244-1-7.ns1.pod.cluster.local. 5 IN A 10.244.1.7"],
+            ),
             case("10-244-1-7.ns2.pod.cluster.local", A, "NXDOMAIN", NODATA),
             case("10-244-1-8.ns1.pod.cluster.local", A, "NXDOMAIN", NODATA),
             case("1-2-3-4.ns1.pod.cluster.local", A, "NXDOMAIN", NODATA),
@@ -660,7 +834,12 @@ fn pods_verified_answers_only_live_pods_of_that_namespace() {
 fn apex_soa_ns_and_nameserver_address() {
     let z = zone(|_| {});
     let soa = ask(&z, "cluster.local", SOA);
-    assert_eq!(soa.answer, ["cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 7200 1800 86400 5"]);
+    assert_eq!(
+        soa.answer,
+        [
+            "cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 7200 1800 86400 5"
+        ]
+    );
     check(
         &z,
         &[
@@ -671,7 +850,12 @@ fn apex_soa_ns_and_nameserver_address() {
                 answer: &["cluster.local. 5 IN NS ns.dns.cluster.local."],
                 extra: &["ns.dns.cluster.local. 5 IN A 10.244.0.99"],
             },
-            case("ns.dns.cluster.local", A, "NOERROR", &["ns.dns.cluster.local. 5 IN A 10.244.0.99"]),
+            case(
+                "ns.dns.cluster.local",
+                A,
+                "NOERROR",
+                &["ns.dns.cluster.local. 5 IN A 10.244.0.99"],
+            ),
             case("ns.dns.cluster.local", AAAA, "NOERROR", NODATA),
             case("cluster.local", SRV, "NOERROR", NODATA),
         ],
@@ -691,7 +875,12 @@ fn apex_ns_names_the_service_whose_endpoints_include_the_server() {
                 answer: &["cluster.local. 5 IN NS kube-dns.kube-system.svc.cluster.local."],
                 extra: &["kube-dns.kube-system.svc.cluster.local. 5 IN A 10.96.0.10"],
             },
-            case("ns.dns.cluster.local", A, "NOERROR", &["ns.dns.cluster.local. 5 IN A 10.96.0.10"]),
+            case(
+                "ns.dns.cluster.local",
+                A,
+                "NOERROR",
+                &["ns.dns.cluster.local. 5 IN A 10.96.0.10"],
+            ),
         ],
     );
 }
@@ -701,7 +890,11 @@ fn soa_ttl_is_capped_at_300_and_its_minimum_is_the_zone_ttl() {
     let z = zone(|s| s.config.ttl = 3600);
     let mut out = AnswerBuf::default();
     match lookup(&z, "nope.ns1.svc.cluster.local", A, &mut out) {
-        Outcome::Answer { soa: Some(soa), rcode: Rcode::NxDomain, .. } => {
+        Outcome::Answer {
+            soa: Some(soa),
+            rcode: Rcode::NxDomain,
+            ..
+        } => {
             assert_eq!((soa.ttl, soa.minimum), (300, 3600));
         }
         other => panic!("unexpected {other:?}"),
@@ -715,7 +908,12 @@ fn unsynced_zone_turns_nxdomain_into_servfail_but_serves_what_it_has() {
         &z,
         &[
             case("nope.ns1.svc.cluster.local", A, "SERVFAIL", NODATA),
-            case("svc1.ns1.svc.cluster.local", A, "NOERROR", &["svc1.ns1.svc.cluster.local. 5 IN A 10.0.0.1"]),
+            case(
+                "svc1.ns1.svc.cluster.local",
+                A,
+                "NOERROR",
+                &["svc1.ns1.svc.cluster.local. 5 IN A 10.0.0.1"],
+            ),
         ],
     );
 }
@@ -729,7 +927,12 @@ fn namespaces_option_hides_other_namespaces_and_their_ptrs() {
             case("svc1.ns1.svc.cluster.local", A, "NXDOMAIN", NODATA),
             case("ns1.svc.cluster.local", A, "NXDOMAIN", NODATA),
             case("1.0.0.10.in-addr.arpa", PTR, "NXDOMAIN", NODATA),
-            case("kube-dns.kube-system.svc.cluster.local", A, "NOERROR", &["kube-dns.kube-system.svc.cluster.local. 5 IN A 10.96.0.10"]),
+            case(
+                "kube-dns.kube-system.svc.cluster.local",
+                A,
+                "NOERROR",
+                &["kube-dns.kube-system.svc.cluster.local. 5 IN A 10.96.0.10"],
+            ),
         ],
     );
 }
@@ -741,8 +944,18 @@ fn ignore_empty_service_makes_cluster_ip_services_without_endpoints_nxdomain() {
         &z,
         &[
             case("empty.ns1.svc.cluster.local", A, "NXDOMAIN", NODATA),
-            case("svc1.ns1.svc.cluster.local", A, "NOERROR", &["svc1.ns1.svc.cluster.local. 5 IN A 10.0.0.1"]),
-            case("ext.ns1.svc.cluster.local", A, "NOERROR", &["ext.ns1.svc.cluster.local. 5 IN CNAME ext.example.com."]),
+            case(
+                "svc1.ns1.svc.cluster.local",
+                A,
+                "NOERROR",
+                &["svc1.ns1.svc.cluster.local. 5 IN A 10.0.0.1"],
+            ),
+            case(
+                "ext.ns1.svc.cluster.local",
+                A,
+                "NOERROR",
+                &["ext.ns1.svc.cluster.local. 5 IN CNAME ext.example.com."],
+            ),
         ],
     );
 }
@@ -757,7 +970,12 @@ fn endpoint_pod_names_option_is_applied_when_building() {
     // No targetRef in the fixture: the dashed name stays.
     check(
         &z,
-        &[case("172-0-0-3.hdls1.ns1.svc.cluster.local", A, "NOERROR", &["172-0-0-3.hdls1.ns1.svc.cluster.local. 5 IN A 172.0.0.3"])],
+        &[case(
+            "172-0-0-3.hdls1.ns1.svc.cluster.local",
+            A,
+            "NOERROR",
+            &["172-0-0-3.hdls1.ns1.svc.cluster.local. 5 IN A 172.0.0.3"],
+        )],
     );
 }
 
@@ -768,7 +986,12 @@ fn fallthrough_zones_pass_nxdomain_on() {
         &z,
         &[
             case("99.0.0.10.in-addr.arpa", PTR, "FALLTHROUGH", NODATA),
-            case("1.0.0.10.in-addr.arpa", PTR, "NOERROR", &["1.0.0.10.in-addr.arpa. 5 IN PTR svc1.ns1.svc.cluster.local."]),
+            case(
+                "1.0.0.10.in-addr.arpa",
+                PTR,
+                "NOERROR",
+                &["1.0.0.10.in-addr.arpa. 5 IN PTR svc1.ns1.svc.cluster.local."],
+            ),
             case("nope.ns1.svc.cluster.local", A, "NXDOMAIN", NODATA),
         ],
     );
@@ -779,7 +1002,12 @@ fn ttl_option_sets_every_record_ttl() {
     let z = zone(|s| s.config.ttl = 30);
     check(
         &z,
-        &[case("svc1.ns1.svc.cluster.local", A, "NOERROR", &["svc1.ns1.svc.cluster.local. 30 IN A 10.0.0.1"])],
+        &[case(
+            "svc1.ns1.svc.cluster.local",
+            A,
+            "NOERROR",
+            &["svc1.ns1.svc.cluster.local. 30 IN A 10.0.0.1"],
+        )],
     );
 }
 
@@ -787,12 +1015,18 @@ fn ttl_option_sets_every_record_ttl() {
 fn most_specific_zone_wins() {
     let z = zone(|s| s.config.zones.push("ns1.svc.cluster.local".into()));
     // Under the inner zone, `svc1.ns1.svc.cluster.local` is `svc1` alone: not a valid shape.
-    check(&z, &[case("svc1.ns1.svc.cluster.local", A, "NXDOMAIN", NODATA)]);
+    check(
+        &z,
+        &[case("svc1.ns1.svc.cluster.local", A, "NXDOMAIN", NODATA)],
+    );
 }
 
 #[test]
 fn reverse_ip_parses_only_complete_names() {
-    assert_eq!(reverse_ip("4.3.2.1.in-addr.arpa"), Some("1.2.3.4".parse().unwrap()));
+    assert_eq!(
+        reverse_ip("4.3.2.1.in-addr.arpa"),
+        Some("1.2.3.4".parse().unwrap())
+    );
     assert_eq!(reverse_ip("3.2.1.in-addr.arpa"), None);
     assert_eq!(reverse_ip("5.4.3.2.1.in-addr.arpa"), None);
     assert_eq!(reverse_ip("04.3.2.1.in-addr.arpa"), None);
@@ -823,7 +1057,12 @@ fn index_updates_are_incremental_and_deletions_remove_names_and_ptrs() {
             case("svc1.ns1.svc.cluster.local", A, "NXDOMAIN", NODATA),
             case("1.0.0.10.in-addr.arpa", PTR, "NXDOMAIN", NODATA),
             case("20.0.0.172.in-addr.arpa", PTR, "NXDOMAIN", NODATA),
-            case("svc6.ns1.svc.cluster.local", AAAA, "NOERROR", &["svc6.ns1.svc.cluster.local. 5 IN AAAA fd00::1"]),
+            case(
+                "svc6.ns1.svc.cluster.local",
+                AAAA,
+                "NOERROR",
+                &["svc6.ns1.svc.cluster.local. 5 IN AAAA fd00::1"],
+            ),
         ],
     );
     assert!(z.index.serial() >= serial);
@@ -838,12 +1077,20 @@ fn resync_removes_objects_that_vanished_and_keeps_the_rest() {
         Path::new("t.yaml"),
         &mut snapshot,
     );
-    z.index.apply([ClusterEvent::Resync(crate::cluster::ObjectKind::Service, snapshot.objects)]);
+    z.index.apply([ClusterEvent::Resync(
+        crate::cluster::ObjectKind::Service,
+        snapshot.objects,
+    )]);
     check(
         &z,
         &[
             case("svc1.ns1.svc.cluster.local", A, "NXDOMAIN", NODATA),
-            case("svc6.ns1.svc.cluster.local", AAAA, "NOERROR", &["svc6.ns1.svc.cluster.local. 5 IN AAAA fd00::1"]),
+            case(
+                "svc6.ns1.svc.cluster.local",
+                AAAA,
+                "NOERROR",
+                &["svc6.ns1.svc.cluster.local. 5 IN AAAA fd00::1"],
+            ),
             // The namespace object still exists.
             case("ns1.svc.cluster.local", A, "NOERROR", NODATA),
         ],

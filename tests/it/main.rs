@@ -1,0 +1,8 @@
+//! Integration tests: the real binary, real clients (hickory's client, dig, raw sockets),
+//! assertions on the bytes that come back.
+
+mod cli;
+mod cluster_zone;
+mod harness;
+mod protocol;
+mod reload;
