@@ -70,6 +70,10 @@ pub struct KubernetesConfig {
     pub namespaces: Vec<String>,
     pub ignore_empty_service: bool,
     pub endpoint_pod_names: bool,
+    /// Label selector for Services, EndpointSlices and Pods (API source, server-side).
+    pub labels: Option<String>,
+    /// How long serving waits for the first sync of the API source.
+    pub startup_timeout: std::time::Duration,
 }
 
 /// Where cluster state comes from.
@@ -169,6 +173,9 @@ struct RawKubernetes {
     ignore_empty_service: bool,
     #[serde(default)]
     endpoint_pod_names: bool,
+    labels: Option<String>,
+    #[serde(default = "default_startup_timeout_secs")]
+    startup_timeout_secs: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,6 +210,9 @@ fn default_pods() -> PodMode {
     PodMode::Disabled
 }
 fn default_ttl() -> i64 {
+    5
+}
+fn default_startup_timeout_secs() -> i64 {
     5
 }
 fn default_cache_capacity() -> i64 {
@@ -474,7 +484,21 @@ impl RawKubernetes {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let labels = match self.labels {
+            Some(l) if !is_label_selector(&l) => {
+                return Err(field_error(
+                    format!("{key}.labels"),
+                    format!("{l:?} is not a label selector (e.g. \"app=dns,tier!=test\")"),
+                ));
+            }
+            other => other,
+        };
+        let startup_timeout = u64::try_from(self.startup_timeout_secs)
+            .map(std::time::Duration::from_secs)
+            .map_err(|_| field_error(format!("{key}.startup_timeout_secs"), "must be 0 or more seconds"))?;
         Ok(KubernetesConfig {
+            labels,
+            startup_timeout,
             zones,
             source,
             pods: self.pods,
@@ -595,6 +619,14 @@ fn is_dns_label(label: &str) -> bool {
         && label
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// A plausible label selector: what the API accepts is checked by the API itself.
+fn is_label_selector(s: &str) -> bool {
+    !s.trim().is_empty()
+        && s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=!,() ".contains(c))
 }
 
 fn is_underscore_label(label: &str) -> bool {

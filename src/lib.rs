@@ -24,5 +24,6 @@
 pub mod cluster;
 pub mod config;
 pub mod k8s;
+pub mod metrics;
 pub mod server;
 pub mod zone;

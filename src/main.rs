@@ -7,10 +7,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use clusterdns::cluster::kube::{self, WatchOptions};
 use clusterdns::cluster::manifests;
+use clusterdns::metrics::{Histogram, PROGRAMMING_BUCKETS};
 use clusterdns::config::{ClusterSource, Config, KubernetesConfig, PodMode, ServerConfig};
 use clusterdns::server::{self, Block, Router};
 use clusterdns::zone::records::BuildOptions;
@@ -90,12 +94,20 @@ fn run(config: Config) -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     // Listen addresses shared by several blocks share their sockets.
     let mut by_addr: BTreeMap<SocketAddr, Vec<Block>> = BTreeMap::new();
+    let programming = Arc::new(Histogram::new(PROGRAMMING_BUCKETS));
+    let mut startup: Vec<(Arc<Index>, Duration)> = Vec::new();
     for (i, server) in config.servers.iter().enumerate() {
-        let block = build_block(server).with_context(|| format!("server[{i}]"))?;
+        let block = build_block(server, &programming)
+            .await
+            .with_context(|| format!("{}: server[{i}]", config.file.display()))?;
+        if let (Some(zone), Some(k)) = (&block.cluster, &server.kubernetes) {
+            startup.push((zone.index.clone(), k.startup_timeout));
+        }
         for addr in &server.listen {
             by_addr.entry(*addr).or_default().push(block.clone());
         }
     }
+    wait_for_sync(&startup).await;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     for (addr, blocks) in by_addr {
         let listener = server::bind(addr).await?;
@@ -109,14 +121,28 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn build_block(server: &ServerConfig) -> anyhow::Result<Block> {
+/// Holds serving until every cluster zone has synced, or its startup timeout has passed.
+async fn wait_for_sync(zones: &[(Arc<Index>, Duration)]) {
+    let start = Instant::now();
+    for (index, timeout) in zones {
+        while !index.is_synced() {
+            if start.elapsed() >= *timeout {
+                tracing::warn!("starting server with unsynced Kubernetes API: unknown names get SERVFAIL until it syncs");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn build_block(server: &ServerConfig, programming: &Arc<Histogram>) -> anyhow::Result<Block> {
     if server.forward.is_some() {
         tracing::warn!(
             "[server.forward] is configured but forwarding is not built yet: names outside the cluster zones get REFUSED"
         );
     }
     let cluster = match &server.kubernetes {
-        Some(k) => Some(start_cluster_zone(k, &own_addrs(&server.listen))?),
+        Some(k) => Some(start_cluster_zone(k, &own_addrs(&server.listen), programming).await?),
         None => None,
     };
     Ok(Block {
@@ -126,7 +152,11 @@ fn build_block(server: &ServerConfig) -> anyhow::Result<Block> {
     })
 }
 
-fn start_cluster_zone(k: &KubernetesConfig, own_addrs: &[IpAddr]) -> anyhow::Result<ClusterZone> {
+async fn start_cluster_zone(
+    k: &KubernetesConfig,
+    own_addrs: &[IpAddr],
+    programming: &Arc<Histogram>,
+) -> anyhow::Result<ClusterZone> {
     let index = Arc::new(Index::new(IndexOptions {
         build: BuildOptions {
             endpoint_pod_names: k.endpoint_pod_names,
@@ -156,12 +186,18 @@ fn start_cluster_zone(k: &KubernetesConfig, own_addrs: &[IpAddr]) -> anyhow::Res
         ClusterSource::Manifests(dir) => {
             manifests::spawn(dir.clone(), move |events| index.apply(events));
         }
-        ClusterSource::Endpoint(_)
+        source @ (ClusterSource::Endpoint(_)
         | ClusterSource::Kubeconfig { .. }
-        | ClusterSource::InCluster => {
-            bail!(
-                "the Kubernetes API source is not built yet: set kubernetes.manifests to a directory of manifests"
-            )
+        | ClusterSource::InCluster) => {
+            let client = kube::connect(source).await?;
+            let options = WatchOptions {
+                namespaces: k.namespaces.clone(),
+                labels: k.labels.clone(),
+                pods: k.pods == PodMode::Verified,
+            };
+            kube::spawn(client, options, programming.clone(), move |events| {
+                index.apply(events)
+            });
         }
     }
     Ok(zone)

@@ -37,7 +37,11 @@ impl Snapshot {
         }
         let mut events: Vec<ClusterEvent> = by_kind
             .into_iter()
-            .map(|(kind, objects)| ClusterEvent::Resync(kind, objects))
+            .map(|(kind, objects)| ClusterEvent::Resync {
+                kind,
+                namespace: None,
+                objects,
+            })
             .collect();
         events.extend(ObjectKind::ALL.iter().map(|k| ClusterEvent::Synced(*k)));
         events

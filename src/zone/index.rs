@@ -186,8 +186,13 @@ impl Index {
         match event {
             ClusterEvent::Upsert(object) => self.upsert(objects, object, touched),
             ClusterEvent::Delete(kind, key) => self.delete(objects, kind, &key, touched),
-            ClusterEvent::Resync(kind, list) => {
-                let keep: HashSet<ObjectKey> = list.iter().map(ClusterObject::key).collect();
+            ClusterEvent::Resync {
+                kind,
+                namespace,
+                objects: list,
+            } => {
+                let keep: HashSet<ObjectKey> = list.iter().map(|o| lower_key(&o.key())).collect();
+                let in_scope = |k: &ObjectKey| namespace.as_deref().is_none_or(|ns| k.namespace == ns);
                 let existing: Vec<ObjectKey> = match kind {
                     ObjectKind::Namespace => objects
                         .namespaces
@@ -198,7 +203,10 @@ impl Index {
                     ObjectKind::EndpointSlice => objects.slices.keys().cloned().collect(),
                     ObjectKind::Pod => objects.pods.keys().cloned().collect(),
                 };
-                for key in existing.into_iter().filter(|k| !keep.contains(k)) {
+                for key in existing
+                    .into_iter()
+                    .filter(|k| in_scope(k) && !keep.contains(k))
+                {
                     self.delete(objects, kind, &key, touched);
                 }
                 for object in list {

@@ -1077,10 +1077,11 @@ fn resync_removes_objects_that_vanished_and_keeps_the_rest() {
         Path::new("t.yaml"),
         &mut snapshot,
     );
-    z.index.apply([ClusterEvent::Resync(
-        crate::cluster::ObjectKind::Service,
-        snapshot.objects,
-    )]);
+    z.index.apply([ClusterEvent::Resync {
+        kind: crate::cluster::ObjectKind::Service,
+        namespace: None,
+        objects: snapshot.objects,
+    }]);
     check(
         &z,
         &[

@@ -1,0 +1,89 @@
+//! Lock-free metric primitives: counting stays off the query path's critical section.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+/// A Prometheus-style histogram over fixed bucket bounds (seconds), updated with atomics.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    /// One counter per bound, plus `+Inf`; cumulative counts are computed when exported.
+    buckets: Vec<AtomicU64>,
+    sum_nanos: AtomicU64,
+    count: AtomicU64,
+}
+
+/// CoreDNS's `dns_programming_duration_seconds` buckets: 1 ms doubling up to ~9 min.
+pub const PROGRAMMING_BUCKETS: &[f64] = &[
+    0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096,
+    8.192, 16.384, 32.768, 65.536, 131.072, 262.144, 524.288,
+];
+
+/// A snapshot of a histogram: cumulative bucket counts, sum and count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramSnapshot {
+    pub buckets: Vec<(f64, u64)>,
+    pub sum_seconds: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_nanos: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, seconds: f64) {
+        let seconds = seconds.max(0.0);
+        let i = self.bounds.iter().position(|b| seconds <= *b).unwrap_or(self.bounds.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos.fetch_add((seconds * 1e9) as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Observes the time elapsed since `start` (zero if `start` is in the future).
+    pub fn observe_since(&self, start: SystemTime) {
+        let elapsed = SystemTime::now().duration_since(start).unwrap_or_default();
+        self.observe(elapsed.as_secs_f64());
+    }
+
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let mut cumulative = 0;
+        let buckets = self
+            .bounds
+            .iter()
+            .chain(std::iter::once(&f64::INFINITY))
+            .zip(&self.buckets)
+            .map(|(bound, n)| {
+                cumulative += n.load(Ordering::Relaxed);
+                (*bound, cumulative)
+            })
+            .collect();
+        HistogramSnapshot {
+            buckets,
+            sum_seconds: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            count: self.count.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observations_land_in_cumulative_buckets() {
+        let h = Histogram::new(&[0.1, 1.0]);
+        h.observe(0.05);
+        h.observe(0.5);
+        h.observe(5.0);
+        let s = h.snapshot();
+        assert_eq!(s.buckets, vec![(0.1, 1), (1.0, 2), (f64::INFINITY, 3)]);
+        assert_eq!(s.count, 3);
+        assert!((s.sum_seconds - 5.55).abs() < 1e-6);
+    }
+}
