@@ -495,7 +495,12 @@ impl RawKubernetes {
         };
         let startup_timeout = u64::try_from(self.startup_timeout_secs)
             .map(std::time::Duration::from_secs)
-            .map_err(|_| field_error(format!("{key}.startup_timeout_secs"), "must be 0 or more seconds"))?;
+            .map_err(|_| {
+                field_error(
+                    format!("{key}.startup_timeout_secs"),
+                    "must be 0 or more seconds",
+                )
+            })?;
         Ok(KubernetesConfig {
             labels,
             startup_timeout,
@@ -624,8 +629,7 @@ fn is_dns_label(label: &str) -> bool {
 /// A plausible label selector: what the API accepts is checked by the API itself.
 fn is_label_selector(s: &str) -> bool {
     !s.trim().is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=!,() ".contains(c))
 }
 

@@ -14,8 +14,8 @@ use clap::{Parser, Subcommand};
 
 use clusterdns::cluster::kube::{self, WatchOptions};
 use clusterdns::cluster::manifests;
-use clusterdns::metrics::{Histogram, PROGRAMMING_BUCKETS};
 use clusterdns::config::{ClusterSource, Config, KubernetesConfig, PodMode, ServerConfig};
+use clusterdns::metrics::{Histogram, PROGRAMMING_BUCKETS};
 use clusterdns::server::{self, Block, Router};
 use clusterdns::zone::records::BuildOptions;
 use clusterdns::zone::{ClusterZone, Index, IndexOptions, ZoneConfig};
@@ -127,7 +127,9 @@ async fn wait_for_sync(zones: &[(Arc<Index>, Duration)]) {
     for (index, timeout) in zones {
         while !index.is_synced() {
             if start.elapsed() >= *timeout {
-                tracing::warn!("starting server with unsynced Kubernetes API: unknown names get SERVFAIL until it syncs");
+                tracing::warn!(
+                    "starting server with unsynced Kubernetes API: unknown names get SERVFAIL until it syncs"
+                );
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

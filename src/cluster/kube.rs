@@ -13,14 +13,14 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use futures_util::StreamExt;
-use kube::api::Api;
-use kube::runtime::watcher::{self, Event};
-use kube::runtime::WatchStreamExt;
 use kube::Resource;
+use kube::api::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use serde::de::DeserializeOwned;
 
-use super::model::{self, ClusterObject, ModelError, ObjectKey, ObjectKind};
 use super::ClusterEvent;
+use super::model::{self, ClusterObject, ModelError, ObjectKey, ObjectKind};
 use crate::config::ClusterSource;
 use crate::k8s;
 use crate::metrics::Histogram;
@@ -42,7 +42,10 @@ pub enum KubeError {
     #[error(
         "no Kubernetes API configuration: not running in a cluster ({in_cluster}) and no usable kubeconfig ($KUBECONFIG or ~/.kube/config: {kubeconfig})"
     )]
-    NoConfig { in_cluster: String, kubeconfig: String },
+    NoConfig {
+        in_cluster: String,
+        kubeconfig: String,
+    },
     #[error("cannot build the Kubernetes API client: {0}")]
     Client(String),
 }
@@ -63,16 +66,20 @@ pub struct WatchOptions {
 pub async fn connect(source: &ClusterSource) -> Result<kube::Client, KubeError> {
     let config = match source {
         ClusterSource::Endpoint(url) => {
-            let uri = url.parse().map_err(|e: http::uri::InvalidUri| KubeError::BadEndpoint {
-                url: url.clone(),
-                message: e.to_string(),
-            })?;
+            let uri = url
+                .parse()
+                .map_err(|e: http::uri::InvalidUri| KubeError::BadEndpoint {
+                    url: url.clone(),
+                    message: e.to_string(),
+                })?;
             kube::Config::new(uri)
         }
         ClusterSource::Kubeconfig { path, context } => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|source| KubeError::Kubeconfig {
-                path: path.display().to_string(),
-                source,
+            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|source| {
+                KubeError::Kubeconfig {
+                    path: path.display().to_string(),
+                    source,
+                }
             })?;
             let options = kube::config::KubeConfigOptions {
                 context: context.clone(),
@@ -95,7 +102,9 @@ pub async fn connect(source: &ClusterSource) -> Result<kube::Client, KubeError> 
                 })?,
         },
         ClusterSource::Manifests(_) => {
-            return Err(KubeError::Client("a manifests directory is not an API".into()));
+            return Err(KubeError::Client(
+                "a manifests directory is not an API".into(),
+            ));
         }
     };
     kube::Client::try_from(config).map_err(|e| KubeError::Client(e.to_string()))
@@ -150,10 +159,19 @@ where
     ));
     for scope in scopes {
         let api = |client: &kube::Client| match &scope {
-            Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
-            None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client.clone())),
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+            ),
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+            ),
         };
-        let (services, slices, pods): (Api<k8s::Service>, Api<k8s::EndpointSlice>, Api<k8s::Pod>) = api(&client);
+        let (services, slices, pods): (Api<k8s::Service>, Api<k8s::EndpointSlice>, Api<k8s::Pod>) =
+            api(&client);
         tokio::spawn(watch(
             services,
             labelled(watcher::Config::default()),
@@ -234,7 +252,9 @@ async fn watch<K, F>(
                     }
                 }
             }
-            Event::Delete(object) => (shared.apply)(vec![ClusterEvent::Delete(kind, key_of(&object))]),
+            Event::Delete(object) => {
+                (shared.apply)(vec![ClusterEvent::Delete(kind, key_of(&object))])
+            }
             Event::Init => buffer = Some(Vec::new()),
             Event::InitApply(object) => {
                 if let Some(o) = convert(&object) {
@@ -265,7 +285,11 @@ async fn watch<K, F>(
                 };
                 if first_sync {
                     events.push(ClusterEvent::Synced(kind));
-                    tracing::info!(kind = kind.as_str(), objects = count, "synced with the Kubernetes API");
+                    tracing::info!(
+                        kind = kind.as_str(),
+                        objects = count,
+                        "synced with the Kubernetes API"
+                    );
                 } else {
                     tracing::debug!(kind = kind.as_str(), objects = count, "re-listed");
                 }

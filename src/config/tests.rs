@@ -225,10 +225,22 @@ fn syntax_error_reports_the_position() {
 fn api_source_options_are_validated() {
     let config = parse("[[server]]\n[server.kubernetes]\nendpoint = \"http://127.0.0.1:8001\"\nlabels = \"app=web,tier!=test\"\nstartup_timeout_secs = 0\n").unwrap();
     let k = config.servers[0].kubernetes.as_ref().unwrap();
-    assert_eq!(k.source, ClusterSource::Endpoint("http://127.0.0.1:8001".into()));
+    assert_eq!(
+        k.source,
+        ClusterSource::Endpoint("http://127.0.0.1:8001".into())
+    );
     assert_eq!(k.labels.as_deref(), Some("app=web,tier!=test"));
     assert_eq!(k.startup_timeout, std::time::Duration::ZERO);
-    assert!(error("[[server]]\n[server.kubernetes]\nlabels = \"\"\n").contains("server[0].kubernetes.labels"));
-    assert!(error("[[server]]\n[server.kubernetes]\nendpoint = \"127.0.0.1:8001\"\n").contains("not an http:// or https:// URL"));
-    assert!(error("[[server]]\n[server.kubernetes]\ncontext = \"prod\"\n").contains("server[0].kubernetes.context: needs kubeconfig"));
+    assert!(
+        error("[[server]]\n[server.kubernetes]\nlabels = \"\"\n")
+            .contains("server[0].kubernetes.labels")
+    );
+    assert!(
+        error("[[server]]\n[server.kubernetes]\nendpoint = \"127.0.0.1:8001\"\n")
+            .contains("not an http:// or https:// URL")
+    );
+    assert!(
+        error("[[server]]\n[server.kubernetes]\ncontext = \"prod\"\n")
+            .contains("server[0].kubernetes.context: needs kubeconfig")
+    );
 }

@@ -192,7 +192,8 @@ impl Index {
                 objects: list,
             } => {
                 let keep: HashSet<ObjectKey> = list.iter().map(|o| lower_key(&o.key())).collect();
-                let in_scope = |k: &ObjectKey| namespace.as_deref().is_none_or(|ns| k.namespace == ns);
+                let in_scope =
+                    |k: &ObjectKey| namespace.as_deref().is_none_or(|ns| k.namespace == ns);
                 let existing: Vec<ObjectKey> = match kind {
                     ObjectKind::Namespace => objects
                         .namespaces
