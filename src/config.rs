@@ -7,6 +7,7 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -101,10 +102,35 @@ pub enum PodMode {
     Verified,
 }
 
-/// `[server.forward]`: parsed and validated now; used by the forward issue.
+/// `[server.forward]`: upstream resolvers for every name the block does not answer itself
+/// (CoreDNS `forward`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForwardConfig {
     pub to: Vec<Upstream>,
+    pub policy: Policy,
+    /// How often a failing upstream is probed with `. IN NS`.
+    pub health_check: Duration,
+    /// Consecutive failures before an upstream is marked down (0: never).
+    pub max_fails: u32,
+    /// Idle upstream TCP connections are closed after this long.
+    pub expire: Duration,
+    pub force_tcp: bool,
+    pub prefer_udp: bool,
+    /// Most queries in flight upstream at once (0: unbounded); beyond, REFUSED.
+    pub max_concurrent: usize,
+    /// Zones never forwarded (lower-case, no trailing dot).
+    pub except: Vec<String>,
+    /// When every upstream failed, SERVFAIL within this bound.
+    pub timeout: Duration,
+}
+
+/// How the forwarder orders upstreams for each query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    Random,
+    RoundRobin,
+    Sequential,
 }
 
 /// An upstream: an address, or a resolv.conf whose nameservers are used.
@@ -114,11 +140,22 @@ pub enum Upstream {
     ResolvConf(PathBuf),
 }
 
-/// `[server.cache]`: parsed and validated now; used by the forward issue.
+/// `[server.cache]`: the response cache in front of the forwarder (CoreDNS `cache`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CacheConfig {
+    /// Most entries held.
     pub capacity: u64,
+    /// Clamps for the TTL of positive answers.
+    pub min_ttl: u32,
     pub max_ttl: u32,
+    /// Upper clamp for NXDOMAIN/NODATA entries (RFC 2308: SOA minimum).
+    pub negative_max_ttl: u32,
+    /// How long an upstream SERVFAIL is cached (0: not at all).
+    pub servfail_ttl: u32,
+    /// Hits an entry needs before it is refreshed ahead of expiry (0: no prefetch).
+    pub prefetch: u32,
+    /// How long past expiry an entry may be served when upstreams fail (RFC 8767; 0: never).
+    pub serve_stale: Duration,
 }
 
 // === raw schema ===
@@ -182,6 +219,21 @@ struct RawKubernetes {
 #[serde(deny_unknown_fields)]
 struct RawForward {
     to: Vec<String>,
+    #[serde(default = "default_policy")]
+    policy: Policy,
+    health_check: Option<RawDuration>,
+    #[serde(default = "default_max_fails")]
+    max_fails: i64,
+    expire: Option<RawDuration>,
+    #[serde(default)]
+    force_tcp: bool,
+    #[serde(default)]
+    prefer_udp: bool,
+    #[serde(default)]
+    max_concurrent: i64,
+    #[serde(default)]
+    except: Vec<String>,
+    timeout: Option<RawDuration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,8 +241,25 @@ struct RawForward {
 struct RawCache {
     #[serde(default = "default_cache_capacity")]
     capacity: i64,
+    #[serde(default = "default_cache_min_ttl")]
+    min_ttl: i64,
     #[serde(default = "default_cache_max_ttl")]
     max_ttl: i64,
+    #[serde(default = "default_cache_negative_max_ttl")]
+    negative_max_ttl: i64,
+    #[serde(default = "default_cache_servfail_ttl")]
+    servfail_ttl: i64,
+    #[serde(default)]
+    prefetch: i64,
+    serve_stale: Option<RawDuration>,
+}
+
+/// A duration: whole seconds, or a string with a unit (`"500ms"`, `"2s"`, `"5m"`, `"1h"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    Seconds(i64),
+    Text(String),
 }
 
 fn default_listen() -> Vec<String> {
@@ -220,6 +289,21 @@ fn default_cache_capacity() -> i64 {
 }
 fn default_cache_max_ttl() -> i64 {
     3600
+}
+fn default_cache_min_ttl() -> i64 {
+    5
+}
+fn default_cache_negative_max_ttl() -> i64 {
+    1800
+}
+fn default_cache_servfail_ttl() -> i64 {
+    5
+}
+fn default_policy() -> Policy {
+    Policy::Random
+}
+fn default_max_fails() -> i64 {
+    2
 }
 
 /// The largest `ttl` CoreDNS accepts.
@@ -551,8 +635,103 @@ impl RawForward {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(ForwardConfig { to })
+        let except = self
+            .except
+            .iter()
+            .enumerate()
+            .map(|(i, z)| zone_name(&format!("{key}.except[{i}]"), z))
+            .collect::<Result<Vec<_>, _>>()?;
+        let positive = |name: &str, d: Duration| {
+            if d.is_zero() {
+                Err(field_error(
+                    format!("{key}.{name}"),
+                    "must be longer than 0",
+                ))
+            } else {
+                Ok(d)
+            }
+        };
+        let health_check = positive(
+            "health_check",
+            duration(&format!("{key}.health_check"), self.health_check, "500ms")?,
+        )?;
+        let expire = positive(
+            "expire",
+            duration(&format!("{key}.expire"), self.expire, "10s")?,
+        )?;
+        let timeout = positive(
+            "timeout",
+            duration(&format!("{key}.timeout"), self.timeout, "2s")?,
+        )?;
+        if timeout > Duration::from_secs(30) {
+            return Err(field_error(
+                format!("{key}.timeout"),
+                "must be at most 30s: clients give up long before",
+            ));
+        }
+        let max_fails = u32::try_from(self.max_fails)
+            .map_err(|_| field_error(format!("{key}.max_fails"), "must be 0 or more"))?;
+        let max_concurrent = usize::try_from(self.max_concurrent).map_err(|_| {
+            field_error(
+                format!("{key}.max_concurrent"),
+                "must be 0 (unbounded) or more",
+            )
+        })?;
+        if self.force_tcp && self.prefer_udp {
+            return Err(field_error(
+                format!("{key}.prefer_udp"),
+                "cannot be combined with force_tcp",
+            ));
+        }
+        Ok(ForwardConfig {
+            to,
+            policy: self.policy,
+            health_check,
+            max_fails,
+            expire,
+            force_tcp: self.force_tcp,
+            prefer_udp: self.prefer_udp,
+            max_concurrent,
+            except,
+            timeout,
+        })
     }
+}
+
+/// Reads a [`RawDuration`], or the default when the key is absent.
+fn duration(key: &str, value: Option<RawDuration>, default: &str) -> Result<Duration, FieldError> {
+    let bad = |v: &dyn fmt::Display| {
+        field_error(
+            key,
+            format!("{v} is not a duration (seconds, or a number with ms, s, m or h)"),
+        )
+    };
+    match value {
+        None => Ok(parse_duration(default).expect("valid default duration")),
+        Some(RawDuration::Seconds(n)) => u64::try_from(n)
+            .map(Duration::from_secs)
+            .map_err(|_| bad(&n)),
+        Some(RawDuration::Text(t)) => parse_duration(&t).ok_or_else(|| bad(&format!("{t:?}"))),
+    }
+}
+
+/// `"500ms"`, `"1.5s"`, `"5m"`, `"1h"`, or a bare number of seconds.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds = match unit {
+        "" | "s" => number,
+        "ms" => number / 1000.0,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return None,
+    };
+    (seconds.is_finite() && (0.0..=86_400.0 * 365.0).contains(&seconds))
+        .then(|| Duration::from_secs_f64(seconds))
 }
 
 impl RawCache {
@@ -566,9 +745,49 @@ impl RawCache {
                     "must be a positive number of entries",
                 )
             })?;
-        let max_ttl = u32::try_from(self.max_ttl)
-            .map_err(|_| field_error(format!("{key}.max_ttl"), "must be 0 or more seconds"))?;
-        Ok(CacheConfig { capacity, max_ttl })
+        let seconds = |name: &str, v: i64| {
+            u32::try_from(v)
+                .ok()
+                .filter(|s| *s <= 7 * 86_400)
+                .ok_or_else(|| {
+                    field_error(
+                        format!("{key}.{name}"),
+                        "must be between 0 and 604800 seconds",
+                    )
+                })
+        };
+        let min_ttl = seconds("min_ttl", self.min_ttl)?;
+        let max_ttl = seconds("max_ttl", self.max_ttl)?;
+        if min_ttl > max_ttl {
+            return Err(field_error(
+                format!("{key}.min_ttl"),
+                format!("{min_ttl} is above max_ttl ({max_ttl})"),
+            ));
+        }
+        let negative_max_ttl = seconds("negative_max_ttl", self.negative_max_ttl)?;
+        let servfail_ttl = seconds("servfail_ttl", self.servfail_ttl)?;
+        if servfail_ttl > 300 {
+            return Err(field_error(
+                format!("{key}.servfail_ttl"),
+                "must be at most 300 seconds (RFC 2308 §7.1)",
+            ));
+        }
+        let prefetch = u32::try_from(self.prefetch).map_err(|_| {
+            field_error(
+                format!("{key}.prefetch"),
+                "must be 0 (off) or a number of hits",
+            )
+        })?;
+        let serve_stale = duration(&format!("{key}.serve_stale"), self.serve_stale, "0s")?;
+        Ok(CacheConfig {
+            capacity,
+            min_ttl,
+            max_ttl,
+            negative_max_ttl,
+            servfail_ttl,
+            prefetch,
+            serve_stale,
+        })
     }
 }
 

@@ -21,8 +21,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod cluster;
 pub mod config;
+pub mod forward;
 pub mod k8s;
 pub mod metrics;
 pub mod server;

@@ -12,10 +12,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use clusterdns::cache::Cache;
 use clusterdns::cluster::kube::{self, WatchOptions};
 use clusterdns::cluster::manifests;
 use clusterdns::config::{ClusterSource, Config, KubernetesConfig, PodMode, ServerConfig};
+use clusterdns::forward::{Forwarder, LoopProbes};
 use clusterdns::metrics::{Histogram, PROGRAMMING_BUCKETS};
+use clusterdns::server::resolve::Resolver;
 use clusterdns::server::{self, Block, Router};
 use clusterdns::zone::records::BuildOptions;
 use clusterdns::zone::{ClusterZone, Index, IndexOptions, ZoneConfig};
@@ -80,6 +83,7 @@ fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
@@ -109,12 +113,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     wait_for_sync(&startup).await;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let loops = Arc::new(LoopProbes::default());
+    let mut forwarders: Vec<(Arc<Forwarder>, String)> = Vec::new();
     for (addr, blocks) in by_addr {
+        for b in &blocks {
+            if let Some(r) = &b.resolver
+                && !forwarders.iter().any(|(f, _)| Arc::ptr_eq(f, &r.forwarder))
+            {
+                forwarders.push((r.forwarder.clone(), b.zones[0].clone()));
+            }
+        }
         let listener = server::bind(addr).await?;
         // Tests and scripts read the bound address (port 0 picks one) from this line.
         println!("clusterdns: listening on {} (udp, tcp)", listener.addr);
         tracing::info!(addr = %listener.addr, "listening (udp, tcp)");
-        server::serve(listener, Router::new(blocks), workers);
+        server::serve(listener, Router::new(blocks, loops.clone()), workers);
+    }
+    // Listeners are up: a probe that loops back through an upstream can now be seen.
+    for (forwarder, zone) in forwarders {
+        tokio::spawn(loops.clone().probe(forwarder, zone));
     }
     wait_for_shutdown().await;
     tracing::info!("shutting down");
@@ -138,11 +155,27 @@ async fn wait_for_sync(zones: &[(Arc<Index>, Duration)]) {
 }
 
 async fn build_block(server: &ServerConfig, programming: &Arc<Histogram>) -> anyhow::Result<Block> {
-    if server.forward.is_some() {
-        tracing::warn!(
-            "[server.forward] is configured but forwarding is not built yet: names outside the cluster zones get REFUSED"
-        );
-    }
+    let resolver = match &server.forward {
+        Some(forward) => {
+            let forwarder = Forwarder::new(forward.clone()).context("[server.forward]")?;
+            tracing::info!(
+                upstreams = ?forwarder.upstreams.iter().map(|u| u.addr).collect::<Vec<_>>(),
+                "forwarding"
+            );
+            Some(Arc::new(Resolver {
+                forwarder: Arc::new(forwarder),
+                cache: server.cache.clone().map(|c| Arc::new(Cache::new(c))),
+            }))
+        }
+        None => {
+            if server.cache.is_some() {
+                tracing::warn!(
+                    "[server.cache] without [server.forward] caches nothing: cluster answers are never cached"
+                );
+            }
+            None
+        }
+    };
     let cluster = match &server.kubernetes {
         Some(k) => Some(start_cluster_zone(k, &own_addrs(&server.listen), programming).await?),
         None => None,
@@ -150,7 +183,7 @@ async fn build_block(server: &ServerConfig, programming: &Arc<Histogram>) -> any
     Ok(Block {
         zones: server.zones.clone(),
         cluster,
-        recursion_available: false,
+        resolver,
     })
 }
 

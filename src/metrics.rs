@@ -19,6 +19,12 @@ pub const PROGRAMMING_BUCKETS: &[f64] = &[
     8.192, 16.384, 32.768, 65.536, 131.072, 262.144, 524.288,
 ];
 
+/// CoreDNS's request and forward duration buckets: 0.25 ms doubling up to ~8 s.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024,
+    2.048, 4.096, 8.192,
+];
+
 /// A snapshot of a histogram: cumulative bucket counts, sum and count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistogramSnapshot {

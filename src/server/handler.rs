@@ -7,8 +7,11 @@ use std::sync::Arc;
 use hickory_proto::op::{Message, MessageType};
 use hickory_proto::rr::{DNSClass, RecordType};
 
+use super::resolve::{self, CacheResult, Chase, Client, Pending, Resolver};
 use super::wire::{Edns, Flags, MessageWriter, Question, Sections};
-use crate::zone::{self, AnswerBuf, ClusterZone, Outcome, Rcode};
+use crate::forward::reply::WireQuestion;
+use crate::forward::{LoopProbes, Protocol};
+use crate::zone::{self, AnswerBuf, ClusterZone, Outcome, Rcode, Rdata, Rr, Suffix};
 
 const RCODE_NOERROR: u16 = 0;
 const RCODE_FORMERR: u16 = 1;
@@ -28,14 +31,24 @@ pub struct Block {
     /// Zones the block serves (lower-case, no trailing dot; `""` is the root).
     pub zones: Vec<String>,
     pub cluster: Option<ClusterZone>,
-    /// Set RA: this block can resolve names outside its zones.
-    pub recursion_available: bool,
+    /// Cache and forwarder for names the cluster zone does not answer (RA is set when present).
+    pub resolver: Option<Arc<Resolver>>,
 }
 
 /// The blocks sharing one listen address.
 #[derive(Debug, Clone)]
 pub struct Router {
     blocks: Arc<[Block]>,
+    loops: Arc<LoopProbes>,
+}
+
+/// What became of a request.
+pub enum Handled<'s> {
+    Reply(&'s [u8]),
+    /// Nothing is sent (not a query, or too short to answer).
+    Drop,
+    /// The answer needs an upstream: resolve it off the receive loop.
+    Pending(Box<Pending>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,9 +66,10 @@ pub struct Scratch {
 }
 
 impl Router {
-    pub fn new(blocks: Vec<Block>) -> Self {
+    pub fn new(blocks: Vec<Block>, loops: Arc<LoopProbes>) -> Self {
         Router {
             blocks: blocks.into(),
+            loops,
         }
     }
 
@@ -65,11 +79,11 @@ impl Router {
         request: &[u8],
         transport: Transport,
         scratch: &'s mut Scratch,
-    ) -> Option<&'s [u8]> {
+    ) -> Handled<'s> {
         // Without a whole header there is nobody to answer; a response (QR=1) is never
         // answered, so two servers cannot bounce messages at each other.
         if request.len() < 12 || request[2] & 0x80 != 0 {
-            return None;
+            return Handled::Drop;
         }
         let id = u16::from_be_bytes([request[0], request[1]]);
         let opcode = (request[2] >> 3) & 0x0f;
@@ -88,11 +102,11 @@ impl Router {
         };
         let message = match Message::from_vec(request) {
             Ok(m) if m.metadata.message_type == MessageType::Query => m,
-            Ok(_) => return None,
+            Ok(_) => return Handled::Drop,
             Err(e) => {
                 tracing::debug!(error = %e, "malformed request");
                 flags.rcode = RCODE_FORMERR;
-                return Some(scratch.writer.write(
+                return Handled::Reply(scratch.writer.write(
                     flags,
                     None,
                     &no_sections,
@@ -118,7 +132,13 @@ impl Router {
                 } else {
                     RCODE_NOTIMP
                 };
-                return Some(scratch.writer.write(flags, None, &no_sections, edns, limit));
+                return Handled::Reply(scratch.writer.write(
+                    flags,
+                    None,
+                    &no_sections,
+                    edns,
+                    limit,
+                ));
             }
         };
         let question = Question {
@@ -128,45 +148,76 @@ impl Router {
         };
         if message.edns.as_ref().is_some_and(|e| e.version() > 0) {
             flags.rcode = RCODE_BADVERS;
-            return Some(
-                scratch
-                    .writer
-                    .write(flags, Some(&question), &no_sections, edns, limit),
-            );
+            return Handled::Reply(scratch.writer.write(
+                flags,
+                Some(&question),
+                &no_sections,
+                edns,
+                limit,
+            ));
         }
         if opcode != 0 {
             flags.rcode = RCODE_NOTIMP;
-            return Some(
-                scratch
-                    .writer
-                    .write(flags, Some(&question), &no_sections, edns, limit),
-            );
+            return Handled::Reply(scratch.writer.write(
+                flags,
+                Some(&question),
+                &no_sections,
+                edns,
+                limit,
+            ));
         }
         let qtype = query.query_type();
         if query.query_class() != DNSClass::IN
             || matches!(qtype, RecordType::AXFR | RecordType::IXFR)
         {
             flags.rcode = RCODE_REFUSED;
-            return Some(
-                scratch
-                    .writer
-                    .write(flags, Some(&question), &no_sections, edns, limit),
-            );
+            return Handled::Reply(scratch.writer.write(
+                flags,
+                Some(&question),
+                &no_sections,
+                edns,
+                limit,
+            ));
         }
 
         lower_name(query.name(), &mut scratch.qname);
+        if qtype == RecordType::HINFO && self.loops.is_probe(&scratch.qname) {
+            // Our own loop probe came back: answer it so it stops going round.
+            flags.rcode = RCODE_NXDOMAIN;
+            return Handled::Reply(scratch.writer.write(
+                flags,
+                Some(&question),
+                &no_sections,
+                edns,
+                limit,
+            ));
+        }
         let Some(block) = self.block_for(&scratch.qname) else {
             flags.rcode = RCODE_REFUSED;
-            return Some(
-                scratch
-                    .writer
-                    .write(flags, Some(&question), &no_sections, edns, limit),
-            );
+            return Handled::Reply(scratch.writer.write(
+                flags,
+                Some(&question),
+                &no_sections,
+                edns,
+                limit,
+            ));
         };
-        flags.recursion_available = block.recursion_available;
+        flags.recursion_available = block.resolver.is_some();
         let outcome = match &block.cluster {
             Some(cluster) => zone::lookup(cluster, &scratch.qname, qtype, &mut scratch.answer),
             None => Outcome::NotOurs,
+        };
+        let client = || Client {
+            id,
+            recursion_desired: flags.recursion_desired,
+            checking_disabled: flags.checking_disabled,
+            edns_dnssec_ok: edns.map(|e| e.dnssec_ok),
+            limit,
+            protocol: match transport {
+                Transport::Udp => Protocol::Udp,
+                Transport::Tcp => Protocol::Tcp,
+            },
+            question: WireQuestion::of(request).unwrap_or(WireQuestion { bytes: Vec::new() }),
         };
         match outcome {
             Outcome::Answer {
@@ -186,21 +237,77 @@ impl Router {
                     zone_labels,
                     additionals: &scratch.answer.additionals,
                 };
-                Some(
-                    scratch
-                        .writer
-                        .write(flags, Some(&question), &sections, edns, limit),
-                )
+                let chase_target = match scratch.answer.answers.last() {
+                    Some(Rr {
+                        data: Rdata::Cname(target),
+                        ..
+                    }) if matches!(target.suffix, Suffix::Root)
+                        && !matches!(qtype, RecordType::CNAME | RecordType::ANY) =>
+                    {
+                        Some(target.labels.to_ascii_lowercase())
+                    }
+                    _ => None,
+                };
+                let response = scratch
+                    .writer
+                    .write(flags, Some(&question), &sections, edns, limit);
+                let resolver = chase_target.as_ref().and_then(|t| {
+                    self.block_for(t)
+                        .and_then(|b| b.resolver.clone())
+                        .filter(|r| r.forwarder.forwards(t))
+                });
+                match (chase_target, resolver) {
+                    (Some(target), Some(resolver)) => Handled::Pending(Box::new(Pending {
+                        resolver,
+                        request: Vec::new(),
+                        client: client(),
+                        stale: None,
+                        chase: Some(Chase {
+                            response: response.to_vec(),
+                            target,
+                            qtype: u16::from(qtype),
+                        }),
+                    })),
+                    _ => Handled::Reply(response),
+                }
             }
-            // Forwarding is not built yet: a name nobody here answers is refused.
-            Outcome::NotOurs | Outcome::FallThrough => {
-                flags.rcode = RCODE_REFUSED;
-                Some(
-                    scratch
-                        .writer
-                        .write(flags, Some(&question), &no_sections, edns, limit),
-                )
-            }
+            Outcome::NotOurs | Outcome::FallThrough => match &block.resolver {
+                Some(resolver) if resolver.forwarder.forwards(&scratch.qname) => {
+                    let client = client();
+                    if client.question.bytes.is_empty() {
+                        flags.rcode = RCODE_FORMERR;
+                        return Handled::Reply(scratch.writer.write(
+                            flags,
+                            None,
+                            &no_sections,
+                            edns,
+                            limit,
+                        ));
+                    }
+                    let out = &mut scratch.writer.buf;
+                    match resolve::from_cache(resolver, &client, request, out) {
+                        CacheResult::Hit => Handled::Reply(out),
+                        CacheResult::Miss(stale) => Handled::Pending(Box::new(Pending {
+                            resolver: resolver.clone(),
+                            request: request.to_vec(),
+                            client,
+                            stale,
+                            chase: None,
+                        })),
+                    }
+                }
+                // No forwarder, or an `except` zone: nobody here answers this name.
+                _ => {
+                    flags.rcode = RCODE_REFUSED;
+                    Handled::Reply(scratch.writer.write(
+                        flags,
+                        Some(&question),
+                        &no_sections,
+                        edns,
+                        limit,
+                    ))
+                }
+            },
         }
     }
 

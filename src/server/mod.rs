@@ -4,6 +4,7 @@
 //! TCP: a task per connection (bounded), queries answered in order, idle connections closed.
 
 pub mod handler;
+pub mod resolve;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -14,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 
-pub use handler::{Block, Router, Scratch, Transport};
+pub use handler::{Block, Handled, Router, Scratch, Transport};
 
 /// Largest UDP datagram read; anything longer is cut and fails to parse.
 const UDP_RECV_BUFFER: usize = 65535;
@@ -102,10 +103,23 @@ async fn serve_udp(socket: Arc<UdpSocket>, router: Router) {
                 continue;
             }
         };
-        if let Some(response) = router.handle(&buf[..len], Transport::Udp, &mut scratch)
-            && let Err(e) = socket.send_to(response, peer).await
-        {
-            tracing::debug!(error = %e, %peer, "udp send failed");
+        match router.handle(&buf[..len], Transport::Udp, &mut scratch) {
+            Handled::Reply(response) => {
+                if let Err(e) = socket.send_to(response, peer).await {
+                    tracing::debug!(error = %e, %peer, "udp send failed");
+                }
+            }
+            Handled::Drop => {}
+            Handled::Pending(pending) => {
+                // Upstream answers take milliseconds: never hold the receive loop for them.
+                let socket = socket.clone();
+                tokio::spawn(async move {
+                    let response = pending.resolve().await;
+                    if let Err(e) = socket.send_to(&response, peer).await {
+                        tracing::debug!(error = %e, %peer, "udp send failed");
+                    }
+                });
+            }
         }
     }
 }
@@ -152,11 +166,18 @@ async fn serve_connection(mut stream: TcpStream, router: &Router) -> std::io::Re
             Ok(r) => r?,
             Err(_) => return Ok(()),
         };
-        if let Some(response) = router.handle(&request, Transport::Tcp, &mut scratch) {
-            let mut out = Vec::with_capacity(response.len() + 2);
-            out.extend_from_slice(&(response.len() as u16).to_be_bytes());
-            out.extend_from_slice(response);
-            stream.write_all(&out).await?;
-        }
+        let pending;
+        let response: &[u8] = match router.handle(&request, Transport::Tcp, &mut scratch) {
+            Handled::Reply(r) => r,
+            Handled::Drop => continue,
+            Handled::Pending(p) => {
+                pending = p.resolve().await;
+                &pending
+            }
+        };
+        let mut out = Vec::with_capacity(response.len() + 2);
+        out.extend_from_slice(&(response.len() as u16).to_be_bytes());
+        out.extend_from_slice(response);
+        stream.write_all(&out).await?;
     }
 }

@@ -73,6 +73,13 @@ impl Server {
         Server::spawn(dir, &path)
     }
 
+    /// Starts the binary with a whole config file.
+    pub fn with_config(config: &str) -> Server {
+        let dir = TempDir::new();
+        let path = dir.write("clusterdns.toml", config);
+        Server::spawn(dir, &path)
+    }
+
     /// The demo cluster with the embedded default's options.
     pub fn demo() -> Server {
         Server::start(&format!(

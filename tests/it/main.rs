@@ -3,6 +3,8 @@
 
 mod cli;
 mod cluster_zone;
+mod forward;
 mod harness;
 mod protocol;
 mod reload;
+mod upstream;

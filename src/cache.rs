@@ -1,0 +1,256 @@
+//! The response cache for forwarded answers (never the cluster zone's: the index already is
+//! one). Entries are upstream replies as bytes; a hit patches ID, flags and TTLs into a copy.
+//!
+//! TTLs follow CoreDNS's `cache`: a positive entry lives for its smallest record TTL clamped
+//! to `[min_ttl, max_ttl]`, a negative one (NXDOMAIN, NODATA) for min(SOA TTL, SOA MINIMUM)
+//! (RFC 2308 §5) clamped to `negative_max_ttl`, an upstream SERVFAIL for `servfail_ttl`.
+//! Every record is served with the entry's remaining TTL.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use moka::notification::RemovalCause;
+
+use crate::config::CacheConfig;
+use crate::forward::reply::{RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_SERVFAIL, Reply};
+
+/// The TTL of an answer served stale (RFC 8767 §4 suggests 30 seconds).
+pub const STALE_TTL: u32 = 30;
+/// A popular entry is refreshed when less than this share of its TTL is left.
+const PREFETCH_REMAINING_PERCENT: u32 = 10;
+
+/// The cache key: lower-cased wire name, type, class, DO and CD bits.
+pub type Key = Box<[u8]>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    Success,
+    Denial,
+    ServFail,
+}
+
+impl EntryKind {
+    /// The `type` label CoreDNS's cache metrics use.
+    pub fn label(self) -> &'static str {
+        match self {
+            EntryKind::Success => "success",
+            EntryKind::Denial | EntryKind::ServFail => "denial",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Entry {
+    pub reply: Reply,
+    pub kind: EntryKind,
+    stored: Instant,
+    /// Seconds the entry is fresh.
+    ttl: u32,
+    hits: AtomicU32,
+    /// Set while a prefetch for this entry is under way.
+    refreshing: AtomicBool,
+}
+
+impl Entry {
+    /// Seconds of freshness left, or `None` once expired.
+    pub fn remaining(&self, now: Instant) -> Option<u32> {
+        let age = now.saturating_duration_since(self.stored).as_secs();
+        u64::from(self.ttl)
+            .checked_sub(age)
+            .filter(|r| *r > 0)
+            .map(|r| r as u32)
+    }
+}
+
+/// What a lookup found.
+pub enum Lookup {
+    Fresh {
+        entry: Arc<Entry>,
+        ttl: u32,
+        /// The entry is popular and nearly expired: the caller should refresh it now.
+        prefetch: bool,
+    },
+    /// Expired but within `serve_stale`: usable if upstreams fail.
+    Stale(Arc<Entry>),
+    Miss,
+}
+
+/// Counters exported as CoreDNS's `coredns_cache_*`.
+#[derive(Debug, Default)]
+pub struct CacheMetrics {
+    pub hits_success: AtomicU64,
+    pub hits_denial: AtomicU64,
+    pub misses: AtomicU64,
+    pub prefetch: AtomicU64,
+    pub served_stale: AtomicU64,
+    pub entries_success: AtomicI64,
+    pub entries_denial: AtomicI64,
+}
+
+pub struct Cache {
+    entries: moka::sync::Cache<Key, Arc<Entry>>,
+    config: CacheConfig,
+    pub metrics: Arc<CacheMetrics>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("entries", &self.entries.entry_count())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// Entries stay in moka until their TTL plus the stale window has passed.
+struct EntryExpiry {
+    stale: Duration,
+}
+
+impl moka::Expiry<Key, Arc<Entry>> for EntryExpiry {
+    fn expire_after_create(&self, _: &Key, entry: &Arc<Entry>, _: Instant) -> Option<Duration> {
+        Some(Duration::from_secs(u64::from(entry.ttl)) + self.stale)
+    }
+
+    // A refreshed entry (prefetch, re-fetch after expiry) starts a new lifetime; moka's default
+    // would keep the old entry's expiry.
+    fn expire_after_update(
+        &self,
+        _: &Key,
+        entry: &Arc<Entry>,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(Duration::from_secs(u64::from(entry.ttl)) + self.stale)
+    }
+}
+
+impl Cache {
+    pub fn new(config: CacheConfig) -> Cache {
+        let metrics = Arc::new(CacheMetrics::default());
+        let counters = metrics.clone();
+        let entries = moka::sync::Cache::builder()
+            .max_capacity(config.capacity)
+            .expire_after(EntryExpiry {
+                stale: config.serve_stale,
+            })
+            .eviction_listener(move |_key, entry: Arc<Entry>, _cause: RemovalCause| {
+                entry_counter(&counters, entry.kind).fetch_sub(1, Ordering::Relaxed);
+            })
+            .build();
+        Cache {
+            entries,
+            config,
+            metrics,
+        }
+    }
+
+    pub fn lookup(&self, key: &Key) -> Lookup {
+        let Some(entry) = self.entries.get(key) else {
+            self.metrics.misses.fetch_add(1, Ordering::Relaxed);
+            return Lookup::Miss;
+        };
+        let now = Instant::now();
+        match entry.remaining(now) {
+            Some(ttl) => {
+                let hits = entry.hits.fetch_add(1, Ordering::Relaxed) + 1;
+                let counter = match entry.kind {
+                    EntryKind::Success => &self.metrics.hits_success,
+                    EntryKind::Denial | EntryKind::ServFail => &self.metrics.hits_denial,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                let lifetime = Duration::from_secs(u64::from(entry.ttl));
+                let left = lifetime.saturating_sub(now.saturating_duration_since(entry.stored));
+                let prefetch = self.config.prefetch > 0
+                    && hits >= self.config.prefetch
+                    && entry.kind == EntryKind::Success
+                    && left.as_millis() * 100
+                        <= lifetime.as_millis() * u128::from(PREFETCH_REMAINING_PERCENT)
+                    && !entry.refreshing.swap(true, Ordering::Relaxed);
+                Lookup::Fresh {
+                    entry,
+                    ttl,
+                    prefetch,
+                }
+            }
+            None => {
+                self.metrics.misses.fetch_add(1, Ordering::Relaxed);
+                if self.config.serve_stale.is_zero() {
+                    Lookup::Miss
+                } else {
+                    Lookup::Stale(entry)
+                }
+            }
+        }
+    }
+
+    /// Stores a reply if it is cacheable and returns the entry (for serving it at once);
+    /// a reply that is not cached is handed back.
+    pub fn insert(&self, key: Key, reply: Reply) -> Result<Arc<Entry>, Reply> {
+        let Some((kind, ttl)) = self.lifetime(&reply).filter(|(_, ttl)| *ttl > 0) else {
+            return Err(reply);
+        };
+        let entry = Arc::new(Entry {
+            reply,
+            kind,
+            stored: Instant::now(),
+            ttl,
+            hits: AtomicU32::new(0),
+            refreshing: AtomicBool::new(false),
+        });
+        entry_counter(&self.metrics, kind).fetch_add(1, Ordering::Relaxed);
+        self.entries.insert(key, entry.clone());
+        Ok(entry)
+    }
+
+    /// Counts a stale answer served.
+    pub fn served_stale(&self) {
+        self.metrics.served_stale.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a prefetch started.
+    pub fn prefetched(&self) {
+        self.metrics.prefetch.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Entries held now (approximate: moka applies writes in batches).
+    pub fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// What kind of entry a reply makes and for how long, or `None` if it is not cached.
+    fn lifetime(&self, reply: &Reply) -> Option<(EntryKind, u32)> {
+        if reply.truncated() {
+            return None;
+        }
+        let c = &self.config;
+        match reply.rcode {
+            RCODE_NOERROR if reply.answer_count > 0 => {
+                let ttl = reply.min_ttl?.clamp(c.min_ttl, c.max_ttl);
+                Some((EntryKind::Success, ttl))
+            }
+            RCODE_NOERROR | RCODE_NXDOMAIN => {
+                // RFC 2308 §5: without an SOA there is no negative TTL: not cached.
+                let ttl = reply
+                    .negative_ttl?
+                    .clamp(c.min_ttl.min(c.negative_max_ttl), c.negative_max_ttl);
+                Some((EntryKind::Denial, ttl))
+            }
+            RCODE_SERVFAIL if c.servfail_ttl > 0 => Some((EntryKind::ServFail, c.servfail_ttl)),
+            _ => None,
+        }
+    }
+}
+
+fn entry_counter(metrics: &CacheMetrics, kind: EntryKind) -> &AtomicI64 {
+    match kind {
+        EntryKind::Success => &metrics.entries_success,
+        EntryKind::Denial | EntryKind::ServFail => &metrics.entries_denial,
+    }
+}
