@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
 use kube::Resource;
@@ -118,6 +118,9 @@ struct Shared<F> {
     /// Set while the API is unreachable, so only changes of state are logged.
     lost: AtomicBool,
     programming: Arc<Histogram>,
+    /// Probes the API while it is lost: a watch resumed from its last resourceVersion on a
+    /// quiet cluster yields no event, so the watchers alone might never notice the return.
+    client: kube::Client,
 }
 
 /// Starts the watchers on the current tokio runtime. `apply` receives every batch of events.
@@ -142,6 +145,7 @@ where
         unsynced: Mutex::new(unsynced),
         lost: AtomicBool::new(false),
         programming,
+        client: client.clone(),
     });
     let labelled = |config: watcher::Config| match &options.labels {
         Some(l) => config.labels(l),
@@ -232,15 +236,21 @@ async fn watch<K, F>(
     while let Some(item) = stream.next().await {
         let event = match item {
             Ok(event) => event,
+            // 410 Gone: the resourceVersion was compacted away. Routine; the watcher re-lists.
+            Err(watcher::Error::WatchError(status)) if status.code == 410 => {
+                tracing::debug!(kind = kind.as_str(), "resourceVersion expired: re-listing");
+                continue;
+            }
             Err(e) => {
                 if !shared.lost.swap(true, Ordering::Relaxed) {
                     tracing::warn!(kind = kind.as_str(), error = %e, "lost the Kubernetes API; serving the last good zone and retrying with backoff");
+                    tokio::spawn(probe_until_regained(shared.clone()));
                 }
                 continue;
             }
         };
         if shared.lost.swap(false, Ordering::Relaxed) {
-            tracing::info!(kind = kind.as_str(), "Kubernetes API regained");
+            tracing::info!("Kubernetes API regained");
         }
         match event {
             Event::Apply(object) => {
@@ -296,6 +306,24 @@ async fn watch<K, F>(
                 (shared.apply)(events);
             }
         }
+    }
+}
+
+/// While the API is lost, asks for its version with capped backoff until it answers.
+async fn probe_until_regained<F>(shared: Arc<Shared<F>>)
+where
+    F: Fn(Vec<ClusterEvent>) + Send + Sync + 'static,
+{
+    let mut delay = Duration::from_millis(500);
+    while shared.lost.load(Ordering::Relaxed) {
+        tokio::time::sleep(delay).await;
+        if shared.client.apiserver_version().await.is_ok() {
+            if shared.lost.swap(false, Ordering::Relaxed) {
+                tracing::info!("Kubernetes API regained");
+            }
+            return;
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
     }
 }
 

@@ -5,6 +5,7 @@ mod cli;
 mod cluster_zone;
 mod forward;
 mod harness;
+mod kube_api;
 mod protocol;
 mod reload;
 mod upstream;

@@ -1,0 +1,364 @@
+//! The Kubernetes API source: the real binary watching a fake API server
+//! (`tests/stand-in/fake_apiserver.py`) that the test changes and breaks on purpose.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{RData, RecordType};
+
+use crate::harness::{Proto, Server, query};
+
+/// The fake API server, killed on drop.
+struct FakeApi {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl FakeApi {
+    fn start() -> FakeApi {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stand-in");
+        let mut child = Command::new("python3")
+            .arg(root.join("fake_apiserver.py"))
+            .args(["--listen", "127.0.0.1:0", "--fixture"])
+            .arg(root.join("demo.json"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 must be installed to run the fake API server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("fake API server prints its address");
+        let addr = line
+            .trim()
+            .strip_prefix("fake-apiserver: listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        FakeApi { child, addr }
+    }
+
+    /// One HTTP request to the fake; returns the body.
+    fn call(&self, method: &str, path: &str, body: &str) -> String {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: fake\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"),
+            "{method} {path}: {response}"
+        );
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default()
+    }
+
+    fn control(&self, action: &str, body: &str) -> String {
+        self.call("POST", &format!("/__control/{action}"), body)
+    }
+
+    fn requests(&self) -> String {
+        self.call("GET", "/__control/requests", "")
+    }
+}
+
+impl Drop for FakeApi {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn watching(api: &FakeApi, extra: &str) -> Server {
+    Server::start(&format!(
+        "endpoint = \"http://{}\"\npods = \"insecure\"\n{extra}",
+        api.addr
+    ))
+}
+
+fn a_of(m: &Message) -> Vec<String> {
+    let mut ips: Vec<String> = m
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0.to_string()),
+            _ => None,
+        })
+        .collect();
+    ips.sort();
+    ips
+}
+
+/// Polls until `check` holds for the answer to `name` A, or panics after `within`.
+async fn eventually(
+    server: &Server,
+    name: &str,
+    within: Duration,
+    what: &str,
+    check: impl Fn(&Message) -> bool,
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let m = query(server.addr, name, RecordType::A, Proto::Udp).await;
+        if check(&m) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: {what} not reached within {within:?}; last answer {m:?}\nstderr:\n{}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const CHECKOUT: &str = r#"{"kind":"List","items":[
+ {"apiVersion":"v1","kind":"Service","metadata":{"name":"checkout","namespace":"shop"},
+  "spec":{"clusterIP":"10.96.10.77","clusterIPs":["10.96.10.77"],"ports":[{"name":"http","port":80,"protocol":"TCP"}]}},
+ {"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"checkout-x1","namespace":"shop",
+  "labels":{"kubernetes.io/service-name":"checkout"}},"addressType":"IPv4",
+  "endpoints":[{"addresses":["10.244.3.7"],"conditions":{"ready":true}}],
+  "ports":[{"name":"http","port":8080,"protocol":"TCP"}]}]}"#;
+
+#[tokio::test]
+async fn the_zone_follows_the_api_incrementally() {
+    let api = FakeApi::start();
+    let server = watching(&api, "");
+    let m = query(
+        server.addr,
+        "frontend.shop.svc.cluster.local.",
+        RecordType::A,
+        Proto::Udp,
+    )
+    .await;
+    assert_eq!(a_of(&m), ["10.96.10.10"]);
+    let m = query(
+        server.addr,
+        "postgres.data.svc.cluster.local.",
+        RecordType::A,
+        Proto::Tcp,
+    )
+    .await;
+    assert_eq!(
+        a_of(&m),
+        ["10.244.1.30", "10.244.2.31"],
+        "ready endpoints only"
+    );
+
+    api.control("apply", CHECKOUT);
+    eventually(
+        &server,
+        "checkout.shop.svc.cluster.local.",
+        Duration::from_secs(5),
+        "new service",
+        |m| a_of(m) == ["10.96.10.77"],
+    )
+    .await;
+    api.control(
+        "delete",
+        r#"{"kind":"Service","namespace":"shop","name":"checkout"}"#,
+    );
+    eventually(
+        &server,
+        "checkout.shop.svc.cluster.local.",
+        Duration::from_secs(5),
+        "NXDOMAIN after delete",
+        |m| m.metadata.response_code == ResponseCode::NXDomain,
+    )
+    .await;
+    // Untouched names were never disturbed.
+    let m = query(
+        server.addr,
+        "frontend.shop.svc.cluster.local.",
+        RecordType::A,
+        Proto::Udp,
+    )
+    .await;
+    assert_eq!(a_of(&m), ["10.96.10.10"]);
+}
+
+#[tokio::test]
+async fn before_the_first_sync_names_get_servfail_not_nxdomain() {
+    let api = FakeApi::start();
+    api.control("fail", r#"{"status":500}"#);
+    let server = watching(&api, "startup_timeout_secs = 1");
+    for name in [
+        "frontend.shop.svc.cluster.local.",
+        "nosuch.shop.svc.cluster.local.",
+    ] {
+        let m = query(server.addr, name, RecordType::A, Proto::Udp).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{name}");
+    }
+    api.control("recover", "");
+    eventually(
+        &server,
+        "frontend.shop.svc.cluster.local.",
+        Duration::from_secs(15),
+        "answer after sync",
+        |m| a_of(m) == ["10.96.10.10"],
+    )
+    .await;
+    // Every kind synced once: a missing name is a real NXDOMAIN now.
+    eventually(
+        &server,
+        "nosuch.shop.svc.cluster.local.",
+        Duration::from_secs(15),
+        "NXDOMAIN after sync",
+        |m| m.metadata.response_code == ResponseCode::NXDomain,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_api_outage_keeps_the_zone_served_and_logs_lost_and_regained_once() {
+    let api = FakeApi::start();
+    let server = watching(&api, "");
+    api.control("fail", r#"{"status":500}"#);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.stderr().contains("lost the Kubernetes API") {
+        assert!(
+            Instant::now() < deadline,
+            "no 'lost' log:\n{}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for _ in 0..20 {
+        let m = query(
+            server.addr,
+            "frontend.shop.svc.cluster.local.",
+            RecordType::A,
+            Proto::Udp,
+        )
+        .await;
+        assert_eq!(a_of(&m), ["10.96.10.10"], "served through the outage");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    api.control("recover", "");
+    // No change is made after recovery: the return must be noticed all the same.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !server.stderr().contains("Kubernetes API regained") {
+        assert!(
+            Instant::now() < deadline,
+            "no 'regained' log:\n{}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = server.stderr();
+    assert_eq!(log.matches("lost the Kubernetes API").count(), 1, "{log}");
+    assert_eq!(log.matches("Kubernetes API regained").count(), 1, "{log}");
+}
+
+#[tokio::test]
+async fn a_relist_after_410_removes_what_vanished_without_flicker() {
+    let api = FakeApi::start();
+    let server = watching(&api, "");
+    let m = query(
+        server.addr,
+        "cart.shop.svc.cluster.local.",
+        RecordType::A,
+        Proto::Udp,
+    )
+    .await;
+    assert_eq!(a_of(&m), ["10.96.10.20"]);
+    // The client learns of the deletion only through the re-list the 410 forces.
+    api.control("hold-watches", "");
+    api.control(
+        "delete",
+        r#"{"kind":"Service","namespace":"shop","name":"cart"}"#,
+    );
+    api.control("compact", "");
+    api.control("release-watches", "");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let frontend = query(
+            server.addr,
+            "frontend.shop.svc.cluster.local.",
+            RecordType::A,
+            Proto::Udp,
+        )
+        .await;
+        assert_eq!(
+            a_of(&frontend),
+            ["10.96.10.10"],
+            "no flicker during re-list"
+        );
+        let cart = query(
+            server.addr,
+            "cart.shop.svc.cluster.local.",
+            RecordType::A,
+            Proto::Udp,
+        )
+        .await;
+        if cart.metadata.response_code == ResponseCode::NXDomain {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cart never vanished:\n{}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !server.stderr().contains("lost the Kubernetes API"),
+        "410 is routine"
+    );
+}
+
+#[tokio::test]
+async fn namespace_and_label_filters_are_sent_to_the_api() {
+    let api = FakeApi::start();
+    let server = watching(&api, "namespaces = [\"shop\"]\nlabels = \"tier!=internal\"");
+    let m = query(
+        server.addr,
+        "frontend.shop.svc.cluster.local.",
+        RecordType::A,
+        Proto::Udp,
+    )
+    .await;
+    assert_eq!(a_of(&m), ["10.96.10.10"]);
+    let m = query(
+        server.addr,
+        "postgres.data.svc.cluster.local.",
+        RecordType::A,
+        Proto::Udp,
+    )
+    .await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    let requests = api.requests();
+    assert!(
+        requests.contains("/api/v1/namespaces/shop/services?"),
+        "{requests}"
+    );
+    assert!(
+        requests.contains("/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices?"),
+        "{requests}"
+    );
+    assert!(
+        requests.contains("labelSelector=tier%21%3Dinternal"),
+        "{requests}"
+    );
+    assert!(
+        !requests.contains("/api/v1/services?"),
+        "no cluster-wide watch: {requests}"
+    );
+    assert!(
+        !requests.contains("pods"),
+        "pods are never watched unless verified"
+    );
+}
