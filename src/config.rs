@@ -39,17 +39,25 @@ pub struct Config {
 }
 
 /// `[admin]`: the HTTP endpoints. Parsed and validated now; served by the ops issue.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AdminConfig {
     pub health: Option<SocketAddr>,
     pub ready: Option<SocketAddr>,
     pub metrics: Option<SocketAddr>,
+    /// After SIGTERM, keep answering this long with `/ready` at 503 (CoreDNS `health { lameduck }`).
+    pub lameduck: Duration,
+    /// How often the config file is checked for changes (0: only on SIGHUP).
+    pub reload_interval: Duration,
 }
 
 /// One `[[server]]` block: the zones it answers for, where it listens, and its plugins.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
     pub listen: Vec<SocketAddr>,
+    /// Rotate multi-address answers (CoreDNS `loadbalance`).
+    pub loadbalance: bool,
+    /// Log every query (CoreDNS `log`).
+    pub log: bool,
     /// Zones this block serves, lower-case without the trailing dot; `""` is the root.
     pub zones: Vec<String>,
     pub kubernetes: Option<KubernetesConfig>,
@@ -175,6 +183,8 @@ struct RawAdmin {
     health: Option<String>,
     ready: Option<String>,
     metrics: Option<String>,
+    lameduck: Option<RawDuration>,
+    reload_interval: Option<RawDuration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -184,6 +194,10 @@ struct RawServer {
     listen: Vec<String>,
     #[serde(default = "default_server_zones")]
     zones: Vec<String>,
+    #[serde(default = "default_true")]
+    loadbalance: bool,
+    #[serde(default)]
+    log: bool,
     kubernetes: Option<RawKubernetes>,
     forward: Option<RawForward>,
     cache: Option<RawCache>,
@@ -262,6 +276,9 @@ enum RawDuration {
     Text(String),
 }
 
+fn default_true() -> bool {
+    true
+}
 fn default_listen() -> Vec<String> {
     vec!["0.0.0.0:53".to_owned()]
 }
@@ -392,7 +409,12 @@ impl RawConfig {
             health: optional_addr("admin.health", self.admin.health.as_deref())?,
             ready: optional_addr("admin.ready", self.admin.ready.as_deref())?,
             metrics: optional_addr("admin.metrics", self.admin.metrics.as_deref())?,
+            lameduck: duration("admin.lameduck", self.admin.lameduck, "5s")?,
+            reload_interval: duration("admin.reload_interval", self.admin.reload_interval, "2s")?,
         };
+        if admin.lameduck > Duration::from_secs(300) {
+            return Err(field_error("admin.lameduck", "must be at most 300s"));
+        }
         if self.server.is_empty() {
             return Err(field_error(
                 "server",
@@ -405,6 +427,20 @@ impl RawConfig {
             .enumerate()
             .map(|(i, s)| s.validate(&format!("server[{i}]"), base))
             .collect::<Result<Vec<_>, _>>()?;
+        // CoreDNS refuses the same zone twice on one address: which block answers is ambiguous.
+        for (i, a) in servers.iter().enumerate() {
+            for b in &servers[..i] {
+                if let Some(zone) = a.zones.iter().find(|z| b.zones.contains(z))
+                    && let Some(addr) = a.listen.iter().find(|l| b.listen.contains(l))
+                {
+                    let shown = if zone.is_empty() { "." } else { zone };
+                    return Err(field_error(
+                        format!("server[{i}].zones"),
+                        format!("zone {shown:?} is already served on {addr} by an earlier block"),
+                    ));
+                }
+            }
+        }
         Ok((admin, servers))
     }
 }
@@ -449,6 +485,8 @@ impl RawServer {
             .transpose()?;
         Ok(ServerConfig {
             listen,
+            loadbalance: self.loadbalance,
+            log: self.log,
             zones,
             kubernetes,
             forward,

@@ -21,6 +21,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod app;
 pub mod cache;
 pub mod cluster;
 pub mod config;

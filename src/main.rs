@@ -1,30 +1,33 @@
 //! The `clusterdns` binary: parse the command line, load the config, wire sources → index →
 //! server, run until SIGTERM/SIGINT.
 
-use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio::signal::unix::{SignalKind, signal};
 
-use clusterdns::cache::Cache;
-use clusterdns::cluster::kube::{self, WatchOptions};
-use clusterdns::cluster::manifests;
-use clusterdns::config::{ClusterSource, Config, KubernetesConfig, PodMode, ServerConfig};
-use clusterdns::forward::{Forwarder, LoopProbes};
+use clusterdns::admin::{self, Readiness, Registry, Routes};
+use clusterdns::app::{Running, Shared};
+use clusterdns::config::Config;
+use clusterdns::forward::LoopProbes;
 use clusterdns::metrics::{Histogram, PROGRAMMING_BUCKETS};
-use clusterdns::server::resolve::Resolver;
-use clusterdns::server::{self, Block, Router};
-use clusterdns::zone::records::BuildOptions;
-use clusterdns::zone::{ClusterZone, Index, IndexOptions, ZoneConfig};
+use clusterdns::server::InFlight;
+
+/// `clusterdns --version`: the crate version and the git commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CLUSTERDNS_GIT_COMMIT"),
+    ")"
+);
 
 #[derive(Debug, Parser)]
-#[command(name = "clusterdns", version, about = "Kubernetes cluster DNS server")]
+#[command(name = "clusterdns", version = VERSION, about = "Kubernetes cluster DNS server")]
 struct Cli {
     /// The configuration file.
     #[arg(
@@ -34,8 +37,17 @@ struct Cli {
         default_value = "/etc/clusterdns/clusterdns.toml"
     )]
     config: PathBuf,
+    /// Log format on stderr: human-readable text, or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,10 +77,11 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Run => {
-            init_tracing();
+            init_tracing(cli.log_format);
             match run(config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "cannot serve");
                     eprintln!("clusterdns: {e:#}");
                     ExitCode::FAILURE
                 }
@@ -77,14 +90,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 fn run(config: Config) -> anyhow::Result<()> {
@@ -96,205 +113,123 @@ fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    // Listen addresses shared by several blocks share their sockets.
-    let mut by_addr: BTreeMap<SocketAddr, Vec<Block>> = BTreeMap::new();
-    let programming = Arc::new(Histogram::new(PROGRAMMING_BUCKETS));
-    let mut startup: Vec<(Arc<Index>, Duration)> = Vec::new();
-    for (i, server) in config.servers.iter().enumerate() {
-        let block = build_block(server, &programming)
-            .await
-            .with_context(|| format!("{}: server[{i}]", config.file.display()))?;
-        if let (Some(zone), Some(k)) = (&block.cluster, &server.kubernetes) {
-            startup.push((zone.index.clone(), k.startup_timeout));
+    let shared = Arc::new(Shared {
+        readiness: Arc::new(Readiness::default()),
+        registry: Arc::new(Registry::new(Arc::new(Histogram::new(PROGRAMMING_BUCKETS)))),
+        loops: Arc::new(LoopProbes::default()),
+        in_flight: Arc::new(InFlight::default()),
+        workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+    });
+    // Admin first: probes get 503 (not connection refused) while the sources sync.
+    let admin_addrs = admin_routes(&config);
+    for (listener, routes) in admin::bind(&admin_addrs).await? {
+        if let Ok(addr) = listener.local_addr() {
+            println!("clusterdns: admin on http://{addr} ({})", routes.describe());
         }
-        for addr in &server.listen {
-            by_addr.entry(*addr).or_default().push(block.clone());
-        }
+        tokio::spawn(admin::serve(
+            listener,
+            routes,
+            shared.readiness.clone(),
+            shared.registry.clone(),
+        ));
     }
-    wait_for_sync(&startup).await;
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let loops = Arc::new(LoopProbes::default());
-    let mut forwarders: Vec<(Arc<Forwarder>, String)> = Vec::new();
-    for (addr, blocks) in by_addr {
-        for b in &blocks {
-            if let Some(r) = &b.resolver
-                && !forwarders.iter().any(|(f, _)| Arc::ptr_eq(f, &r.forwarder))
-            {
-                forwarders.push((r.forwarder.clone(), b.zones[0].clone()));
+    let file = config.file.clone();
+    let mut last_text = std::fs::read(&file).ok();
+    let mut running = Running::start(config, shared.clone()).await?;
+    tracing::info!(file = %file.display(), "serving");
+
+    let mut hangup = signal(SignalKind::hangup()).context("install SIGHUP handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
+    let interval = running.config.admin.reload_interval;
+    let mut ticker = tokio::time::interval(if interval.is_zero() {
+        Duration::from_secs(3600)
+    } else {
+        interval
+    });
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reloading the config");
+                last_text = std::fs::read(&file).ok();
+                reload(&mut running, &shared, &file, &admin_addrs).await;
+            }
+            _ = ticker.tick(), if !interval.is_zero() => {
+                // Reading through the path follows the symlinks a ConfigMap volume swaps.
+                let text = std::fs::read(&file).ok();
+                if text != last_text {
+                    last_text = text;
+                    reload(&mut running, &shared, &file, &admin_addrs).await;
+                }
             }
         }
-        let listener = server::bind(addr).await?;
-        // Tests and scripts read the bound address (port 0 picks one) from this line.
-        println!("clusterdns: listening on {} (udp, tcp)", listener.addr);
-        tracing::info!(addr = %listener.addr, "listening (udp, tcp)");
-        server::serve(listener, Router::new(blocks, loops.clone()), workers);
     }
-    // Listeners are up: a probe that loops back through an upstream can now be seen.
-    for (forwarder, zone) in forwarders {
-        tokio::spawn(loops.clone().probe(forwarder, zone));
-    }
-    wait_for_shutdown().await;
-    tracing::info!("shutting down");
+    let lameduck = running.config.admin.lameduck;
+    running.shutdown(lameduck).await;
     Ok(())
 }
 
-/// Holds serving until every cluster zone has synced, or its startup timeout has passed.
-async fn wait_for_sync(zones: &[(Arc<Index>, Duration)]) {
-    let start = Instant::now();
-    for (index, timeout) in zones {
-        while !index.is_synced() {
-            if start.elapsed() >= *timeout {
-                tracing::warn!(
-                    "starting server with unsynced Kubernetes API: unknown names get SERVFAIL until it syncs"
-                );
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+/// Validates and applies the config file; an invalid one leaves the running config serving.
+async fn reload(
+    running: &mut Running,
+    shared: &Shared,
+    file: &std::path::Path,
+    admin_addrs: &[(SocketAddr, Routes)],
+) {
+    let config = match Config::load(file) {
+        Ok(c) => c,
+        Err(e) => {
+            shared
+                .registry
+                .reload_failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(error = %e, "config reload rejected; the running config keeps serving");
+            return;
         }
+    };
+    if config == running.config {
+        tracing::info!("config unchanged");
+        return;
     }
-}
-
-async fn build_block(server: &ServerConfig, programming: &Arc<Histogram>) -> anyhow::Result<Block> {
-    let resolver = match &server.forward {
-        Some(forward) => {
-            let forwarder = Forwarder::new(forward.clone()).context("[server.forward]")?;
-            tracing::info!(
-                upstreams = ?forwarder.upstreams.iter().map(|u| u.addr).collect::<Vec<_>>(),
-                "forwarding"
+    if admin_routes(&config) != admin_addrs {
+        tracing::warn!("admin addresses changed: they take effect at the next restart");
+    }
+    match running.reload(config).await {
+        Ok(()) => tracing::info!(file = %file.display(), "config reloaded"),
+        Err(e) => {
+            shared
+                .registry
+                .reload_failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(
+                error = format!("{e:#}"),
+                "config reload failed; the running config keeps serving"
             );
-            Some(Arc::new(Resolver {
-                forwarder: Arc::new(forwarder),
-                cache: server.cache.clone().map(|c| Arc::new(Cache::new(c))),
-            }))
-        }
-        None => {
-            if server.cache.is_some() {
-                tracing::warn!(
-                    "[server.cache] without [server.forward] caches nothing: cluster answers are never cached"
-                );
-            }
-            None
-        }
-    };
-    let cluster = match &server.kubernetes {
-        Some(k) => Some(start_cluster_zone(k, &own_addrs(&server.listen), programming).await?),
-        None => None,
-    };
-    Ok(Block {
-        zones: server.zones.clone(),
-        cluster,
-        resolver,
-    })
-}
-
-async fn start_cluster_zone(
-    k: &KubernetesConfig,
-    own_addrs: &[IpAddr],
-    programming: &Arc<Histogram>,
-) -> anyhow::Result<ClusterZone> {
-    let index = Arc::new(Index::new(IndexOptions {
-        build: BuildOptions {
-            endpoint_pod_names: k.endpoint_pod_names,
-        },
-        namespaces: k.namespaces.clone(),
-        track_pods: k.pods == PodMode::Verified,
-    }));
-    let primary = k
-        .zones
-        .iter()
-        .find(|z| !clusterdns::config::is_reverse_zone(z))
-        .cloned()
-        .unwrap_or_default();
-    let zone = ClusterZone {
-        config: Arc::new(ZoneConfig {
-            zones: k.zones.clone(),
-            primary: primary.into(),
-            ttl: k.ttl,
-            pods: k.pods,
-            fallthrough: k.fallthrough.clone(),
-            ignore_empty_service: k.ignore_empty_service,
-            own_addrs: own_addrs.to_vec(),
-        }),
-        index: index.clone(),
-    };
-    match &k.source {
-        ClusterSource::Manifests(dir) => {
-            manifests::spawn(dir.clone(), move |events| index.apply(events));
-        }
-        source @ (ClusterSource::Endpoint(_)
-        | ClusterSource::Kubeconfig { .. }
-        | ClusterSource::InCluster) => {
-            let client = kube::connect(source).await?;
-            let options = WatchOptions {
-                namespaces: k.namespaces.clone(),
-                labels: k.labels.clone(),
-                pods: k.pods == PodMode::Verified,
-            };
-            kube::spawn(client, options, programming.clone(), move |events| {
-                index.apply(events)
-            });
         }
     }
-    Ok(zone)
 }
 
-/// The server's own addresses for NS answers: the listen IPs; for a wildcard listen address,
-/// `$POD_IP` (downward API) or the address of the interface that routes outward.
-fn own_addrs(listen: &[SocketAddr]) -> Vec<IpAddr> {
-    let mut addrs = Vec::new();
-    for addr in listen {
-        let ip = addr.ip();
-        let found: Vec<IpAddr> = if !ip.is_unspecified() {
-            vec![ip]
-        } else if let Some(pod_ips) = std::env::var("POD_IP").ok().filter(|v| !v.is_empty()) {
-            pod_ips
-                .split(',')
-                .filter_map(|s| s.trim().parse().ok())
-                .collect()
-        } else {
-            // connect() on UDP sends nothing; it only picks the route and so the source address.
-            let probe: SocketAddr = if ip.is_ipv4() {
-                "192.0.2.1:53"
-            } else {
-                "[2001:db8::1]:53"
+/// The admin addresses and what each serves (endpoints sharing an address share a listener).
+fn admin_routes(config: &Config) -> Vec<(SocketAddr, Routes)> {
+    let mut out: Vec<(SocketAddr, Routes)> = Vec::new();
+    let admin = &config.admin;
+    for (addr, pick) in [(admin.health, 0), (admin.ready, 1), (admin.metrics, 2)] {
+        let Some(addr) = addr else { continue };
+        let i = match out.iter().position(|(a, _)| *a == addr) {
+            Some(i) => i,
+            None => {
+                out.push((addr, Routes::default()));
+                out.len() - 1
             }
-            .parse()
-            .expect("literal address");
-            let bind: SocketAddr = if ip.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
-                .parse()
-                .expect("literal address");
-            UdpSocket::bind(bind)
-                .and_then(|s| s.connect(probe).and_then(|_| s.local_addr()))
-                .map(|a| vec![a.ip()])
-                .unwrap_or_default()
         };
-        for ip in found {
-            if !addrs.contains(&ip) {
-                addrs.push(ip);
-            }
+        let routes = &mut out[i].1;
+        match pick {
+            0 => routes.health = true,
+            1 => routes.ready = true,
+            _ => routes.metrics = true,
         }
     }
-    addrs
-}
-
-async fn wait_for_shutdown() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    out
 }

@@ -124,7 +124,13 @@ struct Shared<F> {
 }
 
 /// Starts the watchers on the current tokio runtime. `apply` receives every batch of events.
-pub fn spawn<F>(client: kube::Client, options: WatchOptions, programming: Arc<Histogram>, apply: F)
+/// Aborting the returned handles stops them.
+pub fn spawn<F>(
+    client: kube::Client,
+    options: WatchOptions,
+    programming: Arc<Histogram>,
+    apply: F,
+) -> Vec<tokio::task::AbortHandle>
 where
     F: Fn(Vec<ClusterEvent>) + Send + Sync + 'static,
 {
@@ -152,15 +158,16 @@ where
         None => config,
     };
 
+    let mut tasks = Vec::new();
     // Namespaces are cluster-scoped and cheap: always watch them all; the index filters.
-    tokio::spawn(watch(
+    tasks.push(tokio::spawn(watch(
         Api::<k8s::Namespace>::all(client.clone()),
         watcher::Config::default(),
         ObjectKind::Namespace,
         None,
         |n| model::Namespace::from_api(n).map(ClusterObject::Namespace),
         shared.clone(),
-    ));
+    )));
     for scope in scopes {
         let api = |client: &kube::Client| match &scope {
             Some(ns) => (
@@ -176,33 +183,34 @@ where
         };
         let (services, slices, pods): (Api<k8s::Service>, Api<k8s::EndpointSlice>, Api<k8s::Pod>) =
             api(&client);
-        tokio::spawn(watch(
+        tasks.push(tokio::spawn(watch(
             services,
             labelled(watcher::Config::default()),
             ObjectKind::Service,
             scope.clone(),
             |s| model::Service::from_api(s).map(ClusterObject::Service),
             shared.clone(),
-        ));
-        tokio::spawn(watch(
+        )));
+        tasks.push(tokio::spawn(watch(
             slices,
             labelled(watcher::Config::default()),
             ObjectKind::EndpointSlice,
             scope.clone(),
             |s| model::EndpointSet::from_api(s).map(ClusterObject::EndpointSet),
             shared.clone(),
-        ));
+        )));
         if options.pods {
-            tokio::spawn(watch(
+            tasks.push(tokio::spawn(watch(
                 pods,
                 labelled(watcher::Config::default()),
                 ObjectKind::Pod,
                 scope.clone(),
                 |p| model::Pod::from_api(p).map(ClusterObject::Pod),
                 shared.clone(),
-            ));
+            )));
         }
     }
+    tasks.iter().map(|t| t.abort_handle()).collect()
 }
 
 fn key_of<K: Resource>(object: &K) -> ObjectKey {

@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use serde_yaml::Value;
@@ -253,8 +255,8 @@ pub fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
 }
 
 /// Loads `dir` now, hands the events to `apply`, then keeps watching it on a thread of its own
-/// and hands over a new complete set whenever the files change.
-pub fn spawn<F>(dir: PathBuf, apply: F) -> std::thread::JoinHandle<()>
+/// and hands over a new complete set whenever the files change, until `stop` is set.
+pub fn spawn<F>(dir: PathBuf, stop: Arc<AtomicBool>, apply: F) -> std::thread::JoinHandle<()>
 where
     F: Fn(Vec<ClusterEvent>) + Send + 'static,
 {
@@ -265,6 +267,9 @@ where
         .spawn(move || {
             loop {
                 std::thread::sleep(POLL_INTERVAL);
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
                 let now = fingerprint(&dir);
                 if now != last {
                     last = now;

@@ -11,6 +11,7 @@ use super::resolve::{self, CacheResult, Chase, Client, Pending, Resolver};
 use super::wire::{Edns, Flags, MessageWriter, Question, Sections};
 use crate::forward::reply::WireQuestion;
 use crate::forward::{LoopProbes, Protocol};
+use crate::metrics::dns::{DnsMetrics, Plugin, QueryReport};
 use crate::zone::{self, AnswerBuf, ClusterZone, Outcome, Rcode, Rdata, Rr, Suffix};
 
 const RCODE_NOERROR: u16 = 0;
@@ -33,6 +34,10 @@ pub struct Block {
     pub cluster: Option<ClusterZone>,
     /// Cache and forwarder for names the cluster zone does not answer (RA is set when present).
     pub resolver: Option<Arc<Resolver>>,
+    /// Rotate the address records of each answer (CoreDNS `loadbalance`).
+    pub loadbalance: bool,
+    /// Log every query (CoreDNS `log`).
+    pub log: bool,
 }
 
 /// The blocks sharing one listen address.
@@ -40,6 +45,9 @@ pub struct Block {
 pub struct Router {
     blocks: Arc<[Block]>,
     loops: Arc<LoopProbes>,
+    pub metrics: Arc<DnsMetrics>,
+    /// For each block, the metrics label index of each of its zones.
+    zone_labels: Arc<[Vec<usize>]>,
 }
 
 /// What became of a request.
@@ -62,14 +70,23 @@ pub enum Transport {
 pub struct Scratch {
     answer: AnswerBuf,
     writer: MessageWriter,
+    /// The question name, lower-case.
     qname: String,
+    /// Turns the address records of successive answers (loadbalance).
+    rotation: usize,
 }
 
 impl Router {
-    pub fn new(blocks: Vec<Block>, loops: Arc<LoopProbes>) -> Self {
+    pub fn new(blocks: Vec<Block>, loops: Arc<LoopProbes>, metrics: Arc<DnsMetrics>) -> Self {
+        let zone_labels: Vec<Vec<usize>> = blocks
+            .iter()
+            .map(|b| b.zones.iter().map(|z| metrics.zone_index(z)).collect())
+            .collect();
         Router {
             blocks: blocks.into(),
             loops,
+            metrics,
+            zone_labels: zone_labels.into(),
         }
     }
 
@@ -79,7 +96,10 @@ impl Router {
         request: &[u8],
         transport: Transport,
         scratch: &'s mut Scratch,
+        report: &mut QueryReport,
     ) -> Handled<'s> {
+        *report = QueryReport::default();
+        scratch.qname.clear();
         // Without a whole header there is nobody to answer; a response (QR=1) is never
         // answered, so two servers cannot bounce messages at each other.
         if request.len() < 12 || request[2] & 0x80 != 0 {
@@ -148,6 +168,7 @@ impl Router {
         };
         if message.edns.as_ref().is_some_and(|e| e.version() > 0) {
             flags.rcode = RCODE_BADVERS;
+            report.rcode = RCODE_BADVERS;
             return Handled::Reply(scratch.writer.write(
                 flags,
                 Some(&question),
@@ -181,7 +202,9 @@ impl Router {
         }
 
         lower_name(query.name(), &mut scratch.qname);
+        report.qtype = u16::from(qtype);
         if qtype == RecordType::HINFO && self.loops.is_probe(&scratch.qname) {
+            report.plugin = Plugin::Loop;
             // Our own loop probe came back: answer it so it stops going round.
             flags.rcode = RCODE_NXDOMAIN;
             return Handled::Reply(scratch.writer.write(
@@ -192,7 +215,7 @@ impl Router {
                 limit,
             ));
         }
-        let Some(block) = self.block_for(&scratch.qname) else {
+        let Some((block_index, zone_index)) = self.block_for(&scratch.qname) else {
             flags.rcode = RCODE_REFUSED;
             return Handled::Reply(scratch.writer.write(
                 flags,
@@ -202,6 +225,9 @@ impl Router {
                 limit,
             ));
         };
+        let block = &self.blocks[block_index];
+        report.zone = self.zone_labels[block_index][zone_index];
+        report.log = block.log;
         flags.recursion_available = block.resolver.is_some();
         let outcome = match &block.cluster {
             Some(cluster) => zone::lookup(cluster, &scratch.qname, qtype, &mut scratch.answer),
@@ -225,6 +251,11 @@ impl Router {
                 zone_labels,
                 soa,
             } => {
+                report.plugin = Plugin::Kubernetes;
+                if block.loadbalance {
+                    scratch.rotation = scratch.rotation.wrapping_add(1);
+                    rotate_addresses(&mut scratch.answer.answers, scratch.rotation);
+                }
                 flags.authoritative = true;
                 flags.rcode = match rcode {
                     Rcode::NoError => RCODE_NOERROR,
@@ -253,7 +284,7 @@ impl Router {
                     .write(flags, Some(&question), &sections, edns, limit);
                 let resolver = chase_target.as_ref().and_then(|t| {
                     self.block_for(t)
-                        .and_then(|b| b.resolver.clone())
+                        .and_then(|(b, _)| self.blocks[b].resolver.clone())
                         .filter(|r| r.forwarder.forwards(t))
                 });
                 match (chase_target, resolver) {
@@ -286,7 +317,10 @@ impl Router {
                     }
                     let out = &mut scratch.writer.buf;
                     match resolve::from_cache(resolver, &client, request, out) {
-                        CacheResult::Hit => Handled::Reply(out),
+                        CacheResult::Hit => {
+                            report.plugin = Plugin::Cache;
+                            Handled::Reply(out)
+                        }
                         CacheResult::Miss(stale) => Handled::Pending(Box::new(Pending {
                             resolver: resolver.clone(),
                             request: request.to_vec(),
@@ -311,20 +345,31 @@ impl Router {
         }
     }
 
-    /// The block whose zones match the name most specifically.
-    fn block_for(&self, qname: &str) -> Option<&Block> {
-        self.blocks
-            .iter()
-            .filter_map(|b| {
-                b.zones
-                    .iter()
-                    .filter(|z| zone::lookup::in_zone(qname, z))
-                    .map(String::len)
-                    .max()
-                    .map(|len| (len, b))
-            })
-            .max_by_key(|(len, _)| *len)
-            .map(|(_, b)| b)
+    /// The block whose zones match the name most specifically, and which of its zones matched.
+    fn block_for(&self, qname: &str) -> Option<(usize, usize)> {
+        let mut best: Option<(usize, usize, usize)> = None;
+        for (b, block) in self.blocks.iter().enumerate() {
+            for (z, zone) in block.zones.iter().enumerate() {
+                if zone::lookup::in_zone(qname, zone)
+                    && best.is_none_or(|(len, _, _)| zone.len() > len)
+                {
+                    best = Some((zone.len(), b, z));
+                }
+            }
+        }
+        best.map(|(_, b, z)| (b, z))
+    }
+}
+
+/// Rotates the trailing run of A/AAAA records by `turn` (a CNAME chain before them stays first).
+fn rotate_addresses(answers: &mut [Rr], turn: usize) {
+    let start = answers
+        .iter()
+        .rposition(|rr| !matches!(rr.data, Rdata::A(_) | Rdata::Aaaa(_)))
+        .map_or(0, |i| i + 1);
+    let run = &mut answers[start..];
+    if run.len() > 1 {
+        run.rotate_left(turn % run.len());
     }
 }
 

@@ -9,11 +9,14 @@ pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
+
+use crate::metrics::dns::{Plugin, Proto, QueryReport, rcode_name, response_rcode, type_name};
 
 pub use handler::{Block, Handled, Router, Scratch, Transport};
 
@@ -81,19 +84,152 @@ pub async fn bind(addr: SocketAddr) -> Result<Listener, ServerError> {
     Err(last_error.expect("at least one attempt"))
 }
 
-/// Serves `router` on `listener` until the runtime shuts down.
-pub fn serve(listener: Listener, router: Router, udp_workers: usize) {
-    let udp = Arc::new(listener.udp);
-    for _ in 0..udp_workers.max(1) {
-        let (udp, router) = (udp.clone(), router.clone());
-        tokio::spawn(async move { serve_udp(udp, router).await });
+/// Counts queries being answered (read, not yet replied to), so shutdown can drain them.
+#[derive(Debug, Default)]
+pub struct InFlight(AtomicUsize);
+
+impl InFlight {
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
     }
-    tokio::spawn(serve_tcp(listener.tcp, router));
+
+    fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        InFlightGuard(self.clone())
+    }
 }
 
-async fn serve_udp(socket: Arc<UdpSocket>, router: Router) {
+struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        (self.0).0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A serving listener: its tasks stop when this is dropped or `stop` is called.
+#[derive(Debug)]
+pub struct Serving {
+    pub addr: SocketAddr,
+    router: watch::Sender<Router>,
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+impl Serving {
+    /// Swaps in a new router: queries already being answered finish with the old one.
+    pub fn replace(&self, router: Router) {
+        self.router.send_replace(router);
+    }
+
+    /// Stops receiving (sockets close); connections already accepted finish their queries.
+    pub fn stop(&mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Serves `router` on `listener` until stopped.
+pub fn serve(
+    listener: Listener,
+    router: Router,
+    udp_workers: usize,
+    in_flight: Arc<InFlight>,
+) -> Serving {
+    let addr = listener.addr;
+    let (tx, rx) = watch::channel(router);
+    let udp = Arc::new(listener.udp);
+    let mut tasks = Vec::new();
+    for _ in 0..udp_workers.max(1) {
+        let (udp, rx, in_flight) = (udp.clone(), rx.clone(), in_flight.clone());
+        tasks.push(tokio::spawn(serve_udp(udp, rx, in_flight)).abort_handle());
+    }
+    tasks.push(tokio::spawn(serve_tcp(listener.tcp, rx, in_flight)).abort_handle());
+    Serving {
+        addr,
+        router: tx,
+        tasks,
+    }
+}
+
+/// The router to use now: a reload publishes a new one, picked up between queries.
+fn current(rx: &mut watch::Receiver<Router>, router: &mut Router) {
+    if rx.has_changed().unwrap_or(false) {
+        *router = rx.borrow_and_update().clone();
+    }
+}
+
+/// Counts a query in the metrics and writes its log line when the block asks for one.
+fn account(
+    router: &Router,
+    report: &QueryReport,
+    request: &[u8],
+    proto: Proto,
+    peer: SocketAddr,
+    response: Option<&[u8]>,
+    start: Instant,
+) {
+    let elapsed = start.elapsed();
+    router.metrics.observe(
+        report,
+        proto,
+        peer.is_ipv6(),
+        request.len(),
+        response,
+        elapsed,
+    );
+    if report.log {
+        let qname = question_name(request);
+        let rcode = response.map_or("-", |r| rcode_name(response_rcode(report, r)));
+        tracing::info!(
+            target: "clusterdns::query",
+            client = %peer,
+            proto = match proto { Proto::Udp => "udp", Proto::Tcp => "tcp" },
+            name = qname.as_str(),
+            qtype = type_name(report.qtype),
+            rcode,
+            size = response.map_or(0, <[u8]>::len),
+            duration_us = elapsed.as_micros() as u64,
+            "query"
+        );
+    }
+}
+
+/// The question name of a request, dotted, for the query log.
+fn question_name(request: &[u8]) -> String {
+    let mut name = String::new();
+    let mut pos = 12;
+    while let Some(&len) = request.get(pos) {
+        if len == 0 || len & 0xc0 != 0 {
+            break;
+        }
+        let label = request
+            .get(pos + 1..pos + 1 + usize::from(len))
+            .unwrap_or_default();
+        name.push_str(&String::from_utf8_lossy(label));
+        name.push('.');
+        pos += 1 + usize::from(len);
+    }
+    if name.is_empty() {
+        name.push('.');
+    }
+    name
+}
+
+async fn serve_udp(
+    socket: Arc<UdpSocket>,
+    mut rx: watch::Receiver<Router>,
+    in_flight: Arc<InFlight>,
+) {
     let mut buf = vec![0u8; UDP_RECV_BUFFER];
     let mut scratch = Scratch::default();
+    let mut router = rx.borrow_and_update().clone();
     loop {
         let (len, peer) = match socket.recv_from(&mut buf).await {
             Ok(r) => r,
@@ -103,28 +239,55 @@ async fn serve_udp(socket: Arc<UdpSocket>, router: Router) {
                 continue;
             }
         };
-        match router.handle(&buf[..len], Transport::Udp, &mut scratch) {
+        current(&mut rx, &mut router);
+        let start = Instant::now();
+        let guard = in_flight.enter();
+        let mut report = QueryReport::default();
+        match router.handle(&buf[..len], Transport::Udp, &mut scratch, &mut report) {
             Handled::Reply(response) => {
                 if let Err(e) = socket.send_to(response, peer).await {
                     tracing::debug!(error = %e, %peer, "udp send failed");
                 }
+                account(
+                    &router,
+                    &report,
+                    &buf[..len],
+                    Proto::Udp,
+                    peer,
+                    Some(response),
+                    start,
+                );
             }
             Handled::Drop => {}
             Handled::Pending(pending) => {
                 // Upstream answers take milliseconds: never hold the receive loop for them.
-                let socket = socket.clone();
+                let (socket, router) = (socket.clone(), router.clone());
+                report.plugin = Plugin::Forward;
+                let request = buf[..len].to_vec();
                 tokio::spawn(async move {
+                    let _guard = guard;
                     let response = pending.resolve().await;
                     if let Err(e) = socket.send_to(&response, peer).await {
                         tracing::debug!(error = %e, %peer, "udp send failed");
                     }
+                    account(
+                        &router,
+                        &report,
+                        &request,
+                        Proto::Udp,
+                        peer,
+                        Some(&response),
+                        start,
+                    );
                 });
+                continue;
             }
         }
+        drop(guard);
     }
 }
 
-async fn serve_tcp(listener: TcpListener, router: Router) {
+async fn serve_tcp(listener: TcpListener, rx: watch::Receiver<Router>, in_flight: Arc<InFlight>) {
     let permits = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -138,9 +301,9 @@ async fn serve_tcp(listener: TcpListener, router: Router) {
                 continue;
             }
         };
-        let router = router.clone();
+        let (rx, in_flight) = (rx.clone(), in_flight.clone());
         tokio::spawn(async move {
-            if let Err(e) = serve_connection(stream, &router).await {
+            if let Err(e) = serve_connection(stream, peer, rx, &in_flight).await {
                 tracing::debug!(error = %e, %peer, "tcp connection ended");
             }
             drop(permit);
@@ -148,10 +311,16 @@ async fn serve_tcp(listener: TcpListener, router: Router) {
     }
 }
 
-async fn serve_connection(mut stream: TcpStream, router: &Router) -> std::io::Result<()> {
+async fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    mut rx: watch::Receiver<Router>,
+    in_flight: &Arc<InFlight>,
+) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let mut scratch = Scratch::default();
     let mut request = Vec::with_capacity(512);
+    let mut router = rx.borrow_and_update().clone();
     loop {
         let mut prefix = [0u8; 2];
         match tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.read_exact(&mut prefix)).await {
@@ -166,18 +335,33 @@ async fn serve_connection(mut stream: TcpStream, router: &Router) -> std::io::Re
             Ok(r) => r?,
             Err(_) => return Ok(()),
         };
+        current(&mut rx, &mut router);
+        let _guard = in_flight.enter();
+        let start = Instant::now();
         let pending;
-        let response: &[u8] = match router.handle(&request, Transport::Tcp, &mut scratch) {
-            Handled::Reply(r) => r,
-            Handled::Drop => continue,
-            Handled::Pending(p) => {
-                pending = p.resolve().await;
-                &pending
-            }
-        };
+        let mut report = QueryReport::default();
+        let response: &[u8] =
+            match router.handle(&request, Transport::Tcp, &mut scratch, &mut report) {
+                Handled::Reply(r) => r,
+                Handled::Drop => continue,
+                Handled::Pending(p) => {
+                    report.plugin = Plugin::Forward;
+                    pending = p.resolve().await;
+                    &pending
+                }
+            };
         let mut out = Vec::with_capacity(response.len() + 2);
         out.extend_from_slice(&(response.len() as u16).to_be_bytes());
         out.extend_from_slice(response);
         stream.write_all(&out).await?;
+        account(
+            &router,
+            &report,
+            &request,
+            Proto::Tcp,
+            peer,
+            Some(&out[2..]),
+            start,
+        );
     }
 }

@@ -1,15 +1,22 @@
-//! Lock-free metric primitives: counting stays off the query path's critical section.
+//! Metrics: lock-free primitives (counting stays off the query path's critical section), the
+//! per-listener DNS request metrics, and the Prometheus text exposition.
+
+pub mod dns;
+pub mod exposition;
+pub mod process;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-/// A Prometheus-style histogram over fixed bucket bounds (seconds), updated with atomics.
+/// A Prometheus-style histogram over fixed bucket bounds, updated with atomics.
 #[derive(Debug)]
 pub struct Histogram {
     bounds: &'static [f64],
     /// One counter per bound, plus `+Inf`; cumulative counts are computed when exported.
     buckets: Vec<AtomicU64>,
-    sum_nanos: AtomicU64,
+    /// The sum in units of `1 / scale` (nanoseconds for seconds, bytes for sizes).
+    sum_units: AtomicU64,
+    scale: f64,
     count: AtomicU64,
 }
 
@@ -25,20 +32,37 @@ pub const LATENCY_BUCKETS: &[f64] = &[
     2.048, 4.096, 8.192,
 ];
 
+/// CoreDNS's request/response size buckets, in bytes.
+pub const SIZE_BUCKETS: &[f64] = &[
+    0.0, 100.0, 200.0, 300.0, 400.0, 511.0, 1023.0, 2047.0, 4095.0, 8291.0, 16e3, 32e3, 48e3, 64e3,
+];
+
 /// A snapshot of a histogram: cumulative bucket counts, sum and count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistogramSnapshot {
     pub buckets: Vec<(f64, u64)>,
+    /// The sum of observations (seconds, or units for a units histogram).
     pub sum_seconds: f64,
     pub count: u64,
 }
 
 impl Histogram {
+    /// A histogram of seconds.
     pub fn new(bounds: &'static [f64]) -> Self {
+        Histogram::with_scale(bounds, 1e9)
+    }
+
+    /// A histogram of whole units (bytes).
+    pub fn of_units(bounds: &'static [f64]) -> Self {
+        Histogram::with_scale(bounds, 1.0)
+    }
+
+    fn with_scale(bounds: &'static [f64], scale: f64) -> Self {
         Histogram {
             bounds,
             buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_nanos: AtomicU64::new(0),
+            sum_units: AtomicU64::new(0),
+            scale,
             count: AtomicU64::new(0),
         }
     }
@@ -51,8 +75,8 @@ impl Histogram {
             .position(|b| seconds <= *b)
             .unwrap_or(self.bounds.len());
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos
-            .fetch_add((seconds * 1e9) as u64, Ordering::Relaxed);
+        self.sum_units
+            .fetch_add((seconds * self.scale) as u64, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -76,7 +100,7 @@ impl Histogram {
             .collect();
         HistogramSnapshot {
             buckets,
-            sum_seconds: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            sum_seconds: self.sum_units.load(Ordering::Relaxed) as f64 / self.scale,
             count: self.count.load(Ordering::Relaxed),
         }
     }

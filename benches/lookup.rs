@@ -1,0 +1,373 @@
+//! Benchmarks of the query path over a synthetic cluster of 1000 Services in 10 namespaces:
+//! three in four are ClusterIP Services (3 ready endpoints each), one in four headless (10 ready
+//! endpoints each; every other headless Service has endpoint hostnames, StatefulSet-like).
+//!
+//! - `zone::lookup/*`: the pure lookup (`clusterdns::zone::lookup`) for one name of each shape.
+//! - `router::handle/*`: the whole handler path (`Router::handle`): parse the request bytes,
+//!   route to the block, look up, write the response.
+//!
+//! ```sh
+//! CARGO_TARGET_DIR=/tmp/bench-target cargo bench --bench lookup -- --warm-up-time 1 --measurement-time 3
+//! ```
+
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use hickory_proto::rr::RecordType;
+
+use clusterdns::cluster::manifests::Snapshot;
+use clusterdns::cluster::model::{
+    ClusterObject, Endpoint, EndpointSet, Namespace, Port, Service, ServiceKind,
+};
+use clusterdns::config::PodMode;
+use clusterdns::forward::LoopProbes;
+use clusterdns::metrics::dns::{DnsMetrics, Proto, QueryReport};
+use clusterdns::server::{Block, Handled, Router, Scratch, Transport};
+use clusterdns::zone::records::BuildOptions;
+use clusterdns::zone::{
+    AnswerBuf, ClusterZone, Index, IndexOptions, Outcome, Rcode, ZoneConfig, lookup,
+};
+
+const SERVICES: usize = 1000;
+const NAMESPACES: usize = 10;
+const CLUSTER_IP_ENDPOINTS: usize = 3;
+const HEADLESS_ENDPOINTS: usize = 10;
+
+fn is_headless(i: usize) -> bool {
+    i % 4 == 3
+}
+
+fn service_name(i: usize) -> String {
+    format!("svc-{i}")
+}
+
+fn namespace_of(i: usize) -> String {
+    format!("ns-{}", i % NAMESPACES)
+}
+
+/// 10.96.0.0/16 for ClusterIPs: service `i` gets 10.96.(i/256).(i%256).
+fn cluster_ip(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 96, (i / 256) as u8, (i % 256) as u8)
+}
+
+/// 10.244.0.0/16 for pods, one after the other.
+fn pod_ip(n: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 244, (n / 256) as u8, (n % 256) as u8)
+}
+
+fn http_port() -> Port {
+    Port {
+        name: "http".into(),
+        protocol: "TCP".into(),
+        port: 80,
+    }
+}
+
+/// Namespaces, Services and EndpointSlices of the synthetic cluster.
+fn synthetic_cluster() -> Vec<ClusterObject> {
+    let mut objects: Vec<ClusterObject> = (0..NAMESPACES)
+        .map(|n| {
+            ClusterObject::Namespace(Namespace {
+                name: format!("ns-{n}"),
+            })
+        })
+        .collect();
+    let mut next_pod = 0usize;
+    for i in 0..SERVICES {
+        let namespace = namespace_of(i);
+        let name = service_name(i);
+        let headless = is_headless(i);
+        objects.push(ClusterObject::Service(Service {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            kind: if headless {
+                ServiceKind::Headless
+            } else {
+                ServiceKind::ClusterIp(vec![IpAddr::V4(cluster_ip(i))])
+            },
+            ports: vec![http_port()],
+        }));
+        let count = if headless {
+            HEADLESS_ENDPOINTS
+        } else {
+            CLUSTER_IP_ENDPOINTS
+        };
+        let endpoints = (0..count)
+            .map(|j| {
+                let ip = pod_ip(next_pod);
+                next_pod += 1;
+                Endpoint {
+                    addresses: vec![IpAddr::V4(ip)],
+                    ready: true,
+                    hostname: (headless && (i / 4) % 2 == 0).then(|| format!("{name}-{j}")),
+                    target_name: Some(format!("{name}-pod-{j}")),
+                }
+            })
+            .collect();
+        objects.push(ClusterObject::EndpointSet(EndpointSet {
+            namespace,
+            name: format!("{name}-abcde"),
+            service: Some(name),
+            endpoints,
+            ports: vec![Port {
+                name: "http".into(),
+                protocol: "TCP".into(),
+                port: 8080,
+            }],
+        }));
+    }
+    objects
+}
+
+/// The cluster zone as `main.rs` builds it for the demo config (`pods = "insecure"`,
+/// `fallthrough = ["in-addr.arpa", "ip6.arpa"]`), fed with the synthetic cluster.
+fn cluster_zone() -> ClusterZone {
+    let index = Arc::new(Index::new(IndexOptions {
+        build: BuildOptions {
+            endpoint_pod_names: false,
+        },
+        namespaces: Vec::new(),
+        track_pods: false,
+    }));
+    let snapshot = Snapshot {
+        objects: synthetic_cluster(),
+        warnings: Vec::new(),
+    };
+    index.apply(snapshot.into_events());
+    assert!(index.is_synced(), "the index must be synced");
+    assert_eq!(index.service_count(), SERVICES);
+    ClusterZone {
+        config: Arc::new(ZoneConfig {
+            zones: vec![
+                "cluster.local".into(),
+                "in-addr.arpa".into(),
+                "ip6.arpa".into(),
+            ],
+            primary: "cluster.local".into(),
+            ttl: 5,
+            pods: PodMode::Insecure,
+            fallthrough: vec!["in-addr.arpa".into(), "ip6.arpa".into()],
+            ignore_empty_service: false,
+            own_addrs: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        }),
+        index,
+    }
+}
+
+/// A query as `dig` sends it: RD, one question, an OPT record (UDP size 1232).
+fn request(qname: &str, qtype: u16) -> Vec<u8> {
+    let mut m = vec![
+        0x12, 0x34, // id
+        0x01, 0x00, // RD
+        0x00, 0x01, // QDCOUNT
+        0x00, 0x00, // ANCOUNT
+        0x00, 0x00, // NSCOUNT
+        0x00, 0x01, // ARCOUNT
+    ];
+    for label in qname.split('.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.push(0);
+    m.extend_from_slice(&qtype.to_be_bytes());
+    m.extend_from_slice(&1u16.to_be_bytes()); // IN
+    // OPT: root owner, type 41, class = UDP payload size, TTL = ext-rcode/version/flags, no rdata.
+    m.push(0);
+    m.extend_from_slice(&41u16.to_be_bytes());
+    m.extend_from_slice(&1232u16.to_be_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0]);
+    m.extend_from_slice(&[0, 0]);
+    m
+}
+
+struct Case {
+    id: &'static str,
+    qname: String,
+    qtype: RecordType,
+    rcode: Rcode,
+    answers: usize,
+}
+
+fn cases() -> Vec<Case> {
+    // Service 500 is ClusterIP; 503 is headless with endpoints named by dashed address, 507
+    // headless with hostnames (StatefulSet-like).
+    let clusterip = 500;
+    let headless = 503;
+    let stateful = 507;
+    let ns = |i: usize| namespace_of(i);
+    let ip = cluster_ip(clusterip).octets();
+    vec![
+        Case {
+            id: "clusterip_a",
+            qname: format!("svc-{clusterip}.{}.svc.cluster.local", ns(clusterip)),
+            qtype: RecordType::A,
+            rcode: Rcode::NoError,
+            answers: 1,
+        },
+        Case {
+            id: "headless_a_10",
+            qname: format!("svc-{headless}.{}.svc.cluster.local", ns(headless)),
+            qtype: RecordType::A,
+            rcode: Rcode::NoError,
+            answers: HEADLESS_ENDPOINTS,
+        },
+        Case {
+            id: "srv_clusterip",
+            qname: format!(
+                "_http._tcp.svc-{clusterip}.{}.svc.cluster.local",
+                ns(clusterip)
+            ),
+            qtype: RecordType::SRV,
+            rcode: Rcode::NoError,
+            answers: 1,
+        },
+        Case {
+            id: "srv_headless_10",
+            qname: format!(
+                "_http._tcp.svc-{headless}.{}.svc.cluster.local",
+                ns(headless)
+            ),
+            qtype: RecordType::SRV,
+            rcode: Rcode::NoError,
+            answers: HEADLESS_ENDPOINTS,
+        },
+        Case {
+            id: "srv_headless_hostnames_10",
+            qname: format!(
+                "_http._tcp.svc-{stateful}.{}.svc.cluster.local",
+                ns(stateful)
+            ),
+            qtype: RecordType::SRV,
+            rcode: Rcode::NoError,
+            answers: HEADLESS_ENDPOINTS,
+        },
+        Case {
+            id: "ptr_clusterip",
+            qname: format!("{}.{}.{}.{}.in-addr.arpa", ip[3], ip[2], ip[1], ip[0]),
+            qtype: RecordType::PTR,
+            rcode: Rcode::NoError,
+            answers: 1,
+        },
+        Case {
+            id: "pod_a_insecure",
+            qname: "10-244-1-2.ns-0.pod.cluster.local".into(),
+            qtype: RecordType::A,
+            rcode: Rcode::NoError,
+            answers: 1,
+        },
+        Case {
+            id: "nxdomain",
+            qname: "no-such-service.ns-0.svc.cluster.local".into(),
+            qtype: RecordType::A,
+            rcode: Rcode::NxDomain,
+            answers: 0,
+        },
+    ]
+}
+
+fn bench_lookup(c: &mut Criterion) {
+    let zone = cluster_zone();
+    let mut group = c.benchmark_group("zone::lookup");
+    for case in cases() {
+        let mut out = AnswerBuf::default();
+        // A benchmark of a wrong answer is worthless: check it first.
+        match lookup(&zone, &case.qname, case.qtype, &mut out) {
+            Outcome::Answer { rcode, .. } => {
+                assert_eq!(rcode, case.rcode, "{}: rcode", case.qname);
+                assert_eq!(out.answers.len(), case.answers, "{}: answers", case.qname);
+            }
+            other => panic!("{}: {other:?}", case.qname),
+        }
+        group.bench_function(case.id, |b| {
+            b.iter(|| {
+                let outcome = lookup(&zone, black_box(&case.qname), case.qtype, &mut out);
+                black_box(outcome);
+                black_box(out.answers.len());
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_router(c: &mut Criterion) {
+    let zone = cluster_zone();
+    let zones = vec![String::new()];
+    let metrics = Arc::new(DnsMetrics::new("dns://127.0.0.1:53".into(), &zones));
+    let router = Router::new(
+        vec![Block {
+            zones,
+            cluster: Some(zone),
+            resolver: None,
+            loadbalance: false,
+            log: false,
+        }],
+        Arc::new(LoopProbes::default()),
+        metrics,
+    );
+    let mut scratch = Scratch::default();
+    let mut report = QueryReport::default();
+    let mut group = c.benchmark_group("router::handle");
+    for case in cases()
+        .into_iter()
+        .filter(|c| matches!(c.id, "clusterip_a" | "headless_a_10" | "nxdomain"))
+    {
+        let bytes = request(&case.qname, u16::from(case.qtype));
+        // Check the response first: rcode, ANCOUNT, id.
+        match router.handle(&bytes, Transport::Udp, &mut scratch, &mut report) {
+            Handled::Reply(r) => {
+                let rcode = r[3] & 0x0f;
+                let ancount = usize::from(u16::from_be_bytes([r[6], r[7]]));
+                let want = match case.rcode {
+                    Rcode::NoError => 0,
+                    Rcode::NxDomain => 3,
+                    Rcode::ServFail => 2,
+                };
+                assert_eq!(rcode, want, "{}: rcode", case.qname);
+                assert_eq!(ancount, case.answers, "{}: ANCOUNT", case.qname);
+                assert_eq!(&r[0..2], &bytes[0..2], "{}: id", case.qname);
+            }
+            Handled::Drop => panic!("{}: dropped", case.qname),
+            Handled::Pending(_) => panic!("{}: pending", case.qname),
+        }
+        group.bench_function(format!("udp_{}", case.id), |b| {
+            b.iter(|| {
+                match router.handle(black_box(&bytes), Transport::Udp, &mut scratch, &mut report) {
+                    Handled::Reply(r) => black_box(r.len()),
+                    _ => unreachable!(),
+                }
+            })
+        });
+        if case.id == "clusterip_a" {
+            // What the UDP receive loop does per query besides the socket calls: handle, then
+            // count it in the metrics (server::account without a log line).
+            group.bench_function("udp_clusterip_a_with_metrics", |b| {
+                b.iter(|| {
+                    let start = Instant::now();
+                    match router.handle(
+                        black_box(&bytes),
+                        Transport::Udp,
+                        &mut scratch,
+                        &mut report,
+                    ) {
+                        Handled::Reply(r) => router.metrics.observe(
+                            &report,
+                            Proto::Udp,
+                            false,
+                            bytes.len(),
+                            Some(r),
+                            start.elapsed(),
+                        ),
+                        _ => unreachable!(),
+                    }
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_lookup, bench_router);
+criterion_main!(benches);

@@ -1,0 +1,425 @@
+//! The running server: config → sources → indexes → blocks → listeners, and the changes a
+//! reload makes to them. A reload keeps what did not change: a block whose `[server.kubernetes]`
+//! is unchanged keeps its index and source (no re-list), one whose forward/cache is unchanged
+//! keeps its cache, and a listen address still in use keeps its sockets (the new router is
+//! swapped in between queries).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::admin::{Readiness, Registry, ResolverMetrics};
+use crate::cache::Cache;
+use crate::cluster::kube::{self, WatchOptions};
+use crate::cluster::manifests;
+use crate::config::{ClusterSource, Config, KubernetesConfig, PodMode, ServerConfig};
+use crate::forward::{Forwarder, LoopProbes};
+use crate::metrics::Histogram;
+use crate::metrics::dns::DnsMetrics;
+use crate::server::resolve::Resolver;
+use crate::server::{self, Block, InFlight, Router, Serving};
+use crate::zone::records::BuildOptions;
+use crate::zone::{ClusterZone, Index, IndexOptions, ZoneConfig};
+
+/// Longest wait for in-flight queries at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What lives as long as the process, across reloads.
+#[derive(Debug)]
+pub struct Shared {
+    pub readiness: Arc<Readiness>,
+    pub registry: Arc<Registry>,
+    pub loops: Arc<LoopProbes>,
+    pub in_flight: Arc<InFlight>,
+    /// UDP receive tasks per socket.
+    pub workers: usize,
+}
+
+/// Stops a cluster source when the last block using it goes.
+#[derive(Debug)]
+struct SourceGuard {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+impl Drop for SourceGuard {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// A block as built from its config, with the source it owns.
+struct BuiltBlock {
+    config: ServerConfig,
+    block: Block,
+    source: Option<Arc<SourceGuard>>,
+}
+
+struct Listening {
+    serving: Serving,
+    metrics: Arc<DnsMetrics>,
+}
+
+pub struct Running {
+    pub config: Config,
+    blocks: Vec<BuiltBlock>,
+    listeners: BTreeMap<SocketAddr, Listening>,
+    shared: Arc<Shared>,
+}
+
+impl Running {
+    /// Starts every source, waits (bounded) for them to sync, then binds and serves.
+    pub async fn start(config: Config, shared: Arc<Shared>) -> anyhow::Result<Running> {
+        let blocks = build_blocks(&config, &[], &shared).await?;
+        shared.readiness.set_zones(indexes(&blocks));
+        wait_for_sync(&blocks, &[]).await;
+        let mut running = Running {
+            config,
+            blocks: Vec::new(),
+            listeners: BTreeMap::new(),
+            shared,
+        };
+        running.install(blocks).await?;
+        running.shared.readiness.set_listeners_bound();
+        Ok(running)
+    }
+
+    /// Applies a new (valid) config. On error nothing changes.
+    pub async fn reload(&mut self, config: Config) -> anyhow::Result<()> {
+        let blocks = build_blocks(&config, &self.blocks, &self.shared).await?;
+        let reused: Vec<*const Index> = self
+            .blocks
+            .iter()
+            .filter_map(|b| b.block.cluster.as_ref())
+            .map(|c| Arc::as_ptr(&c.index))
+            .collect();
+        // New indexes sync before they replace the old ones, so answers do not turn SERVFAIL.
+        wait_for_sync(&blocks, &reused).await;
+        self.install(blocks).await?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// Binds what is new, swaps routers on addresses that stay, closes addresses that went.
+    async fn install(&mut self, blocks: Vec<BuiltBlock>) -> anyhow::Result<()> {
+        let mut by_addr: BTreeMap<SocketAddr, Vec<Block>> = BTreeMap::new();
+        for b in &blocks {
+            for addr in &b.config.listen {
+                by_addr.entry(*addr).or_default().push(b.block.clone());
+            }
+        }
+        // Bind every new address first: if one fails, the running config stays untouched.
+        let mut bound = BTreeMap::new();
+        for addr in by_addr.keys() {
+            if !self.listeners.contains_key(addr) {
+                bound.insert(*addr, server::bind(*addr).await?);
+            }
+        }
+        let mut listeners = BTreeMap::new();
+        for (addr, blocks_here) in by_addr {
+            let zones: Vec<String> = blocks_here.iter().flat_map(|b| b.zones.clone()).collect();
+            let old = self.listeners.remove(&addr);
+            let metrics = match &old {
+                Some(l) if l.metrics.same_zones(&zones) => l.metrics.clone(),
+                _ => Arc::new(DnsMetrics::new(format!("dns://{addr}"), &zones)),
+            };
+            let router = Router::new(blocks_here, self.shared.loops.clone(), metrics.clone());
+            let serving = match (old, bound.remove(&addr)) {
+                (Some(l), _) => {
+                    l.serving.replace(router);
+                    l.serving
+                }
+                (None, Some(listener)) => {
+                    // Tests and scripts read the bound address (port 0 picks one) from this line.
+                    println!("clusterdns: listening on {} (udp, tcp)", listener.addr);
+                    tracing::info!(addr = %listener.addr, "listening (udp, tcp)");
+                    server::serve(
+                        listener,
+                        router,
+                        self.shared.workers,
+                        self.shared.in_flight.clone(),
+                    )
+                }
+                (None, None) => unreachable!("every new address was bound above"),
+            };
+            listeners.insert(addr, Listening { serving, metrics });
+        }
+        for (addr, _) in std::mem::take(&mut self.listeners) {
+            tracing::info!(%addr, "no longer listening");
+        }
+        self.listeners = listeners;
+
+        let fresh: Vec<(Arc<Forwarder>, String)> = blocks
+            .iter()
+            .filter_map(|b| b.block.resolver.as_ref().map(|r| (r, &b.block.zones[0])))
+            .filter(|(r, _)| {
+                !self
+                    .blocks
+                    .iter()
+                    .filter_map(|o| o.block.resolver.as_ref())
+                    .any(|o| Arc::ptr_eq(&o.forwarder, &r.forwarder))
+            })
+            .map(|(r, z)| (r.forwarder.clone(), z.clone()))
+            .collect();
+        self.blocks = blocks;
+        self.shared.readiness.set_zones(indexes(&self.blocks));
+        self.shared.registry.set(
+            self.listeners.values().map(|l| l.metrics.clone()).collect(),
+            resolver_metrics(&self.blocks),
+        );
+        // Listeners are up: a probe that loops back through an upstream can now be seen.
+        for (forwarder, zone) in fresh {
+            tokio::spawn(self.shared.loops.clone().probe(forwarder, zone));
+        }
+        Ok(())
+    }
+
+    /// SIGTERM: `/ready` turns 503 at once, answers go on for `lameduck`, then the listeners
+    /// close and in-flight queries drain (bounded).
+    pub async fn shutdown(mut self, lameduck: Duration) {
+        self.shared.readiness.set_shutting_down();
+        tracing::info!(?lameduck, "shutting down: lame duck, still answering");
+        tokio::time::sleep(lameduck).await;
+        for (_, mut l) in std::mem::take(&mut self.listeners) {
+            l.serving.stop();
+        }
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while self.shared.in_flight.get() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tracing::info!(left = self.shared.in_flight.get(), "stopped");
+    }
+}
+
+fn indexes(blocks: &[BuiltBlock]) -> Vec<Arc<Index>> {
+    blocks
+        .iter()
+        .filter_map(|b| b.block.cluster.as_ref().map(|c| c.index.clone()))
+        .collect()
+}
+
+fn resolver_metrics(blocks: &[BuiltBlock]) -> Vec<ResolverMetrics> {
+    blocks
+        .iter()
+        .filter_map(|b| {
+            let r = b.block.resolver.as_ref()?;
+            let zones: Vec<String> = b
+                .block
+                .zones
+                .iter()
+                .map(|z| {
+                    if z.is_empty() {
+                        ".".into()
+                    } else {
+                        format!("{z}.")
+                    }
+                })
+                .collect();
+            Some(ResolverMetrics {
+                server: format!("dns://{}", b.config.listen[0]),
+                zones: zones.join(" "),
+                cache: r.cache.as_ref().map(|c| c.metrics.clone()),
+                forwarder: r.forwarder.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Holds until every new cluster zone has synced, or its startup timeout has passed.
+async fn wait_for_sync(blocks: &[BuiltBlock], reused: &[*const Index]) {
+    let start = Instant::now();
+    for b in blocks {
+        let (Some(zone), Some(k)) = (&b.block.cluster, &b.config.kubernetes) else {
+            continue;
+        };
+        if reused.contains(&Arc::as_ptr(&zone.index)) {
+            continue;
+        }
+        while !zone.index.is_synced() {
+            if start.elapsed() >= k.startup_timeout {
+                tracing::warn!(
+                    "serving before the Kubernetes API synced: unknown names get SERVFAIL until it does"
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Builds every block of `config`, reusing the cluster zones and resolvers of `previous` blocks
+/// whose configuration of them is unchanged.
+async fn build_blocks(
+    config: &Config,
+    previous: &[BuiltBlock],
+    shared: &Shared,
+) -> anyhow::Result<Vec<BuiltBlock>> {
+    let mut out = Vec::new();
+    for (i, server) in config.servers.iter().enumerate() {
+        let built = build_block(server, previous, shared)
+            .await
+            .with_context(|| format!("{}: server[{i}]", config.file.display()))?;
+        out.push(built);
+    }
+    Ok(out)
+}
+
+async fn build_block(
+    server: &ServerConfig,
+    previous: &[BuiltBlock],
+    shared: &Shared,
+) -> anyhow::Result<BuiltBlock> {
+    let resolver = match previous
+        .iter()
+        .find(|b| b.config.forward == server.forward && b.config.cache == server.cache)
+        .and_then(|b| b.block.resolver.clone())
+    {
+        Some(kept) if server.forward.is_some() => Some(kept),
+        _ => match &server.forward {
+            Some(forward) => {
+                let forwarder = Forwarder::new(forward.clone()).context("[server.forward]")?;
+                tracing::info!(
+                    upstreams = ?forwarder.upstreams.iter().map(|u| u.addr).collect::<Vec<_>>(),
+                    "forwarding"
+                );
+                Some(Arc::new(Resolver {
+                    forwarder: Arc::new(forwarder),
+                    cache: server.cache.clone().map(|c| Arc::new(Cache::new(c))),
+                }))
+            }
+            None => {
+                if server.cache.is_some() {
+                    tracing::warn!(
+                        "[server.cache] without [server.forward] caches nothing: cluster answers are never cached"
+                    );
+                }
+                None
+            }
+        },
+    };
+    let (cluster, source) = match &server.kubernetes {
+        None => (None, None),
+        Some(k) => match previous
+            .iter()
+            .find(|b| b.config.kubernetes.as_ref() == Some(k) && b.config.listen == server.listen)
+        {
+            Some(kept) => (kept.block.cluster.clone(), kept.source.clone()),
+            None => {
+                let (zone, guard) =
+                    start_cluster_zone(k, &own_addrs(&server.listen), &shared.registry.programming)
+                        .await?;
+                (Some(zone), Some(Arc::new(guard)))
+            }
+        },
+    };
+    Ok(BuiltBlock {
+        config: server.clone(),
+        block: Block {
+            zones: server.zones.clone(),
+            cluster,
+            resolver,
+            loadbalance: server.loadbalance,
+            log: server.log,
+        },
+        source,
+    })
+}
+
+async fn start_cluster_zone(
+    k: &KubernetesConfig,
+    own_addrs: &[IpAddr],
+    programming: &Arc<Histogram>,
+) -> anyhow::Result<(ClusterZone, SourceGuard)> {
+    let index = Arc::new(Index::new(IndexOptions {
+        build: BuildOptions {
+            endpoint_pod_names: k.endpoint_pod_names,
+        },
+        namespaces: k.namespaces.clone(),
+        track_pods: k.pods == PodMode::Verified,
+    }));
+    let primary = k
+        .zones
+        .iter()
+        .find(|z| !crate::config::is_reverse_zone(z))
+        .cloned()
+        .unwrap_or_default();
+    let zone = ClusterZone {
+        config: Arc::new(ZoneConfig {
+            zones: k.zones.clone(),
+            primary: primary.into(),
+            ttl: k.ttl,
+            pods: k.pods,
+            fallthrough: k.fallthrough.clone(),
+            ignore_empty_service: k.ignore_empty_service,
+            own_addrs: own_addrs.to_vec(),
+        }),
+        index: index.clone(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks = match &k.source {
+        ClusterSource::Manifests(dir) => {
+            manifests::spawn(dir.clone(), stop.clone(), move |events| index.apply(events));
+            Vec::new()
+        }
+        source @ (ClusterSource::Endpoint(_)
+        | ClusterSource::Kubeconfig { .. }
+        | ClusterSource::InCluster) => {
+            let client = kube::connect(source).await?;
+            let options = WatchOptions {
+                namespaces: k.namespaces.clone(),
+                labels: k.labels.clone(),
+                pods: k.pods == PodMode::Verified,
+            };
+            kube::spawn(client, options, programming.clone(), move |events| {
+                index.apply(events)
+            })
+        }
+    };
+    Ok((zone, SourceGuard { stop, tasks }))
+}
+
+/// The server's own addresses for NS answers: the listen IPs; for a wildcard listen address,
+/// `$POD_IP` (downward API) or the address of the interface that routes outward.
+fn own_addrs(listen: &[SocketAddr]) -> Vec<IpAddr> {
+    let mut addrs = Vec::new();
+    for addr in listen {
+        let ip = addr.ip();
+        let found: Vec<IpAddr> = if !ip.is_unspecified() {
+            vec![ip]
+        } else if let Some(pod_ips) = std::env::var("POD_IP").ok().filter(|v| !v.is_empty()) {
+            pod_ips
+                .split(',')
+                .filter_map(|s| s.trim().parse().ok())
+                .collect()
+        } else {
+            // connect() on UDP sends nothing; it only picks the route and so the source address.
+            let probe: SocketAddr = if ip.is_ipv4() {
+                SocketAddr::from(([192, 0, 2, 1], 53))
+            } else {
+                SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 53))
+            };
+            let bind: SocketAddr = if ip.is_ipv4() {
+                SocketAddr::from(([0, 0, 0, 0], 0))
+            } else {
+                SocketAddr::from(([0u16; 8], 0))
+            };
+            UdpSocket::bind(bind)
+                .and_then(|s| s.connect(probe).and_then(|_| s.local_addr()))
+                .map(|a| vec![a.ip()])
+                .unwrap_or_default()
+        };
+        for ip in found {
+            if !addrs.contains(&ip) {
+                addrs.push(ip);
+            }
+        }
+    }
+    addrs
+}
