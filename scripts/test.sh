@@ -3,12 +3,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# dig (bind9-dnsutils) is one of the real clients the integration tests query with.
-if ! command -v dig >/dev/null 2>&1; then
-  echo "installing bind9-dnsutils (dig) ..."
+# Real peers the integration tests use: dig (bind9-dnsutils), promtool (prometheus) to check
+# /metrics, python3 for the fake Kubernetes API server.
+missing=()
+command -v dig >/dev/null 2>&1 || missing+=(bind9-dnsutils)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} ..."
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq bind9-dnsutils >/dev/null
+  # policy-rc.d keeps the prometheus package from starting its own server.
+  DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  $SUDO pkill -x prometheus 2>/dev/null || true
 fi
 
 cargo test --locked --all-targets

@@ -53,15 +53,15 @@ impl Readiness {
         if self.shutting_down.load(Ordering::Relaxed) {
             return Err("shutting down".into());
         }
-        if !self.listeners_bound.load(Ordering::Relaxed) {
-            return Err("listeners not bound yet".into());
-        }
         let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
         let waiting = zones.iter().filter(|i| !i.is_synced()).count();
         if waiting > 0 {
             return Err(format!(
                 "{waiting} cluster source(s) not synced with the Kubernetes API yet"
             ));
+        }
+        if !self.listeners_bound.load(Ordering::Relaxed) {
+            return Err("listeners not bound yet".into());
         }
         Ok(())
     }

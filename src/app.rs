@@ -87,7 +87,6 @@ impl Running {
             shared,
         };
         running.install(blocks).await?;
-        running.shared.readiness.set_listeners_bound();
         Ok(running)
     }
 
@@ -123,23 +122,29 @@ impl Running {
             }
         }
         let mut listeners = BTreeMap::new();
+        let mut announce = Vec::new();
         for (addr, blocks_here) in by_addr {
             let zones: Vec<String> = blocks_here.iter().flat_map(|b| b.zones.clone()).collect();
             let old = self.listeners.remove(&addr);
+            let new = bound.remove(&addr);
+            // Labelled with the bound address (port 0 picks one).
+            let label = match (&old, &new) {
+                (Some(l), _) => format!("dns://{}", l.serving.addr),
+                (None, Some(l)) => format!("dns://{}", l.addr),
+                (None, None) => unreachable!("every new address was bound above"),
+            };
             let metrics = match &old {
                 Some(l) if l.metrics.same_zones(&zones) => l.metrics.clone(),
-                _ => Arc::new(DnsMetrics::new(format!("dns://{addr}"), &zones)),
+                _ => Arc::new(DnsMetrics::new(label, &zones)),
             };
             let router = Router::new(blocks_here, self.shared.loops.clone(), metrics.clone());
-            let serving = match (old, bound.remove(&addr)) {
+            let serving = match (old, new) {
                 (Some(l), _) => {
                     l.serving.replace(router);
                     l.serving
                 }
                 (None, Some(listener)) => {
-                    // Tests and scripts read the bound address (port 0 picks one) from this line.
-                    println!("clusterdns: listening on {} (udp, tcp)", listener.addr);
-                    tracing::info!(addr = %listener.addr, "listening (udp, tcp)");
+                    announce.push(listener.addr);
                     server::serve(
                         listener,
                         router,
@@ -174,6 +179,12 @@ impl Running {
             self.listeners.values().map(|l| l.metrics.clone()).collect(),
             resolver_metrics(&self.blocks),
         );
+        self.shared.readiness.set_listeners_bound();
+        for addr in announce {
+            // Tests and scripts read the bound address (port 0 picks one) from this line.
+            println!("clusterdns: listening on {addr} (udp, tcp)");
+            tracing::info!(%addr, "listening (udp, tcp)");
+        }
         // Listeners are up: a probe that loops back through an upstream can now be seen.
         for (forwarder, zone) in fresh {
             tokio::spawn(self.shared.loops.clone().probe(forwarder, zone));

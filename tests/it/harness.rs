@@ -56,8 +56,10 @@ impl Drop for TempDir {
 
 /// A running server, killed on drop.
 pub struct Server {
-    child: Child,
+    pub child: Child,
     pub addr: SocketAddr,
+    /// Admin listeners: address and the paths it serves (from the startup lines).
+    pub admin: Vec<(SocketAddr, String)>,
     pub dir: TempDir,
     manifests: Option<TempDir>,
 }
@@ -118,28 +120,60 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line
-                    .strip_prefix("clusterdns: listening on ")
-                    .and_then(|rest| rest.split_whitespace().next())
-                {
-                    let _ = tx.send(addr.parse::<SocketAddr>().expect("bound address"));
-                }
+                let _ = tx.send(line);
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => addr,
-            Err(_) => {
+        let mut admin = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let addr = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(line) = rx.recv_timeout(left) else {
                 let _ = child.kill();
                 let log = std::fs::read_to_string(dir.0.join("stderr.log")).unwrap_or_default();
                 panic!("clusterdns did not report a listening address within 30 s; stderr:\n{log}");
+            };
+            if let Some(rest) = line.strip_prefix("clusterdns: admin on http://")
+                && let Some((a, routes)) = rest.split_once(' ')
+            {
+                admin.push((a.parse().expect("admin address"), routes.to_owned()));
+            }
+            if let Some(addr) = line
+                .strip_prefix("clusterdns: listening on ")
+                .and_then(|rest| rest.split_whitespace().next())
+            {
+                break addr.parse::<SocketAddr>().expect("bound address");
             }
         };
         Server {
             child,
             addr,
+            admin,
             dir,
             manifests: None,
         }
+    }
+
+    /// The admin address serving `path` (`/health`, `/ready`, `/metrics`).
+    pub fn admin_for(&self, path: &str) -> SocketAddr {
+        self.admin
+            .iter()
+            .find(|(_, routes)| {
+                routes
+                    .split(|c: char| !c.is_ascii_alphanumeric() && c != '/')
+                    .any(|r| r == path)
+            })
+            .unwrap_or_else(|| panic!("no admin listener for {path}: {:?}", self.admin))
+            .0
+    }
+
+    /// Sends a signal (`TERM`, `HUP`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill(1)");
+        assert!(status.success());
     }
 
     pub fn stderr(&self) -> String {
@@ -218,6 +252,32 @@ pub fn lines(records: &[Record]) -> Vec<String> {
         .collect();
     out.sort();
     out
+}
+
+/// `GET path` over plain HTTP/1.1: the status code and the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("admin connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("admin response");
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad HTTP response {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
 
 /// Sends raw bytes over UDP and returns the reply, or `None` if nothing came within `wait`.

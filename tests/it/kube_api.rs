@@ -13,13 +13,13 @@ use hickory_proto::rr::{RData, RecordType};
 use crate::harness::{Proto, Server, query};
 
 /// The fake API server, killed on drop.
-struct FakeApi {
+pub struct FakeApi {
     child: Child,
-    addr: SocketAddr,
+    pub addr: SocketAddr,
 }
 
 impl FakeApi {
-    fn start() -> FakeApi {
+    pub fn start() -> FakeApi {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stand-in");
         let mut child = Command::new("python3")
             .arg(root.join("fake_apiserver.py"))
@@ -66,7 +66,7 @@ impl FakeApi {
             .unwrap_or_default()
     }
 
-    fn control(&self, action: &str, body: &str) -> String {
+    pub fn control(&self, action: &str, body: &str) -> String {
         self.call("POST", &format!("/__control/{action}"), body)
     }
 

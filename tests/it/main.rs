@@ -6,6 +6,7 @@ mod cluster_zone;
 mod forward;
 mod harness;
 mod kube_api;
+mod ops;
 mod protocol;
 mod reload;
 mod upstream;
