@@ -3,6 +3,14 @@
 use std::process::Command;
 
 fn main() {
+    println!("cargo:rerun-if-env-changed=CLUSTERDNS_GIT_COMMIT");
+    // A container build has no .git: the commit comes in as a build argument.
+    if let Ok(commit) = std::env::var("CLUSTERDNS_GIT_COMMIT")
+        && !commit.is_empty()
+    {
+        println!("cargo:rustc-env=CLUSTERDNS_GIT_COMMIT={commit}");
+        return;
+    }
     let commit = Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()

@@ -26,6 +26,7 @@ pub mod app;
 pub mod cache;
 pub mod cluster;
 pub mod config;
+pub mod corefile;
 pub mod forward;
 pub mod k8s;
 pub mod metrics;

@@ -14,6 +14,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use clusterdns::admin::{self, Readiness, Registry, Routes};
 use clusterdns::app::{Running, Shared};
 use clusterdns::config::Config;
+use clusterdns::corefile;
 use clusterdns::forward::LoopProbes;
 use clusterdns::metrics::{Histogram, PROGRAMMING_BUCKETS};
 use clusterdns::server::InFlight;
@@ -56,10 +57,20 @@ enum Command {
     Run,
     /// Validate the configuration and exit: 0 if valid, 2 with the file, key and problem if not.
     Check,
+    /// Print the clusterdns TOML equivalent of a CoreDNS Corefile. Directives that cannot be
+    /// translated are listed on stderr with their line; the exit code is 0 only when the
+    /// translation is complete (1 when something was left out, 2 on a syntax error).
+    ConvertCorefile {
+        /// The Corefile to read.
+        corefile: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::ConvertCorefile { corefile }) = &cli.command {
+        return convert_corefile(corefile);
+    }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -76,6 +87,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::ConvertCorefile { .. } => unreachable!("handled before loading the config"),
         Command::Run => {
             init_tracing(cli.log_format);
             match run(config) {
@@ -87,6 +99,33 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+fn convert_corefile(path: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("clusterdns: cannot read {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let blocks = match corefile::parse(&text) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("clusterdns: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let conversion = corefile::convert(&blocks);
+    print!("{}", conversion.toml);
+    for line in &conversion.untranslated {
+        eprintln!("clusterdns: {}: not translated: {line}", path.display());
+    }
+    if conversion.untranslated.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod cli;
 mod cluster_zone;
+mod deploy;
 mod forward;
 mod harness;
 mod kube_api;
