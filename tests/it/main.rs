@@ -10,4 +10,5 @@ mod kube_api;
 mod ops;
 mod protocol;
 mod reload;
+mod robustness;
 mod upstream;

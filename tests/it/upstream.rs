@@ -28,6 +28,10 @@ pub enum Behaviour {
     ServFail,
     /// Answers after this long.
     Delay(Duration),
+    /// Replies with the query's ID and question followed by garbage.
+    Garbage,
+    /// Replies with the real answer cut off in the middle of its records.
+    Cut,
 }
 
 /// One query as the upstream saw it.
@@ -279,7 +283,19 @@ fn respond(
         ));
         replies.push(other.to_vec().unwrap());
     }
-    replies.push(reply.to_vec().unwrap());
+    let bytes = reply.to_vec().unwrap();
+    match behaviour {
+        Behaviour::Garbage => {
+            // Name::len is the dotted length; on the wire a name is one octet longer.
+            let question_end = 12 + q.name().len() + 1 + 4;
+            let mut junk = bytes[..question_end].to_vec();
+            junk[7] = 3; // three answers announced
+            junk.extend_from_slice(&[0xc0, 0xff, 0xfe, 0x01, 0x02]);
+            replies.push(junk);
+        }
+        Behaviour::Cut => replies.push(bytes[..bytes.len() - 3].to_vec()),
+        _ => replies.push(bytes),
+    }
     replies
 }
 
