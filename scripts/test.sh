@@ -3,12 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real peers the integration tests use: dig (bind9-dnsutils), promtool (prometheus) to check
-# /metrics, python3 for the fake Kubernetes API server.
+# Real peers the integration tests use: dig and nslookup (bind9-dnsutils), promtool
+# (prometheus) to check /metrics, python3 for the fake Kubernetes API server, musl-gcc
+# (musl-tools) and ip (iproute2) for the real-resolver tests in a network namespace.
 missing=()
 command -v dig >/dev/null 2>&1 || missing+=(bind9-dnsutils)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} ..."
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

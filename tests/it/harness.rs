@@ -107,8 +107,21 @@ impl Server {
     }
 
     pub fn spawn(dir: TempDir, config: &Path) -> Server {
+        Server::spawn_in(dir, config, &[])
+    }
+
+    /// Starts the binary under a wrapper command (`ip netns exec NAME`).
+    pub fn spawn_in(dir: TempDir, config: &Path, wrapper: &[&str]) -> Server {
         let stderr = std::fs::File::create(dir.0.join("stderr.log")).expect("stderr log");
-        let mut child = Command::new(BIN)
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let mut child = command
             .arg("--config")
             .arg(config)
             .env("RUST_LOG", "info")

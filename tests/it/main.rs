@@ -10,5 +10,6 @@ mod kube_api;
 mod ops;
 mod protocol;
 mod reload;
+mod resolvers;
 mod robustness;
 mod upstream;
