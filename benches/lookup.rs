@@ -18,6 +18,7 @@ use std::time::Instant;
 use criterion::{Criterion, criterion_group, criterion_main};
 use hickory_proto::rr::RecordType;
 
+use clusterdns::cluster::ClusterEvent;
 use clusterdns::cluster::manifests::Snapshot;
 use clusterdns::cluster::model::{
     ClusterObject, Endpoint, EndpointSet, Namespace, Port, Service, ServiceKind,
@@ -369,5 +370,95 @@ fn bench_router(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_lookup, bench_router);
+/// Services and endpoints of the large cluster the apply benchmark changes one Service in.
+const BIG_SERVICES: usize = 10_000;
+const BIG_ENDPOINTS: usize = 10;
+
+fn big_slice(i: usize, ready: bool) -> EndpointSet {
+    let name = service_name(i);
+    EndpointSet {
+        namespace: namespace_of(i),
+        name: format!("{name}-abcde"),
+        service: Some(name),
+        endpoints: (0..BIG_ENDPOINTS)
+            .map(|j| {
+                let n = i * BIG_ENDPOINTS + j;
+                Endpoint {
+                    addresses: vec![IpAddr::V4(Ipv4Addr::new(
+                        10,
+                        (128 + n / 65536) as u8,
+                        (n / 256 % 256) as u8,
+                        (n % 256) as u8,
+                    ))],
+                    // The benchmark flips the first endpoint's readiness.
+                    ready: ready || j > 0,
+                    hostname: None,
+                    target_name: None,
+                }
+            })
+            .collect(),
+        ports: vec![http_port()],
+    }
+}
+
+/// One EndpointSlice change applied to an index of 10k Services and 100k endpoints: the
+/// programming cost a watch event pays before the change is served.
+fn bench_apply(c: &mut Criterion) {
+    let index = Index::new(IndexOptions {
+        build: BuildOptions {
+            endpoint_pod_names: false,
+        },
+        namespaces: Vec::new(),
+        track_pods: false,
+    });
+    let mut objects: Vec<ClusterObject> = (0..NAMESPACES)
+        .map(|n| {
+            ClusterObject::Namespace(Namespace {
+                name: format!("ns-{n}"),
+            })
+        })
+        .collect();
+    for i in 0..BIG_SERVICES {
+        objects.push(ClusterObject::Service(Service {
+            namespace: namespace_of(i),
+            name: service_name(i),
+            kind: if is_headless(i) {
+                ServiceKind::Headless
+            } else {
+                ServiceKind::ClusterIp(vec![IpAddr::V4(Ipv4Addr::new(
+                    10,
+                    96,
+                    (i / 256) as u8,
+                    (i % 256) as u8,
+                ))])
+            },
+            ports: vec![http_port()],
+        }));
+        objects.push(ClusterObject::EndpointSet(big_slice(i, true)));
+    }
+    index.apply(
+        Snapshot {
+            objects,
+            warnings: Vec::new(),
+        }
+        .into_events(),
+    );
+    assert_eq!(index.service_count(), BIG_SERVICES);
+    let target = 4999; // headless (4999 % 4 == 3): its A answer changes with readiness
+    assert!(is_headless(target));
+    let mut ready = false;
+    c.bench_function(
+        "index::apply/one_slice_of_10k_services_100k_endpoints",
+        |b| {
+            b.iter(|| {
+                ready = !ready;
+                index.apply(vec![ClusterEvent::Upsert(ClusterObject::EndpointSet(
+                    big_slice(target, ready),
+                ))]);
+            })
+        },
+    );
+}
+
+criterion_group!(benches, bench_lookup, bench_router, bench_apply);
 criterion_main!(benches);

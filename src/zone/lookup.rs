@@ -521,9 +521,21 @@ fn external_name(
         suffix: Suffix::Root,
     };
     let chase = matches!(qtype, RecordType::A | RecordType::AAAA);
-    let lower = target.to_ascii_lowercase();
+    // Lower-cased on the stack: the query path does not allocate. A name is at most 253
+    // octets; anything longer cannot be in a zone of ours and is not chased.
+    let mut buf = [0u8; 256];
+    let Some(lower) = buf.get_mut(..target.len()).map(|b| {
+        b.copy_from_slice(target.as_bytes());
+        b.make_ascii_lowercase();
+        &*b
+    }) else {
+        push(out, owner, zone.config.ttl, Rdata::Cname(cname));
+        return;
+    };
+    // ASCII lower-casing keeps UTF-8 valid.
+    let lower = std::str::from_utf8(lower).unwrap_or_default();
     let in_zone_target = chase
-        .then(|| best_zone(&zone.config.zones, &lower))
+        .then(|| best_zone(&zone.config.zones, lower))
         .flatten()
         .filter(|z| !is_reverse_zone(z));
     let Some(matched) = in_zone_target else {
@@ -539,8 +551,8 @@ fn external_name(
     let before = out.answers.len();
     forward(
         zone,
-        &lower,
-        relative(&lower, matched),
+        lower,
+        relative(lower, matched),
         qtype,
         &Owner::Name(cname),
         depth + 1,
