@@ -35,7 +35,7 @@ pub struct Shared {
     pub registry: Arc<Registry>,
     pub loops: Arc<LoopProbes>,
     pub in_flight: Arc<InFlight>,
-    /// UDP receive tasks per socket.
+    /// UDP sockets (and receive tasks) per listen address.
     pub workers: usize,
 }
 
@@ -118,7 +118,7 @@ impl Running {
         let mut bound = BTreeMap::new();
         for addr in by_addr.keys() {
             if !self.listeners.contains_key(addr) {
-                bound.insert(*addr, server::bind(*addr).await?);
+                bound.insert(*addr, server::bind(*addr, self.shared.workers).await?);
             }
         }
         let mut listeners = BTreeMap::new();
@@ -145,12 +145,7 @@ impl Running {
                 }
                 (None, Some(listener)) => {
                     announce.push(listener.addr);
-                    server::serve(
-                        listener,
-                        router,
-                        self.shared.workers,
-                        self.shared.in_flight.clone(),
-                    )
+                    server::serve(listener, router, self.shared.in_flight.clone())
                 }
                 (None, None) => unreachable!("every new address was bound above"),
             };

@@ -1,6 +1,7 @@
 //! Sockets: UDP and TCP on every listen address, blocks sharing an address share its sockets.
 //!
-//! UDP: a few long-lived tasks per socket, each with its own buffers; no task per query.
+//! UDP: one socket per worker (SO_REUSEPORT), each with one long-lived task and its own
+//! buffers; no task per query (only queries that wait for an upstream get one).
 //! TCP: a task per connection (bounded), queries answered in order, idle connections closed.
 
 pub mod handler;
@@ -39,31 +40,47 @@ pub enum ServerError {
     },
 }
 
-/// A bound address: both sockets on the same port (chosen once when the port is 0).
+/// A bound address: UDP sockets (one per worker, sharing the port with SO_REUSEPORT so the
+/// kernel spreads datagrams over them without a shared receive queue) and a TCP listener on the
+/// same port (chosen once when the port is 0).
 pub struct Listener {
     pub addr: SocketAddr,
-    udp: UdpSocket,
+    udp: Vec<UdpSocket>,
     tcp: TcpListener,
 }
 
-/// Binds UDP then TCP on `addr`. With port 0, the port UDP got is reused for TCP (retrying a
-/// few times if TCP finds it taken), so one number serves both.
-pub async fn bind(addr: SocketAddr) -> Result<Listener, ServerError> {
+/// A UDP socket with SO_REUSEPORT, bound and non-blocking, for tokio.
+fn reuseport_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let domain = if addr.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Binds `udp_sockets` UDP sockets then TCP on `addr`. With port 0, the port the first UDP
+/// socket got is reused for the rest (retrying a few times if TCP finds it taken), so one
+/// number serves both.
+pub async fn bind(addr: SocketAddr, udp_sockets: usize) -> Result<Listener, ServerError> {
     let attempts = if addr.port() == 0 { 20 } else { 1 };
     let mut last_error = None;
+    let bind_error = |proto, addr, source| ServerError::Bind {
+        proto,
+        addr,
+        source,
+    };
     for _ in 0..attempts {
-        let udp = UdpSocket::bind(addr)
-            .await
-            .map_err(|source| ServerError::Bind {
-                proto: "udp",
-                addr,
-                source,
-            })?;
-        let bound = udp.local_addr().map_err(|source| ServerError::Bind {
-            proto: "udp",
-            addr,
-            source,
-        })?;
+        let first = reuseport_udp(addr).map_err(|e| bind_error("udp", addr, e))?;
+        let bound = first.local_addr().map_err(|e| bind_error("udp", addr, e))?;
+        let mut udp = vec![first];
+        for _ in 1..udp_sockets.max(1) {
+            udp.push(reuseport_udp(bound).map_err(|e| bind_error("udp", bound, e))?);
+        }
         match TcpListener::bind(bound).await {
             Ok(tcp) => {
                 return Ok(Listener {
@@ -72,13 +89,7 @@ pub async fn bind(addr: SocketAddr) -> Result<Listener, ServerError> {
                     tcp,
                 });
             }
-            Err(source) => {
-                last_error = Some(ServerError::Bind {
-                    proto: "tcp",
-                    addr: bound,
-                    source,
-                })
-            }
+            Err(source) => last_error = Some(bind_error("tcp", bound, source)),
         }
     }
     Err(last_error.expect("at least one attempt"))
@@ -135,19 +146,13 @@ impl Drop for Serving {
     }
 }
 
-/// Serves `router` on `listener` until stopped.
-pub fn serve(
-    listener: Listener,
-    router: Router,
-    udp_workers: usize,
-    in_flight: Arc<InFlight>,
-) -> Serving {
+/// Serves `router` on `listener` until stopped: a receive task per UDP socket.
+pub fn serve(listener: Listener, router: Router, in_flight: Arc<InFlight>) -> Serving {
     let addr = listener.addr;
     let (tx, rx) = watch::channel(router);
-    let udp = Arc::new(listener.udp);
     let mut tasks = Vec::new();
-    for _ in 0..udp_workers.max(1) {
-        let (udp, rx, in_flight) = (udp.clone(), rx.clone(), in_flight.clone());
+    for udp in listener.udp {
+        let (udp, rx, in_flight) = (Arc::new(udp), rx.clone(), in_flight.clone());
         tasks.push(tokio::spawn(serve_udp(udp, rx, in_flight)).abort_handle());
     }
     tasks.push(tokio::spawn(serve_tcp(listener.tcp, rx, in_flight)).abort_handle());
