@@ -340,8 +340,8 @@ class Cluster:
         self.remember(ns, b, kind="clusterip", slices=slices_b)
 
     def headless_big(self, ns):
-        """Many endpoints over three slices: 80 SRV records for the bare name, so the weight
-        100/N rounds down to its minimum of 1; a long (but untruncated) answer."""
+        """Many endpoints over three slices: about 80 SRV records for the bare name, so the
+        weight 100/N rounds down to its minimum of 1; a long answer (more than 4096 bytes)."""
         name = self.service_name(ns)
         ports = [("http", 80, "TCP"), ("grpc", 9000, "TCP")]
         eps, pods = self.pods_and_endpoints(ns, name, 46, hostnames=True, subdomain=name,
