@@ -436,9 +436,17 @@ class Cluster:
         weights = [5, 1, 3, 2, 3, 3, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1]
         for _ in range(14):
             self.rng.choices(templates, weights=weights)[0](self.rng.choice(app_namespaces))
-        # ExternalNames: outside, at a cluster Service, at a name that does not exist, and at
-        # another ExternalName (a chain).
-        self.external(self.rng.choice(app_namespaces))
+        # ExternalNames: outside, at a cluster Service, at a name that does not exist, at
+        # another ExternalName (chains, in and out of the cluster), and two that point at each
+        # other.
+        outside_ns = self.rng.choice(app_namespaces)
+        outside = self.external(outside_ns)
+        self.external(self.rng.choice(app_namespaces), f"{outside}.{outside_ns}.svc.cluster.local")
+        loop_ns = self.rng.choice(app_namespaces)
+        loop_a, loop_b = self.service_name(loop_ns), self.service_name(loop_ns)
+        for a, b in [(loop_a, loop_b), (loop_b, loop_a)]:
+            self.add(service(loop_ns, a, external=f"{b}.{loop_ns}.svc.cluster.local"))
+            self.remember(loop_ns, a, kind="external", target=f"{b}.{loop_ns}.svc.cluster.local")
         targets = [(ns, n) for (ns, n), info in self.services.items()
                    if info["kind"] == "clusterip" and info["slices"]]
         ns, n = self.rng.choice(targets)
@@ -468,6 +476,14 @@ class Cluster:
         done = pod("quiet", "job-x7k2p", [reused["status"]["podIP"]])
         done["status"]["phase"] = "Succeeded"
         self.add(done)
+        # IPv6 endpoint addresses whose text ends in `::`: the dashed name would end in `-`.
+        ns = self.rng.choice(app_namespaces)
+        name = self.service_name(ns)
+        eps = [endpoint(ip, READY, pod=f"{name}-{i}", ns=ns)
+               for i, ip in enumerate(["fd00:10:244:ff::", "fd00:10:244:fe::1:0"])]
+        slices = self.slices_for(ns, name, "IPv6", eps, [("http", 80, "TCP")], 1)
+        self.add(service(ns, name, headless=True, ports=[("http", 80, "TCP")]), *slices)
+        self.remember(ns, name, kind="headless", slices=slices, hostnames=False)
         # A namespace called `svc` and a Service called `pod`: names that look like structure.
         self.add(namespace("svc"))
         self.namespaces.append("svc")

@@ -164,6 +164,8 @@ def collect(store: dict, q: Queries, rng: random.Random):
                     q.add(f"{label}.{base}")
                     if e.get("hostname"):
                         q.near(f"{dashed(ip)}.{base}")  # a hostname hides the dashed name
+                    elif label.endswith("--0"):  # what CoreDNS 1.11 calls it
+                        q.near(f"{label[:-1]}.{base}")
                     if e.get("targetRef", {}).get("name"):
                         q.add(f"{e['targetRef']['name']}.{base}")  # endpoint_pod_names
                     q.near(f"x.{label}.{base}")
