@@ -268,7 +268,7 @@ struct AllowEntry {
     rcodes: (String, String),
     /// Aspects, or `*`.
     aspects: Vec<String>,
-    /// Text that the CoreDNS or the clusterdns side of the difference must contain.
+    /// Text that the difference or either answer section must contain.
     contains: Option<String>,
     reason: String,
     used: AtomicUsize,
@@ -457,20 +457,26 @@ fn allowed<'a>(
     entries: &'a [AllowEntry],
     qname: &str,
     qtype: RecordType,
-    rcodes: (&str, &str),
+    (c, x): (&View, &View),
     d: &Diff,
 ) -> Option<&'a AllowEntry> {
     let qtype = qtype.to_string();
     let name = qname.to_ascii_lowercase();
+    let mentions = |text: &str| {
+        d.coredns.contains(text)
+            || d.clusterdns.contains(text)
+            || c.answer
+                .iter()
+                .chain(&x.answer)
+                .any(|l| l.to_ascii_lowercase().contains(text))
+    };
     entries.iter().find(|e| {
         e.qtypes.iter().any(|t| t == "*" || *t == qtype)
             && e.names.iter().any(|g| glob(g.as_bytes(), name.as_bytes()))
-            && (e.rcodes.0 == "*" || e.rcodes.0 == rcodes.0)
-            && (e.rcodes.1 == "*" || e.rcodes.1 == rcodes.1)
+            && (e.rcodes.0 == "*" || e.rcodes.0 == c.rcode)
+            && (e.rcodes.1 == "*" || e.rcodes.1 == x.rcode)
             && e.aspects.iter().any(|a| a == "*" || a == d.aspect)
-            && e.contains
-                .as_ref()
-                .is_none_or(|c| d.coredns.contains(c.as_str()) || d.clusterdns.contains(c.as_str()))
+            && e.contains.as_deref().is_none_or(mentions)
     })
 }
 
@@ -684,7 +690,7 @@ async fn run_variant(
                     "[{step}] {qname} {qtype} {}: CoreDNS {:?} / clusterdns {:?}",
                     d.aspect, d.coredns, d.clusterdns
                 );
-                match allowed(allow, qname, *qtype, (&c.rcode, &x.rcode), &d) {
+                match allowed(allow, qname, *qtype, (c, x), &d) {
                     Some(entry) => {
                         entry.used.fetch_add(1, Ordering::Relaxed);
                         *tally.allowed_count.entry(entry.line).or_default() += 1;

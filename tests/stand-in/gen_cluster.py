@@ -476,6 +476,16 @@ class Cluster:
         done = pod("quiet", "job-x7k2p", [reused["status"]["podIP"]])
         done["status"]["phase"] = "Succeeded"
         self.add(done)
+        # The headless Service that changes-1 deletes before its slices.
+        ns = self.rng.choice(app_namespaces)
+        self.used_names.add((ns, "orphan-late"))
+        eps, pods = self.pods_and_endpoints(ns, "orphan-late", 3, hostnames=True,
+                                            subdomain="orphan-late", force_ready=3)
+        slices = self.slices_for(ns, "orphan-late", "IPv4", eps, [("http", 80, "TCP")], 1)
+        self.add(service(ns, "orphan-late", headless=True, ports=[("http", 80, "TCP")]),
+                 *slices, *pods)
+        self.remember(ns, "orphan-late", kind="orphan", slices=slices)
+        self.orphan = (ns, "orphan-late")
         # IPv6 endpoint addresses whose text ends in `::`: the dashed name would end in `-`.
         ns = self.rng.choice(app_namespaces)
         name = self.service_name(ns)
@@ -577,6 +587,19 @@ class Cluster:
             svc["spec"]["ports"] = [dict(port("extra", 7000, "TCP"), targetPort=7000)] + \
                 svc["spec"].get("ports", [])
             ops.append(("apply", svc))
+        # Out of order, as the controllers and the garbage collector leave things for a while:
+        # a headless Service deleted before its slices, and a slice created before its Service.
+        # (Both are called orphan-*, so the allow-list can name them.)
+        orphaned = self.orphan
+        ops.append(("delete", {"kind": "Service", "namespace": orphaned[0], "name": orphaned[1]}))
+        orphan_slices = self.services.pop(orphaned)["slices"]
+        late_ns = rng.choice(self.namespaces[2:])
+        self.used_names.add((late_ns, "orphan-early"))
+        eps, pods = self.pods_and_endpoints(late_ns, "orphan-early", 2, hostnames=True,
+                                            subdomain="orphan-early", force_ready=2)
+        late_slices = self.slices_for(late_ns, "orphan-early", "IPv4", eps,
+                                      [("http", 80, "TCP")], 1)
+        ops.append(("apply", {"kind": "List", "items": [*late_slices, *pods]}))
         steps.append(("changes-1", ops))
 
         # Step 2: tear the new namespace down again, empty a headless Service, re-create the
@@ -595,6 +618,15 @@ class Cluster:
         ops.append(("apply", {"kind": "List", "items": [
             service(gone[0], gone[1], cluster_ips=[self.ids.cluster_ip4()], ports=[("http", 80, "TCP")]),
             *self.slices_for(gone[0], gone[1], "IPv4", eps, [("http", 8080, "TCP")], 1), *pods]}))
+        for s in orphan_slices:
+            ops.append(("delete", {"kind": "EndpointSlice", "namespace": orphaned[0],
+                                   "name": s["metadata"]["name"]}))
+        ops.append(("apply", service(late_ns, "orphan-early", headless=True,
+                                     ports=[("http", 80, "TCP")])))
+        # A ClusterIP Service turned into an ExternalName (its slices not yet removed).
+        turned = pick("clusterip", lambda i: bool(i["slices"]))
+        ops.append(("apply", service(turned[0], turned[1], external="turned.example.com",
+                                     ports=[("http", 80, "TCP")])))
         steps.append(("changes-2", ops))
         return steps
 
