@@ -154,7 +154,7 @@ impl CoreDns {
             let corefile = dir.write(
                 "Corefile",
                 &format!(
-                    ".:{port} {{\n    bind 127.0.0.1\n    errors\n    kubernetes cluster.local in-addr.arpa ip6.arpa {{\n        endpoint http://{api}\n        {options}\n        fallthrough in-addr.arpa ip6.arpa\n        ttl 30\n    }}\n}}\n"
+                    ".:{port} {{\n    bind 127.0.0.1\n    errors\n    kubernetes cluster.local in-addr.arpa ip6.arpa {{\n        endpoint http://{api}\n        {options}\n        fallthrough in-addr.arpa ip6.arpa\n    }}\n}}\n"
                 ),
             );
             let log = std::fs::File::create(dir.0.join("stderr.log")).unwrap();
@@ -602,7 +602,7 @@ async fn wait_for(coredns: SocketAddr, clusterdns: SocketAddr, name: &str, ip: &
 /// The configurations compared: each gets its own API server, CoreDNS and clusterdns.
 struct Variant {
     name: &'static str,
-    /// Lines of CoreDNS's `kubernetes` block (besides endpoint, fallthrough and ttl).
+    /// Lines of CoreDNS's `kubernetes` block (besides endpoint and fallthrough).
     coredns: &'static str,
     /// Lines of clusterdns's `[server.kubernetes]` (likewise).
     clusterdns: &'static str,
@@ -612,14 +612,20 @@ const VARIANTS: &[Variant] = &[
     // The kubeadm Corefile's kubernetes block.
     Variant {
         name: "kubeadm",
-        coredns: "pods insecure",
-        clusterdns: "pods = \"insecure\"",
+        coredns: "pods insecure\n        ttl 30",
+        clusterdns: "pods = \"insecure\"\nttl = 30",
     },
-    // The options that change answers.
+    // The options that change answers, with the default TTL (5).
     Variant {
         name: "verified",
         coredns: "pods verified\n        endpoint_pod_names\n        ignore empty_service",
         clusterdns: "pods = \"verified\"\nendpoint_pod_names = true\nignore_empty_service = true",
+    },
+    // Some namespaces only (the generator's fixed ones, and the markers' so the waits work).
+    Variant {
+        name: "namespaces",
+        coredns: "pods insecure\n        ttl 0\n        namespaces default kube-system svc zz-sync-0 zz-sync-1 zz-sync-2",
+        clusterdns: "pods = \"insecure\"\nttl = 0\nnamespaces = [\"default\", \"kube-system\", \"svc\", \"zz-sync-0\", \"zz-sync-1\", \"zz-sync-2\"]",
     },
 ];
 
@@ -643,7 +649,7 @@ async fn run_variant(
     let api = Api::start(cluster);
     let coredns = CoreDns::start(api.addr, variant.coredns);
     let clusterdns = Server::with_config(&format!(
-        "[[server]]\nlisten = [\"127.0.0.1:0\"]\nzones = [\".\"]\n[server.kubernetes]\nendpoint = \"http://{}\"\n{}\nfallthrough = [\"in-addr.arpa\", \"ip6.arpa\"]\nttl = 30\n",
+        "[[server]]\nlisten = [\"127.0.0.1:0\"]\nzones = [\".\"]\n[server.kubernetes]\nendpoint = \"http://{}\"\n{}\nfallthrough = [\"in-addr.arpa\", \"ip6.arpa\"]\n",
         api.addr, variant.clusterdns
     ));
     for (step, ops) in steps {
