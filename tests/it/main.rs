@@ -4,6 +4,7 @@
 mod cli;
 mod cluster_zone;
 mod deploy;
+mod differential;
 mod forward;
 mod harness;
 mod kube_api;
