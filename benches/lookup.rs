@@ -304,6 +304,7 @@ fn bench_router(c: &mut Criterion) {
             resolver: None,
             loadbalance: false,
             log: false,
+            rate_limit: 0,
         }],
         Arc::new(LoopProbes::default()),
         metrics,

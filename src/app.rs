@@ -20,6 +20,7 @@ use crate::config::{ClusterSource, Config, KubernetesConfig, PodMode, ServerConf
 use crate::forward::{Forwarder, LoopProbes};
 use crate::metrics::Histogram;
 use crate::metrics::dns::DnsMetrics;
+use crate::server::ratelimit::RateLimiter;
 use crate::server::resolve::Resolver;
 use crate::server::{self, Block, InFlight, Router, Serving};
 use crate::zone::records::BuildOptions;
@@ -65,6 +66,7 @@ struct BuiltBlock {
 struct Listening {
     serving: Serving,
     metrics: Arc<DnsMetrics>,
+    rate_limit: Option<Arc<RateLimiter>>,
 }
 
 pub struct Running {
@@ -137,7 +139,16 @@ impl Running {
                 Some(l) if l.metrics.same_zones(&zones) => l.metrics.clone(),
                 _ => Arc::new(DnsMetrics::new(label, &zones)),
             };
-            let router = Router::new(blocks_here, self.shared.loops.clone(), metrics.clone());
+            let rate = blocks_here.iter().map(|b| b.rate_limit).find(|r| *r > 0);
+            let mut router = Router::new(blocks_here, self.shared.loops.clone(), metrics.clone());
+            // The limiter's counts carry over a reload while the rate stays the same.
+            router.rate_limit = rate.map(|r| match &old {
+                Some(l) if l.rate_limit.as_ref().is_some_and(|x| x.per_second() == r) => {
+                    l.rate_limit.clone().expect("checked")
+                }
+                _ => Arc::new(RateLimiter::new(r)),
+            });
+            let rate_limit = router.rate_limit.clone();
             let serving = match (old, new) {
                 (Some(l), _) => {
                     l.serving.replace(router);
@@ -149,7 +160,14 @@ impl Running {
                 }
                 (None, None) => unreachable!("every new address was bound above"),
             };
-            listeners.insert(addr, Listening { serving, metrics });
+            listeners.insert(
+                addr,
+                Listening {
+                    serving,
+                    metrics,
+                    rate_limit,
+                },
+            );
         }
         for (addr, _) in std::mem::take(&mut self.listeners) {
             tracing::info!(%addr, "no longer listening");
@@ -333,6 +351,7 @@ async fn build_block(
             resolver,
             loadbalance: server.loadbalance,
             log: server.log,
+            rate_limit: server.rate_limit,
         },
         source,
     })

@@ -58,6 +58,8 @@ pub struct ServerConfig {
     pub loadbalance: bool,
     /// Log every query (CoreDNS `log`).
     pub log: bool,
+    /// UDP responses per second per client /24 or /56 (0: unlimited).
+    pub rate_limit: u32,
     /// Zones this block serves, lower-case without the trailing dot; `""` is the root.
     pub zones: Vec<String>,
     pub kubernetes: Option<KubernetesConfig>,
@@ -198,6 +200,8 @@ struct RawServer {
     loadbalance: bool,
     #[serde(default)]
     log: bool,
+    #[serde(default)]
+    rate_limit: i64,
     kubernetes: Option<RawKubernetes>,
     forward: Option<RawForward>,
     cache: Option<RawCache>,
@@ -487,6 +491,12 @@ impl RawServer {
             listen,
             loadbalance: self.loadbalance,
             log: self.log,
+            rate_limit: u32::try_from(self.rate_limit).map_err(|_| {
+                field_error(
+                    format!("{key}.rate_limit"),
+                    "must be 0 (off) or a number of responses per second",
+                )
+            })?,
             zones,
             kubernetes,
             forward,

@@ -38,6 +38,8 @@ pub struct Block {
     pub loadbalance: bool,
     /// Log every query (CoreDNS `log`).
     pub log: bool,
+    /// UDP responses per second per client prefix (0: unlimited).
+    pub rate_limit: u32,
 }
 
 /// The blocks sharing one listen address.
@@ -46,6 +48,8 @@ pub struct Router {
     blocks: Arc<[Block]>,
     loops: Arc<LoopProbes>,
     pub metrics: Arc<DnsMetrics>,
+    /// Response-rate limiting of UDP clients, when configured.
+    pub rate_limit: Option<Arc<super::ratelimit::RateLimiter>>,
     /// For each block, the metrics label index of each of its zones.
     zone_labels: Arc<[Vec<usize>]>,
 }
@@ -86,6 +90,7 @@ impl Router {
             blocks: blocks.into(),
             loops,
             metrics,
+            rate_limit: None,
             zone_labels: zone_labels.into(),
         }
     }

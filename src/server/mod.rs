@@ -5,6 +5,7 @@
 //! TCP: a task per connection (bounded), queries answered in order, idle connections closed.
 
 pub mod handler;
+pub mod ratelimit;
 pub mod resolve;
 pub mod wire;
 
@@ -245,6 +246,18 @@ async fn serve_udp(
             }
         };
         current(&mut rx, &mut router);
+        if let Some(limiter) = &router.rate_limit {
+            match limiter.check(peer.ip()) {
+                ratelimit::Verdict::Answer => {}
+                ratelimit::Verdict::Drop => continue,
+                ratelimit::Verdict::Slip => {
+                    if let Some(reply) = ratelimit::slip_reply(&buf[..len]) {
+                        let _ = socket.send_to(&reply, peer).await;
+                    }
+                    continue;
+                }
+            }
+        }
         let start = Instant::now();
         let guard = in_flight.enter();
         let mut report = QueryReport::default();

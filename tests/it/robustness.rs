@@ -195,3 +195,40 @@ async fn garbage_or_cut_upstream_replies_become_servfail() {
         assert_eq!(m.answers.len(), 1, "{behaviour:?}: recovers");
     }
 }
+
+#[test]
+fn rate_limiting_caps_udp_answers_per_prefix_and_slips_truncated_replies() {
+    let s = Server::with_config(&format!(
+        "[[server]]\nlisten = [\"127.0.0.1:0\"]\nrate_limit = 5\n[server.kubernetes]\nmanifests = {:?}\n",
+        crate::harness::demo_dir()
+    ));
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let query = request_bytes("frontend.shop.svc.cluster.local.", RecordType::A, None);
+    for _ in 0..40 {
+        socket.send_to(&query, s.addr).unwrap();
+    }
+    let (mut full, mut truncated) = (0, 0);
+    let mut buf = [0u8; 1500];
+    while let Ok((n, _)) = socket.recv_from(&mut buf) {
+        let m = Message::from_vec(&buf[..n]).expect("parses");
+        if m.metadata.truncation {
+            assert!(m.answers.is_empty());
+            truncated += 1;
+        } else {
+            full += 1;
+        }
+    }
+    // 40 queries within a second or two: 5 (or 10 across a second boundary) answered, about
+    // half the rest slipped as TC, the others dropped.
+    assert!((5..=15).contains(&full), "answered {full}");
+    assert!(
+        truncated >= 10 && full + truncated < 40,
+        "slipped {truncated}, answered {full}"
+    );
+    // TCP is never limited.
+    let reply = raw_tcp(s.addr, &query);
+    assert_eq!(Message::from_vec(&reply).unwrap().answers.len(), 1);
+}
