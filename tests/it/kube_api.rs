@@ -14,7 +14,8 @@ use crate::harness::{Proto, Server, query};
 
 /// The fake API server, killed on drop.
 pub struct FakeApi {
-    child: Child,
+    /// `None` for a second handle on a fake another handle owns.
+    child: Option<Child>,
     pub addr: SocketAddr,
 }
 
@@ -39,7 +40,10 @@ impl FakeApi {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .parse()
             .unwrap();
-        FakeApi { child, addr }
+        FakeApi {
+            child: Some(child),
+            addr,
+        }
     }
 
     /// One HTTP request to the fake; returns the body.
@@ -77,8 +81,10 @@ impl FakeApi {
 
 impl Drop for FakeApi {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -360,5 +366,147 @@ async fn namespace_and_label_filters_are_sent_to_the_api() {
     assert!(
         !requests.contains("pods"),
         "pods are never watched unless verified"
+    );
+}
+
+#[tokio::test]
+async fn invalid_api_objects_are_skipped_with_a_warning_and_the_rest_served() {
+    let api = FakeApi::start();
+    let server = watching(&api, "");
+    let long_name = "x".repeat(70);
+    let many_ports: Vec<String> = (0..10_000)
+        .map(|i| {
+            format!(
+                r#"{{"name":"p{i}","port":{},"protocol":"TCP"}}"#,
+                1 + i % 60000
+            )
+        })
+        .collect();
+    let bad = format!(
+        r#"{{"kind":"List","items":[
+ {{"apiVersion":"v1","kind":"Service","metadata":{{"name":"badip","namespace":"shop"}},
+   "spec":{{"clusterIP":"10.96.999.1","clusterIPs":["10.96.999.1"]}}}},
+ {{"apiVersion":"v1","kind":"Service","metadata":{{"name":"{long_name}","namespace":"shop"}},
+   "spec":{{"clusterIP":"10.96.10.91"}}}},
+ {{"apiVersion":"v1","kind":"Service","metadata":{{"name":"nospec","namespace":"shop"}}}},
+ {{"apiVersion":"v1","kind":"Service","metadata":{{"name":"manyports","namespace":"shop"}},
+   "spec":{{"clusterIP":"10.96.10.92","ports":[{}]}}}},
+ {{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{{"name":"junk-1","namespace":"shop",
+   "labels":{{"kubernetes.io/service-name":"frontend"}}}},"addressType":"IPv4",
+   "endpoints":[{{"addresses":["not-an-address"]}}]}}]}}"#,
+        many_ports.join(",")
+    );
+    api.control("apply", &bad);
+    api.control("apply", CHECKOUT);
+    eventually(
+        &server,
+        "checkout.shop.svc.cluster.local.",
+        Duration::from_secs(5),
+        "valid object after invalid ones",
+        |m| a_of(m) == ["10.96.10.77"],
+    )
+    .await;
+    let log = server.stderr();
+    assert!(log.contains("badip"), "warning names the object:\n{log}");
+    let m = query(
+        server.addr,
+        "badip.shop.svc.cluster.local.",
+        RecordType::A,
+        Proto::Udp,
+    )
+    .await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    // frontend keeps its own endpoints: the junk slice added nothing.
+    let m = query(
+        server.addr,
+        "frontend.shop.svc.cluster.local.",
+        RecordType::A,
+        Proto::Udp,
+    )
+    .await;
+    assert_eq!(a_of(&m), ["10.96.10.10"]);
+    // A Service with 10,000 ports is either served or skipped, never fatal; SRV answers stay
+    // bounded by the message size.
+    let m = query(
+        server.addr,
+        "_p1._tcp.manyports.shop.svc.cluster.local.",
+        RecordType::SRV,
+        Proto::Tcp,
+    )
+    .await;
+    assert!(m.answers.len() <= 1);
+}
+
+#[tokio::test]
+async fn heavy_churn_keeps_answers_flowing_and_memory_returns() {
+    let api = FakeApi::start();
+    let server = watching(&api, "");
+    let rss = |pid: u32| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap()
+    };
+    let pid = server.child.id();
+    query(
+        server.addr,
+        "frontend.shop.svc.cluster.local.",
+        RecordType::A,
+        Proto::Udp,
+    )
+    .await;
+    let before = rss(pid);
+    let api_addr = api.addr;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    // Bounded: at most 2000 updates or 6 s.
+    let churn = std::thread::spawn(move || {
+        let api = FakeApi {
+            child: None,
+            addr: api_addr,
+        };
+        let start = Instant::now();
+        let mut n = 0;
+        while n < 2000
+            && start.elapsed() < Duration::from_secs(6)
+            && !stop2.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let ip = format!("10.244.50.{}", n % 250 + 1);
+            api.control(
+                "apply",
+                &format!(
+                    r#"{{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{{"name":"churn-{}","namespace":"shop","labels":{{"kubernetes.io/service-name":"cart"}}}},"addressType":"IPv4","endpoints":[{{"addresses":["{ip}"],"conditions":{{"ready":true}}}}],"ports":[{{"name":"grpc","port":9090,"protocol":"TCP"}}]}}"#,
+                    n % 20
+                ),
+            );
+            n += 1;
+        }
+        n
+    });
+    let start = Instant::now();
+    let mut asked = 0;
+    while start.elapsed() < Duration::from_secs(5) {
+        let m = query(
+            server.addr,
+            "frontend.shop.svc.cluster.local.",
+            RecordType::A,
+            Proto::Udp,
+        )
+        .await;
+        assert_eq!(a_of(&m), ["10.96.10.10"], "answered during churn");
+        asked += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let updates = churn.join().unwrap();
+    assert!(updates > 100, "churn ran: {updates} updates");
+    assert!(asked > 50);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss(pid);
+    assert!(
+        after < before + 20_000,
+        "RSS grew from {before} kB to {after} kB over {updates} updates"
     );
 }
