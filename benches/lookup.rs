@@ -305,6 +305,7 @@ fn bench_router(c: &mut Criterion) {
             loadbalance: false,
             log: false,
             rate_limit: 0,
+            tcp_connections: 1024,
         }],
         Arc::new(LoopProbes::default()),
         metrics,

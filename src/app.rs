@@ -140,6 +140,11 @@ impl Running {
                 _ => Arc::new(DnsMetrics::new(label, &zones)),
             };
             let rate = blocks_here.iter().map(|b| b.rate_limit).find(|r| *r > 0);
+            let tcp_connections = blocks_here
+                .iter()
+                .map(|b| b.tcp_connections)
+                .max()
+                .unwrap_or(server::MAX_TCP_CONNECTIONS);
             let mut router = Router::new(blocks_here, self.shared.loops.clone(), metrics.clone());
             // The limiter's counts carry over a reload while the rate stays the same.
             router.rate_limit = rate.map(|r| match &old {
@@ -156,7 +161,12 @@ impl Running {
                 }
                 (None, Some(listener)) => {
                     announce.push(listener.addr);
-                    server::serve(listener, router, self.shared.in_flight.clone())
+                    server::serve(
+                        listener,
+                        router,
+                        self.shared.in_flight.clone(),
+                        tcp_connections,
+                    )
                 }
                 (None, None) => unreachable!("every new address was bound above"),
             };
@@ -352,6 +362,7 @@ async fn build_block(
             loadbalance: server.loadbalance,
             log: server.log,
             rate_limit: server.rate_limit,
+            tcp_connections: server.tcp_connections,
         },
         source,
     })

@@ -60,6 +60,8 @@ pub struct ServerConfig {
     pub log: bool,
     /// UDP responses per second per client /24 or /56 (0: unlimited).
     pub rate_limit: u32,
+    /// TCP connections served at once per listen address.
+    pub tcp_connections: usize,
     /// Zones this block serves, lower-case without the trailing dot; `""` is the root.
     pub zones: Vec<String>,
     pub kubernetes: Option<KubernetesConfig>,
@@ -202,6 +204,8 @@ struct RawServer {
     log: bool,
     #[serde(default)]
     rate_limit: i64,
+    #[serde(default = "default_tcp_connections")]
+    tcp_connections: i64,
     kubernetes: Option<RawKubernetes>,
     forward: Option<RawForward>,
     cache: Option<RawCache>,
@@ -280,6 +284,9 @@ enum RawDuration {
     Text(String),
 }
 
+fn default_tcp_connections() -> i64 {
+    1024
+}
 fn default_true() -> bool {
     true
 }
@@ -491,6 +498,15 @@ impl RawServer {
             listen,
             loadbalance: self.loadbalance,
             log: self.log,
+            tcp_connections: usize::try_from(self.tcp_connections)
+                .ok()
+                .filter(|n| (1..=65_536).contains(n))
+                .ok_or_else(|| {
+                    field_error(
+                        format!("{key}.tcp_connections"),
+                        "must be between 1 and 65536",
+                    )
+                })?,
             rate_limit: u32::try_from(self.rate_limit).map_err(|_| {
                 field_error(
                     format!("{key}.rate_limit"),

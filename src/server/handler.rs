@@ -40,6 +40,9 @@ pub struct Block {
     pub log: bool,
     /// UDP responses per second per client prefix (0: unlimited).
     pub rate_limit: u32,
+    /// TCP connections served at once on this block's addresses (the largest of the blocks
+    /// sharing an address applies; a change takes effect for new listeners).
+    pub tcp_connections: usize,
 }
 
 /// The blocks sharing one listen address.

@@ -24,7 +24,7 @@ pub use handler::{Block, Handled, Router, Scratch, Transport};
 
 /// Largest UDP datagram read; anything longer is cut and fails to parse.
 const UDP_RECV_BUFFER: usize = 65535;
-/// Most concurrent TCP connections per listener; more wait in the accept queue.
+/// Most concurrent TCP connections per listener by default; more wait in the accept queue.
 pub const MAX_TCP_CONNECTIONS: usize = 1024;
 /// A TCP connection with no complete query for this long is closed (RFC 7766 §6.2.3).
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -147,8 +147,14 @@ impl Drop for Serving {
     }
 }
 
-/// Serves `router` on `listener` until stopped: a receive task per UDP socket.
-pub fn serve(listener: Listener, router: Router, in_flight: Arc<InFlight>) -> Serving {
+/// Serves `router` on `listener` until stopped: a receive task per UDP socket, and at most
+/// `tcp_connections` TCP connections at once.
+pub fn serve(
+    listener: Listener,
+    router: Router,
+    in_flight: Arc<InFlight>,
+    tcp_connections: usize,
+) -> Serving {
     let addr = listener.addr;
     let (tx, rx) = watch::channel(router);
     let mut tasks = Vec::new();
@@ -156,7 +162,15 @@ pub fn serve(listener: Listener, router: Router, in_flight: Arc<InFlight>) -> Se
         let (udp, rx, in_flight) = (Arc::new(udp), rx.clone(), in_flight.clone());
         tasks.push(tokio::spawn(serve_udp(udp, rx, in_flight)).abort_handle());
     }
-    tasks.push(tokio::spawn(serve_tcp(listener.tcp, rx, in_flight)).abort_handle());
+    tasks.push(
+        tokio::spawn(serve_tcp(
+            listener.tcp,
+            rx,
+            in_flight,
+            tcp_connections.max(1),
+        ))
+        .abort_handle(),
+    );
     Serving {
         addr,
         router: tx,
@@ -305,8 +319,13 @@ async fn serve_udp(
     }
 }
 
-async fn serve_tcp(listener: TcpListener, rx: watch::Receiver<Router>, in_flight: Arc<InFlight>) {
-    let permits = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
+async fn serve_tcp(
+    listener: TcpListener,
+    rx: watch::Receiver<Router>,
+    in_flight: Arc<InFlight>,
+    max_connections: usize,
+) {
+    let permits = Arc::new(Semaphore::new(max_connections));
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return;

@@ -232,3 +232,47 @@ fn rate_limiting_caps_udp_answers_per_prefix_and_slips_truncated_replies() {
     let reply = raw_tcp(s.addr, &query);
     assert_eq!(Message::from_vec(&reply).unwrap().answers.len(), 1);
 }
+
+#[test]
+fn the_tcp_connection_limit_queues_the_excess_without_blocking_udp() {
+    let s = Server::with_config(&format!(
+        "[[server]]\nlisten = [\"127.0.0.1:0\"]\ntcp_connections = 3\n[server.kubernetes]\nmanifests = {:?}\n",
+        crate::harness::demo_dir()
+    ));
+    let query = request_bytes("frontend.shop.svc.cluster.local.", RecordType::A, None);
+    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&query);
+    let ask = |c: &mut TcpStream| -> std::io::Result<Vec<u8>> {
+        c.write_all(&framed)?;
+        let mut len = [0u8; 2];
+        c.read_exact(&mut len)?;
+        let mut reply = vec![0; u16::from_be_bytes(len).into()];
+        c.read_exact(&mut reply)?;
+        Ok(reply)
+    };
+    // Three connections take every slot (each answered once, then kept open and idle).
+    let mut held: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut c = TcpStream::connect(s.addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            ask(&mut c).expect("a slot");
+            c
+        })
+        .collect();
+    // The fourth is accepted by the kernel but not served while the three stay.
+    let mut fourth = TcpStream::connect(s.addr).unwrap();
+    fourth
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    assert!(ask(&mut fourth).is_err(), "served beyond the limit");
+    still_answers(&s);
+    // A slot frees: the queued connection is served.
+    drop(held.pop());
+    fourth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut len = [0u8; 2];
+    fourth
+        .read_exact(&mut len)
+        .expect("served once a slot is free");
+}
