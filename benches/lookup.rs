@@ -334,6 +334,7 @@ fn bench_router(c: &mut Criterion) {
             }
             Handled::Drop => panic!("{}: dropped", case.qname),
             Handled::Pending(_) => panic!("{}: pending", case.qname),
+            Handled::Panicked => panic!("{}: panicked", case.qname),
         }
         group.bench_function(format!("udp_{}", case.id), |b| {
             b.iter(|| {

@@ -153,6 +153,16 @@ impl Registry {
             &self.programming.snapshot(),
         );
         page.family(
+            "coredns_panics_total",
+            "counter",
+            "A metrics that counts the number of panics.",
+        );
+        page.sample(
+            "coredns_panics_total",
+            &[],
+            crate::server::PANICS.load(Ordering::Relaxed) as f64,
+        );
+        page.family(
             "coredns_reload_failed_total",
             "counter",
             "Counter of the number of failed reload attempts.",

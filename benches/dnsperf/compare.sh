@@ -1,46 +1,61 @@
 #!/usr/bin/env bash
-# Whole-server comparison of clusterdns and CoreDNS 1.11 with dnsperf, on the same data in the
-# same run, reported as a ratio (the machine is noisy; absolute numbers drift).
+# Side-by-side benchmark of clusterdns and CoreDNS 1.11 with dnsperf, on generated clusters of
+# given sizes, in one run; reported as medians and ratios clusterdns/CoreDNS in a markdown table
+# (printed at the end and written to benches/dnsperf/last-results.md).
 #
-#   benches/dnsperf/compare.sh
+#   benches/dnsperf/compare.sh [--sizes "100:1000 5000:50000"] [--rounds 3] [--pods-verified] ...
+#   SIZES="100:1000 5000:50000 10000:100000" benches/dnsperf/compare.sh
 #
-# Both servers read the demo cluster (config/demo-cluster, as tests/stand-in/demo.json) from the
-# fake Kubernetes API server tests/stand-in/fake_apiserver.py. Scenarios:
+# For every size SERVICES:PODS:
+#   1. benches/dnsperf/gen_bench_cluster.py writes a `kind: List` fixture (Namespaces, ClusterIP and
+#      headless Services, EndpointSlices with the pods spread over the Services, Pods) and the query
+#      files of the cluster and search mixes; the fake Kubernetes API server
+#      tests/stand-in/fake_apiserver.py serves it (its load time and LIST times are reported).
+#      The size `demo` serves tests/stand-in/demo.json with benches/dnsperf/queries-cluster.txt
+#      (no search mix).
+#   2. Both servers run kubeadm's default configuration, adapted: deploy/coredns/Corefile.kubeadm
+#      for CoreDNS and deploy/kubernetes/configmap.yaml for clusterdns, with the stand-in as
+#      endpoint, loopback addresses (free ports), forward to a local upstream (a third CoreDNS
+#      serving benches/dnsperf/example.org.zone) and lameduck LAMEDUCK (so stopping is quick).
+#      PODS_VERIFIED=1 switches both from `pods insecure` to `pods verified` (they then watch Pods).
+#   3. Unless CHECK=0, both run at once and CHECK questions of every mix (spread over the query
+#      file) are asked of both with dig; answers (rcode, flags but ra, every section, without
+#      TTLs) are compared and differences printed (README "Where clusterdns answers differently"
+#      lists the known ones).
+#   4. ROUNDS rounds, clusterdns and CoreDNS alternating (ABBA), each run a fresh process pinned
+#      to SERVER_CPUS: time from process start to /ready 200 (polled every 10 ms), VmRSS then;
+#      per mix a warm-up pass (dnsperf -n 1: caches filled), a saturation run (DURATION s,
+#      -c CLIENTS -q OUTSTANDING -Q MAX_QPS: queries/s, server CPU time per query from
+#      /proc/PID/stat, response codes) and a fixed-load run (-Q LOAD_QPS for LOAD_DURATION s with
+#      -v: latency p50/p99/p99.9 over every query, a lost one counting as slowest); VmHWM at the
+#      end. dnsperf, the stand-in and the upstream run on CLIENT_CPUS. Also recorded: the 1-minute
+#      load average and the CPU time other processes took on SERVER_CPUS during each run.
+#   Mixes (MIXES): cluster (names drawn from the cluster: ClusterIP A, headless A, SRV, PTR, pod
+#   A, NXDOMAIN, AAAA NODATA), search (ndots:5 search expansions of short names as a pod sends
+#   them, mostly NXDOMAIN), external (benches/dnsperf/queries-forward.txt through the forwarder,
+#   cache hits once warm).
 #
-#   cluster  names of the demo cluster (benches/dnsperf/queries-cluster.txt): ClusterIP A and AAAA, headless
-#            A, SRV, PTR, a pod name, an in-cluster CNAME, NXDOMAINs (some as a search path makes
-#            them). Servers: kubernetes only (plus loadbalance, which clusterdns does by default).
-#   forward  names forwarded through a cache (benches/dnsperf/queries-forward.txt, mostly cache hits): both
-#            forward to a third CoreDNS serving benches/dnsperf/example.org.zone with the `file` plugin.
+# Every figure is the median over the rounds; ratios are the median of the per-round ratios.
+# Installs what is missing: dnsperf and dig (apt-get), CoreDNS (npm, into TOOLS_DIR), and builds
+# clusterdns with `cargo build --release` unless CLUSTERDNS is given. Every wait and loop is
+# bounded (TOTAL_TIMEOUT for the whole run); every process started is stopped on exit.
 #
-# Before measuring, every name of the query file is asked of both servers (dig) and the answers
-# (rcode, flags, every section's records, sorted) are compared; differences are printed.
-# Then dnsperf runs against each server alternately (ABBA order), ROUNDS times each, the servers
-# pinned to SERVER_CPUS and dnsperf to CLIENT_CPUS. Printed per scenario: queries/s, the server's
-# CPU time per query (from /proc/PID/stat: steadier than q/s on a noisy machine, and fair when
-# dnsperf is the bottleneck), average latency, lost queries, the ratios clusterdns/CoreDNS, and
-# each server's peak RSS (VmHWM).
-#
-# Installs what is missing: dnsperf and dig (apt-get), CoreDNS (npm, into target/bench-tools),
-# and builds clusterdns with `cargo build --release` unless CLUSTERDNS is given.
-#
-# Environment (defaults in brackets):
-#   CLUSTERDNS      clusterdns binary to measure [cargo build --release; target/release/clusterdns]
-#   CARGO_TARGET_DIR  honoured by that build and where its binary is looked for [target]
-#   COREDNS         CoreDNS binary [target/bench-tools/node_modules/coredns-dist-linux-x64/coredns]
-#   COREDNS_NPM     npm package spec for CoreDNS [coredns-dist-linux-x64@1.11.1-3]
-#   TOOLS_DIR       where CoreDNS is installed [target/bench-tools]
-#   SCENARIOS       which scenarios, space-separated ["cluster forward"]
-#   ROUNDS          dnsperf runs per server and scenario [3]
-#   DURATION        seconds per dnsperf run [10]
-#   CLIENTS         dnsperf -c [4]
-#   OUTSTANDING     dnsperf -q, queries in flight [100]
-#   MAX_QPS         dnsperf -Q [200000]
-#   SERVER_CPUS     taskset -c list for the servers [0]
-#   CLIENT_CPUS     taskset -c list for dnsperf, the API stand-in and the upstream [1]
-#   STRICT          1: stop before measuring when answers differ [0]
-#   SHOW_ANSWERS    1: print both servers' normalized answers to every question, not only differences [0]
-#   KEEP_WORK       1: keep the temporary directory (configs, logs, dnsperf output) [0]
+# Options (each also an environment variable; defaults in brackets):
+#   --sizes LIST         SIZES: SERVICES:PODS pairs or `demo` ["100:1000 5000:50000 10000:100000"]
+#   --mixes LIST         MIXES ["cluster search external"]
+#   --rounds N           ROUNDS: runs per server and size [3]
+#   --duration S         DURATION: seconds per saturation run [10]
+#   --load-qps N         LOAD_QPS: offered load of the latency run [10000]
+#   --load-duration S    LOAD_DURATION [10]
+#   --pods-verified      PODS_VERIFIED=1 [0]
+#   --check N            CHECK: questions per mix compared with dig, 0 for none [30]
+#   --results FILE       RESULTS [benches/dnsperf/last-results.md]
+# Environment only:
+#   CLUSTERDNS, CARGO_TARGET_DIR, COREDNS, COREDNS_NPM [coredns-dist-linux-x64@1.11.1-3],
+#   TOOLS_DIR [target/bench-tools], QUERIES (lines per generated query file) [20000], SEED [8],
+#   CLIENTS [4], OUTSTANDING [100], MAX_QPS [200000], SERVER_CPUS [0], CLIENT_CPUS [1],
+#   LAMEDUCK [1s], API_TIMEOUT (stand-in start) [600], READY_TIMEOUT [300],
+#   TOTAL_TIMEOUT [10800], STRICT (stop when answers differ) [0], SHOW_ANSWERS [0], KEEP_WORK [0].
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -48,20 +63,77 @@ BENCH="$ROOT/benches/dnsperf"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 TOOLS_DIR="${TOOLS_DIR:-$ROOT/target/bench-tools}"
 COREDNS_NPM="${COREDNS_NPM:-coredns-dist-linux-x64@1.11.1-3}"
-SCENARIOS="${SCENARIOS:-cluster forward}"
+SIZES="${SIZES:-100:1000 5000:50000 10000:100000}"
+MIXES="${MIXES:-cluster search external}"
 ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-10}"
+LOAD_QPS="${LOAD_QPS:-10000}"
+LOAD_DURATION="${LOAD_DURATION:-10}"
+PODS_VERIFIED="${PODS_VERIFIED:-0}"
+CHECK="${CHECK:-30}"
+RESULTS="${RESULTS:-$BENCH/last-results.md}"
+QUERIES="${QUERIES:-20000}"
+SEED="${SEED:-8}"
 CLIENTS="${CLIENTS:-4}"
 OUTSTANDING="${OUTSTANDING:-100}"
 MAX_QPS="${MAX_QPS:-200000}"
 SERVER_CPUS="${SERVER_CPUS:-0}"
 CLIENT_CPUS="${CLIENT_CPUS:-1}"
+LAMEDUCK="${LAMEDUCK:-1s}"
+API_TIMEOUT="${API_TIMEOUT:-600}"
+READY_TIMEOUT="${READY_TIMEOUT:-300}"
+TOTAL_TIMEOUT="${TOTAL_TIMEOUT:-10800}"
 STRICT="${STRICT:-0}"
 SHOW_ANSWERS="${SHOW_ANSWERS:-0}"
 KEEP_WORK="${KEEP_WORK:-0}"
 
 log() { printf '%s\n' "== $*" >&2; }
 die() { printf 'dnsperf-compare: %s\n' "$*" >&2; exit 1; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sizes) SIZES="${2:?}"; shift 2 ;;
+    --sizes=*) SIZES="${1#*=}"; shift ;;
+    --mixes) MIXES="${2:?}"; shift 2 ;;
+    --mixes=*) MIXES="${1#*=}"; shift ;;
+    --rounds) ROUNDS="${2:?}"; shift 2 ;;
+    --rounds=*) ROUNDS="${1#*=}"; shift ;;
+    --duration) DURATION="${2:?}"; shift 2 ;;
+    --duration=*) DURATION="${1#*=}"; shift ;;
+    --load-qps) LOAD_QPS="${2:?}"; shift 2 ;;
+    --load-qps=*) LOAD_QPS="${1#*=}"; shift ;;
+    --load-duration) LOAD_DURATION="${2:?}"; shift 2 ;;
+    --load-duration=*) LOAD_DURATION="${1#*=}"; shift ;;
+    --pods-verified) PODS_VERIFIED=1; shift ;;
+    --check) CHECK="${2:?}"; shift 2 ;;
+    --check=*) CHECK="${1#*=}"; shift ;;
+    --results) RESULTS="${2:?}"; shift 2 ;;
+    --results=*) RESULTS="${1#*=}"; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+done
+
+for v in ROUNDS DURATION LOAD_QPS LOAD_DURATION CHECK QUERIES CLIENTS OUTSTANDING MAX_QPS \
+  API_TIMEOUT READY_TIMEOUT TOTAL_TIMEOUT; do
+  [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
+done
+[ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 50 ] || die "ROUNDS must be 1..50"
+for size in $SIZES; do
+  [[ "$size" =~ ^[0-9]+:[0-9]+$ || "$size" == demo ]] || die "a size is SERVICES:PODS or demo, not '$size'"
+done
+for mix in $MIXES; do
+  case "$mix" in cluster | search | external) ;; *) die "unknown mix $mix (cluster, search, external)" ;; esac
+done
+if [ "$PODS_VERIFIED" = 1 ]; then PODS_MODE=verified; else PODS_MODE=insecure; fi
+case "$RESULTS" in /*) ;; *) RESULTS="$PWD/$RESULTS" ;; esac
+
+START_SECONDS=$SECONDS
+check_deadline() {
+  [ $((SECONDS - START_SECONDS)) -lt "$TOTAL_TIMEOUT" ] \
+    || die "TOTAL_TIMEOUT ($TOTAL_TIMEOUT s) exceeded during: $*"
+}
 
 # --- tools ----------------------------------------------------------------------------------
 
@@ -79,6 +151,7 @@ command -v dnsperf >/dev/null 2>&1 || { log "installing dnsperf"; apt_install dn
 command -v dig >/dev/null 2>&1 || { log "installing dig (bind9-dnsutils)"; apt_install bind9-dnsutils; }
 command -v taskset >/dev/null 2>&1 || { log "installing taskset (util-linux)"; apt_install util-linux; }
 command -v python3 >/dev/null 2>&1 || { log "installing python3"; apt_install python3; }
+command -v curl >/dev/null 2>&1 || { log "installing curl"; apt_install curl; }
 
 if [ -z "${COREDNS:-}" ]; then
   COREDNS="$TOOLS_DIR/node_modules/coredns-dist-linux-x64/coredns"
@@ -86,7 +159,7 @@ if [ -z "${COREDNS:-}" ]; then
     command -v npm >/dev/null 2>&1 || { log "installing npm"; apt_install npm; }
     log "installing CoreDNS ($COREDNS_NPM) into $TOOLS_DIR"
     mkdir -p "$TOOLS_DIR"
-    npm install --prefix "$TOOLS_DIR" --no-save --no-audit --no-fund --silent "$COREDNS_NPM" >/dev/null
+    timeout 600 npm install --prefix "$TOOLS_DIR" --no-save --no-audit --no-fund --silent "$COREDNS_NPM" >/dev/null
     [ -x "$COREDNS" ] || chmod +x "$COREDNS" 2>/dev/null || true
   fi
 fi
@@ -103,21 +176,32 @@ fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/dnsperf-compare.XXXXXX")"
 PIDS=()
+RUNS="$WORK/runs.tsv"
+META="$WORK/meta.tsv"
+: >"$RUNS"
+: >"$META"
 
 stop_pid() {
   local pid="$1" i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for i in $(seq 1 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
+  [ -n "$pid" ] || return 0
+  if kill -TERM "$pid" 2>/dev/null; then
+    for i in $(seq 1 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
   wait "$pid" 2>/dev/null || true
+  # Forget it, so that cleanup never signals a recycled pid.
+  local kept=() p
+  for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || kept+=("$p"); done
+  PIDS=("${kept[@]+"${kept[@]}"}")
 }
 
 cleanup() {
   local pid
-  for pid in "${PIDS[@]}"; do
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
     stop_pid "$pid"
   done
   if [ "$KEEP_WORK" = 1 ]; then
@@ -129,11 +213,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A port free for both UDP and TCP on 127.0.0.1.
-free_port() {
-  python3 - <<'EOF'
-import socket
-for _ in range(50):
+# free_ports N: N distinct ports, each free for both UDP and TCP on 127.0.0.1.
+free_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+want, held, ports = int(sys.argv[1]), [], []
+for _ in range(50 * want):
+    if len(ports) == want:
+        break
     t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     t.bind(("127.0.0.1", 0))
     port = t.getsockname()[1]
@@ -143,12 +230,11 @@ for _ in range(50):
     except OSError:
         t.close()
         continue
-    u.close()
-    t.close()
-    print(port)
-    break
-else:
-    raise SystemExit("no free port")
+    held += [t, u]
+    ports.append(port)
+if len(ports) < want:
+    raise SystemExit("no free ports")
+print(" ".join(map(str, ports)))
 EOF
 }
 
@@ -182,25 +268,16 @@ wait_for_answer() {
 peak_rss() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 rss_now() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-# --- the shared cluster: the fake Kubernetes API server ---------------------------------------
+# record SIZE ROUND SERVER MIX METRIC VALUE (one line of RUNS); meta SIZE KEY VALUE.
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RUNS"; }
+meta() { printf '%s\t%s\t%s\n' "$1" "$2" "$(printf '%s' "$3" | tr '\t\n' '  ')" >>"$META"; }
 
-taskset -c "$CLIENT_CPUS" python3 "$ROOT/tests/stand-in/fake_apiserver.py" \
-  --listen 127.0.0.1:0 --fixture "$ROOT/tests/stand-in/demo.json" \
-  >"$WORK/apiserver.out" 2>"$WORK/apiserver.err" &
-API_PID=$!
-PIDS+=("$API_PID")
-api_line="$(wait_for_line "$WORK/apiserver.out" '^fake-apiserver: listening on ' "$API_PID" 20)" \
-  || { cat "$WORK/apiserver.err" >&2; die "the fake API server did not start"; }
-API_URL="${api_line##* }"
-log "fake API server at $API_URL"
-
-# --- the upstream for the forwarding scenario --------------------------------------------------
+# --- the upstream for forwarded names ----------------------------------------------------------
 
 UP_PID=""
 UP_PORT=""
 start_upstream() {
-  [ -n "$UP_PID" ] && return 0
-  UP_PORT="$(free_port)"
+  UP_PORT="$(free_ports 1)"
   mkdir -p "$WORK/upstream"
   cat >"$WORK/upstream/Corefile" <<EOF
 example.org:$UP_PORT {
@@ -217,99 +294,132 @@ EOF
   log "upstream CoreDNS (example.org) on 127.0.0.1:$UP_PORT"
 }
 
-# --- the servers under test ------------------------------------------------------------------
+# --- the stand-in API server -----------------------------------------------------------------
 
-CD_PID="" CD_PORT="" CO_PID="" CO_PORT=""
+API_PID=""
+API_URL=""
+# start_api FIXTURE DIR SIZE: starts the stand-in on FIXTURE; records its load and LIST times.
+start_api() {
+  local fixture="$1" dir="$2" size="$3" t0 t1 line kind path secs
+  t0="$(date +%s%N)"
+  taskset -c "$CLIENT_CPUS" python3 "$ROOT/tests/stand-in/fake_apiserver.py" \
+    --listen 127.0.0.1:0 --fixture "$fixture" >"$dir/apiserver.out" 2>"$dir/apiserver.err" &
+  API_PID=$!
+  PIDS+=("$API_PID")
+  line="$(wait_for_line "$dir/apiserver.out" '^fake-apiserver: listening on ' "$API_PID" "$API_TIMEOUT")" \
+    || { cat "$dir/apiserver.err" >&2; die "the fake API server did not load $fixture within $API_TIMEOUT s"; }
+  t1="$(date +%s%N)"
+  API_URL="${line##* }"
+  meta "$size" api_load_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')"
+  for kind in services endpointslices pods; do
+    case "$kind" in
+      endpointslices) path="/apis/discovery.k8s.io/v1/endpointslices?limit=500" ;;
+      *) path="/api/v1/$kind?limit=500" ;;
+    esac
+    secs="$(timeout 300 curl --noproxy '*' -s -o /dev/null -w '%{time_total}' "$API_URL$path" || echo '?')"
+    meta "$size" "list_${kind}_s" "$(printf '%.1f' "$secs" 2>/dev/null || echo '?')"
+  done
+  meta "$size" objects "$(timeout 60 curl --noproxy '*' -s "$API_URL/__control/state" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["objects"])' 2>/dev/null || echo '?')"
+  log "[$size] fake API server at $API_URL (loaded in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }') s)"
+}
 
-start_servers() {
-  local scenario="$1" dir="$WORK/$1"
+# --- the servers under test --------------------------------------------------------------------
+
+# launch_server clusterdns|coredns DIR: starts one server on the current API and waits for /ready.
+# Sets L_PID, L_PORT, L_READY_MS (process start to /ready 200), L_RSS (VmRSS then, KiB).
+L_PID="" L_PORT="" L_READY_MS="" L_RSS=""
+launch_server() {
+  local server="$1" dir="$2" ports dns hp rp mp start
   mkdir -p "$dir"
-  local forward_toml="" forward_corefile=""
-  if [ "$scenario" = forward ]; then
-    start_upstream
-    forward_toml="
-[server.forward]
-to = [\"127.0.0.1:$UP_PORT\"]
-
-[server.cache]
-capacity         = 10000
-max_ttl          = 30
-negative_max_ttl = 30
-"
-    forward_corefile="
-    cache 30
-    forward . 127.0.0.1:$UP_PORT"
-  fi
-
-  CO_PORT="$(free_port)"
-  cat >"$dir/Corefile" <<EOF
-.:$CO_PORT {
+  read -r dns hp rp mp <<<"$(free_ports 4)"
+  if [ "$server" = coredns ]; then
+    # deploy/coredns/Corefile.kubeadm, adapted.
+    cat >"$dir/Corefile" <<EOF
+.:$dns {
     bind 127.0.0.1
+    errors
+    health 127.0.0.1:$hp {
+       lameduck $LAMEDUCK
+    }
+    ready 127.0.0.1:$rp
     kubernetes cluster.local in-addr.arpa ip6.arpa {
-        endpoint $API_URL
-        pods insecure
-        fallthrough in-addr.arpa ip6.arpa
-        ttl 5
-    }$forward_corefile
+       endpoint $API_URL
+       pods $PODS_MODE
+       fallthrough in-addr.arpa ip6.arpa
+       ttl 30
+    }
+    prometheus 127.0.0.1:$mp
+    forward . 127.0.0.1:$UP_PORT {
+       max_concurrent 1000
+    }
+    cache 30
+    loop
+    reload
     loadbalance
 }
 EOF
-  (cd "$dir" && exec taskset -c "$SERVER_CPUS" "$COREDNS" -conf Corefile) \
-    >"$dir/coredns.out" 2>&1 &
-  CO_PID=$!
-  PIDS+=("$CO_PID")
+    start="$(date +%s%N)"
+    (cd "$dir" && exec taskset -c "$SERVER_CPUS" "$COREDNS" -conf Corefile) >"$dir/out" 2>&1 &
+  else
+    # deploy/kubernetes/configmap.yaml, adapted.
+    cat >"$dir/clusterdns.toml" <<EOF
+[admin]
+health = "127.0.0.1:$hp"
+ready = "127.0.0.1:$rp"
+metrics = "127.0.0.1:$mp"
+lameduck = "$LAMEDUCK"
+reload_interval = "30s"
 
-  cat >"$dir/clusterdns.toml" <<EOF
 [[server]]
-listen = ["127.0.0.1:0"]
-zones  = ["."]
+listen      = ["127.0.0.1:$dns"]
+zones       = ["."]
+loadbalance = true
+log         = false
 
 [server.kubernetes]
-zones       = ["cluster.local", "in-addr.arpa", "ip6.arpa"]
-endpoint    = "$API_URL"
-pods        = "insecure"
-ttl         = 5
+zones = ["cluster.local", "in-addr.arpa", "ip6.arpa"]
+endpoint = "$API_URL"
+pods = "$PODS_MODE"
 fallthrough = ["in-addr.arpa", "ip6.arpa"]
-$forward_toml
+ttl = 30
+
+[server.forward]
+to = ["127.0.0.1:$UP_PORT"]
+max_concurrent = 1000
+
+[server.cache]
+max_ttl = 30
+negative_max_ttl = 30
 EOF
-  RUST_LOG="${RUST_LOG:-warn}" taskset -c "$SERVER_CPUS" "$CLUSTERDNS" --config "$dir/clusterdns.toml" \
-    >"$dir/clusterdns.out" 2>"$dir/clusterdns.err" &
-  CD_PID=$!
-  PIDS+=("$CD_PID")
-
-  local line
-  line="$(wait_for_line "$dir/clusterdns.out" '^clusterdns: listening on ' "$CD_PID" 60)" \
-    || { cat "$dir/clusterdns.err" >&2; die "clusterdns did not start"; }
-  line="${line#clusterdns: listening on }"
-  line="${line%% *}"
-  CD_PORT="${line##*:}"
-  wait_for_answer "$CD_PORT" kubernetes.default.svc.cluster.local A 30 \
-    || { cat "$dir/clusterdns.err" >&2; die "clusterdns does not answer on $CD_PORT"; }
-  wait_for_answer "$CO_PORT" kubernetes.default.svc.cluster.local A 30 \
-    || { cat "$dir/coredns.out" >&2; die "CoreDNS does not answer on $CO_PORT"; }
-  log "[$scenario] clusterdns pid $CD_PID on 127.0.0.1:$CD_PORT; CoreDNS pid $CO_PID on 127.0.0.1:$CO_PORT"
-}
-
-stop_servers() {
-  stop_pid "$CD_PID"
-  stop_pid "$CO_PID"
+    start="$(date +%s%N)"
+    RUST_LOG="${RUST_LOG:-warn}" taskset -c "$SERVER_CPUS" "$CLUSTERDNS" --config "$dir/clusterdns.toml" \
+      >"$dir/out" 2>&1 &
+  fi
+  L_PID=$!
+  PIDS+=("$L_PID")
+  L_PORT="$dns"
+  L_READY_MS="$(taskset -c "$CLIENT_CPUS" python3 "$BENCH/benchtool.py" wait-ready \
+    --url "http://127.0.0.1:$rp/ready" --start-ns "$start" --pid "$L_PID" --timeout "$READY_TIMEOUT")" \
+    || { tail -20 "$dir/out" >&2; die "$server did not become ready"; }
+  L_RSS="$(rss_now "$L_PID")"
+  wait_for_answer "$L_PORT" kubernetes.default.svc.cluster.local A 30 \
+    || { tail -20 "$dir/out" >&2; die "$server is ready but does not answer on $L_PORT"; }
 }
 
 # --- same answers? ---------------------------------------------------------------------------
 
-# The answer to one question, normalized: rcode, flags (without ra, which says whether a
-# forwarder is configured, not what the answer is), then every record of the answer, authority
-# and additional sections, each prefixed with its section, lower-case, sorted. The SOA serial is
-# dropped (each server stamps its own); TTLs are kept only when KEEP_TTL=1 (cache hits count
-# their TTLs down).
+# The answer to one question, normalized: rcode, flags (without ra), then every record of the
+# answer, authority and additional sections, each prefixed with its section, lower-case, sorted;
+# without TTLs (CoreDNS's cache counts them down) and SOA serials.
 normalized_answer() {
-  local port="$1" name="$2" type="$3" keep_ttl="$4" out
+  local port="$1" name="$2" type="$3" out
   out="$(dig @127.0.0.1 -p "$port" +tries=2 +time=2 +noall +comments +answer +authority +additional \
     "$name" "$type" 2>&1 || true)"
   printf 'status=%s flags=%s\n' \
     "$(printf '%s\n' "$out" | sed -n 's/.*status: \([A-Z]*\),.*/\1/p' | head -1)" \
     "$(printf '%s\n' "$out" | sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' | head -1 | tr ' ' '\n' | { grep -v '^ra$' || true; } | sort | tr '\n' ' ' | sed 's/ $//')"
-  printf '%s\n' "$out" | awk -v keep_ttl="$keep_ttl" '
+  printf '%s\n' "$out" | awk '
     /^;; ANSWER SECTION:/ { section = "answer"; next }
     /^;; AUTHORITY SECTION:/ { section = "authority"; next }
     /^;; ADDITIONAL SECTION:/ { section = "additional"; next }
@@ -317,37 +427,44 @@ normalized_answer() {
     {
       $1 = $1
       if (toupper($4) == "SOA") $7 = "SERIAL"
-      if (keep_ttl != 1) $2 = ""
+      $2 = ""
       print section ": " tolower($0)
     }' | tr -s ' ' | sort
 }
 
+# compare_answers SIZE MIX FILE CD_PORT CO_PORT: CHECK questions spread over FILE.
 compare_answers() {
-  local scenario="$1" file="$2" keep_ttl="$3" name type differ=0 total=0 a b
+  local size="$1" mix="$2" file="$3" cd_port="$4" co_port="$5" name type differ=0 total=0 a b lines step
+  lines="$(wc -l <"$file")"
+  step=$((lines / CHECK))
+  [ "$step" -ge 1 ] || step=1
   while read -r name type; do
     [ -z "$name" ] && continue
     total=$((total + 1))
-    a="$(normalized_answer "$CD_PORT" "$name" "$type" "$keep_ttl")"
-    b="$(normalized_answer "$CO_PORT" "$name" "$type" "$keep_ttl")"
+    a="$(normalized_answer "$cd_port" "$name" "$type")"
+    b="$(normalized_answer "$co_port" "$name" "$type")"
     if [ "$SHOW_ANSWERS" = 1 ]; then
-      printf '\n[%s] %s %s\n--- clusterdns\n%s\n--- CoreDNS\n%s\n' "$scenario" "$name" "$type" "$a" "$b"
+      printf '\n[%s %s] %s %s\n--- clusterdns\n%s\n--- CoreDNS\n%s\n' "$size" "$mix" "$name" "$type" "$a" "$b"
     fi
     if [[ "$a" == "status= "* || "$b" == "status= "* ]]; then
       differ=$((differ + 1))
-      printf '\n[%s] NO ANSWER (timeout) for %s %s: clusterdns "%s", CoreDNS "%s"\n' \
-        "$scenario" "$name" "$type" "${a%%$'\n'*}" "${b%%$'\n'*}"
+      printf '%s %s (no answer)\n' "$name" "$type" >>"$WORK/diffs-$size-$mix"
+      printf '\n[%s %s] NO ANSWER (timeout) for %s %s: clusterdns "%s", CoreDNS "%s"\n' \
+        "$size" "$mix" "$name" "$type" "${a%%$'\n'*}" "${b%%$'\n'*}"
     elif [ "$a" != "$b" ]; then
       differ=$((differ + 1))
-      printf '\n[%s] DIFFERENT ANSWER: %s %s\n--- clusterdns\n%s\n--- CoreDNS\n%s\n' \
-        "$scenario" "$name" "$type" "$a" "$b"
+      printf '%s %s\n' "$name" "$type" >>"$WORK/diffs-$size-$mix"
+      printf '\n[%s %s] DIFFERENT ANSWER: %s %s\n--- clusterdns\n%s\n--- CoreDNS\n%s\n' \
+        "$size" "$mix" "$name" "$type" "$a" "$b"
     fi
-  done <"$file"
-  printf '[%s] answers compared (rcode, flags but ra, all sections, TTLs: %s): %d questions, %d differ\n' \
-    "$scenario" "$([ "$keep_ttl" = 1 ] && echo yes || echo no)" "$total" "$differ"
+  done < <(awk -v step="$step" 'NF && (NR - 1) % step == 0' "$file" | head -n "$CHECK")
+  printf '[%s %s] answers compared: %d questions, %d differ\n' "$size" "$mix" "$total" "$differ"
+  local detail=""
+  [ "$differ" -gt 0 ] && detail=" ($(head -3 "$WORK/diffs-$size-$mix" | paste -sd ';' | sed 's/;/; /g')$([ "$differ" -gt 3 ] && echo '; …' || true))"
+  meta "$size" "check_$mix" "$total ($differ)$detail"
   if [ "$differ" -gt 0 ] && [ "$STRICT" = 1 ]; then
     die "answers differ (STRICT=1)"
   fi
-  DIFFERENT["$scenario"]="$differ"
 }
 
 # --- measuring -------------------------------------------------------------------------------
@@ -355,112 +472,206 @@ compare_answers() {
 CLK_TCK="$(getconf CLK_TCK)"
 # CPU time (user + system, all threads) a process has used, in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+SERVER_CPU_LIST="$(python3 -c '
+import sys
+out = []
+for part in sys.argv[1].split(","):
+    a, _, b = part.partition("-")
+    out += range(int(a), int(b or a) + 1)
+print(" ".join(map(str, out)))' "$SERVER_CPUS")"
+# Ticks the server CPUs spent on tasks (user, nice, system, steal; not interrupts) and in all.
+cpu_busy() {
+  awk -v list="$SERVER_CPU_LIST" '
+    BEGIN { n = split(list, c, " "); for (i = 1; i <= n; i++) want["cpu" c[i]] = 1 }
+    ($1 in want) { busy += $2 + $3 + $4 + $9; all += $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }
+    END { print busy + 0, all + 0 }' /proc/stat
+}
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
 
-# run_dnsperf PID PORT FILE OUT: one bounded dnsperf run against the server PID listens on.
-# Prints "qps latency_ms lost server_cpu_percent server_cpu_us_per_query".
-run_dnsperf() {
-  local pid="$1" port="$2" file="$3" out="$4" before after
-  before="$(cpu_ticks "$pid")"
-  timeout $((DURATION + 60)) taskset -c "$CLIENT_CPUS" \
-    dnsperf -s 127.0.0.1 -p "$port" -d "$file" -l "$DURATION" -c "$CLIENTS" \
-    -q "$OUTSTANDING" -Q "$MAX_QPS" -t 2 >"$out" 2>&1 || true
-  after="$(cpu_ticks "$pid")"
-  awk -v ticks=$((after - before)) -v hz="$CLK_TCK" '
-    /Queries completed:/ { done = $3 }
-    /Run time \(s\):/ { secs = $4 }
-    /Queries per second:/ { qps = $4 }
-    /Average Latency \(s\):/ { lat = $4 * 1000 }
-    /Queries lost:/ { lost = $3 }
-    END {
-      if (qps == "" || secs == 0 || done == 0) { print "0 0 0 0 0"; exit }
-      cpu = ticks / hz
-      printf "%.0f %.3f %s %.0f %.2f\n", qps, lat, lost, 100 * cpu / secs, 1e6 * cpu / done
-    }
-  ' "$out"
+dnsperf_cmd() {
+  # dnsperf_cmd PORT FILE ARGS...: bounded in time whatever happens.
+  local port="$1" file="$2"
+  shift 2
+  timeout 300 taskset -c "$CLIENT_CPUS" dnsperf -s 127.0.0.1 -p "$port" -d "$file" \
+    -c "$CLIENTS" -q "$OUTSTANDING" -t 2 "$@"
 }
 
-declare -A DIFFERENT
-SUMMARY=()
+# measure_mix SIZE ROUND SERVER MIX FILE PID PORT DIR
+measure_mix() {
+  local size="$1" round="$2" server="$3" mix="$4" file="$5" pid="$6" port="$7" dir="$8"
+  local before after busy0 all0 busy1 all1 out stats rcodes lat
+  check_deadline "$size round $round $server $mix"
+  # Warm-up: one pass over the file (fills both servers' caches the same way).
+  dnsperf_cmd "$port" "$file" -n 1 >"$dir/warm-$mix.out" 2>&1 || true
 
-measure() {
-  local scenario="$1" file="$2" dir="$WORK/$1" round order server pid port qps lat lost cpu cpq
-  local -a cd_qps=() co_qps=() cd_lat=() co_lat=() cd_cpq=() co_cpq=() cd_cpu=()
-  for round in $(seq 1 "$ROUNDS"); do
-    if [ $((round % 2)) -eq 1 ]; then order="clusterdns coredns"; else order="coredns clusterdns"; fi
-    for server in $order; do
-      if [ "$server" = clusterdns ]; then pid="$CD_PID" port="$CD_PORT"; else pid="$CO_PID" port="$CO_PORT"; fi
-      read -r qps lat lost cpu cpq < <(run_dnsperf "$pid" "$port" "$file" "$dir/dnsperf-$server-$round.out")
-      printf '[%s] round %d %-10s %9s q/s  avg latency %7s ms  lost %s  server cpu %3s%%  %6s us cpu/query\n' \
-        "$scenario" "$round" "$server" "$qps" "$lat" "$lost" "$cpu" "$cpq"
-      if [ "$server" = clusterdns ]; then
-        cd_qps+=("$qps"); cd_lat+=("$lat"); cd_cpq+=("$cpq"); cd_cpu+=("$cpu")
-      else
-        co_qps+=("$qps"); co_lat+=("$lat"); co_cpq+=("$cpq")
-      fi
-    done
+  # Saturation.
+  out="$dir/sat-$mix.out"
+  read -r busy0 all0 <<<"$(cpu_busy)"
+  before="$(cpu_ticks "$pid")"
+  dnsperf_cmd "$port" "$file" -l "$DURATION" -Q "$MAX_QPS" >"$out" 2>&1 || true
+  after="$(cpu_ticks "$pid")"
+  read -r busy1 all1 <<<"$(cpu_busy)"
+  record "$size" "$round" "$server" "$mix" loadavg "$(loadavg)"
+  stats="$(awk -v ticks=$((after - before)) -v hz="$CLK_TCK" \
+    -v busy=$((busy1 - busy0)) -v all=$((all1 - all0)) '
+    /Queries completed:/ { done = $3 }
+    /Queries lost:/ { lost = $3 }
+    /Run time \(s\):/ { secs = $4 }
+    /Queries per second:/ { qps = $4 }
+    END {
+      if (qps == "" || secs == 0 || done == 0) { print "nan nan nan nan nan"; exit }
+      cpu = ticks / hz
+      others = all > 0 ? 100 * (busy - ticks) / all : 0
+      if (others < 0) others = 0
+      printf "%.0f %s %.0f %.3f %.0f\n", qps, lost, 100 * cpu / secs, 1e6 * cpu / done, others
+    }' "$out")"
+  local qps lost cpu_pct cpu_us others
+  read -r qps lost cpu_pct cpu_us others <<<"$stats"
+  rcodes="$(sed -n 's/^ *Response codes: *//p' "$out" | head -1)"
+  record "$size" "$round" "$server" "$mix" qps "$qps"
+  record "$size" "$round" "$server" "$mix" cpu_us "$cpu_us"
+  record "$size" "$round" "$server" "$mix" cpu_pct "$cpu_pct"
+  record "$size" "$round" "$server" "$mix" lost_sat "$lost"
+  record "$size" "$round" "$server" "$mix" others_pct "$others"
+  record "$size" "$round" "$server" "$mix" rcodes "$rcodes"
+
+  # Fixed load, every query's latency.
+  out="$dir/load-$mix.out"
+  before="$(cpu_ticks "$pid")"
+  dnsperf_cmd "$port" "$file" -l "$LOAD_DURATION" -Q "$LOAD_QPS" -v >"$out" 2>&1 || true
+  after="$(cpu_ticks "$pid")"
+  local p50 p99 p999 completed lost_load
+  read -r p50 p99 p999 completed lost_load <<<"$(python3 "$BENCH/benchtool.py" latency "$out")"
+  record "$size" "$round" "$server" "$mix" p50 "$p50"
+  record "$size" "$round" "$server" "$mix" p99 "$p99"
+  record "$size" "$round" "$server" "$mix" p999 "$p999"
+  record "$size" "$round" "$server" "$mix" lost_load "$lost_load"
+  record "$size" "$round" "$server" "$mix" cpu_us_load \
+    "$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$completed" 'BEGIN { if (n > 0) printf "%.3f", 1e6 * t / hz / n; else print "nan" }')"
+  rm -f "$out"  # large (one line per query)
+  printf '[%s] round %d %-10s %-8s %8s q/s  cpu %3s%%  %7s us/query  others %2s%%  load %s | at %s q/s: p50 %s p99 %s p99.9 %s ms, lost %s\n' \
+    "$size" "$round" "$server" "$mix" "$qps" "$cpu_pct" "$cpu_us" "$others" "$(loadavg)" \
+    "$LOAD_QPS" "$p50" "$p99" "$p999" "$lost_load"
+}
+
+# one_run SIZE ROUND SERVER: a fresh server process, every mix, stopped again.
+one_run() {
+  local size="$1" round="$2" server="$3" dir="$WORK/$1/$3-$2" mix
+  check_deadline "$size round $round $server start"
+  launch_server "$server" "$dir"
+  record "$size" "$round" "$server" - ready_ms "$L_READY_MS"
+  record "$size" "$round" "$server" - rss_kb "$L_RSS"
+  log "[$size] round $round $server: pid $L_PID on 127.0.0.1:$L_PORT, ready after $L_READY_MS ms, VmRSS $((L_RSS / 1024)) MiB"
+  for mix in $SIZE_MIXES; do
+    measure_mix "$size" "$round" "$server" "$mix" "${MIX_FILE[$mix]}" "$L_PID" "$L_PORT" "$dir"
   done
-  local cd_hwm co_hwm cd_rss co_rss
-  cd_hwm="$(peak_rss "$CD_PID")"; co_hwm="$(peak_rss "$CO_PID")"
-  cd_rss="$(rss_now "$CD_PID")"; co_rss="$(rss_now "$CO_PID")"
-  local line
-  line="$(python3 - "$scenario" "${cd_qps[*]}" "${co_qps[*]}" "${cd_lat[*]}" "${co_lat[*]}" \
-    "${cd_cpq[*]}" "${co_cpq[*]}" "${cd_cpu[*]}" \
-    "$cd_hwm" "$co_hwm" "$cd_rss" "$co_rss" "${DIFFERENT[$scenario]:-?}" <<'EOF'
-import statistics, sys
-scenario, cdq, coq, cdl, col, cdc, coc, cdu, cdh, coh, cdr, cor, diff = sys.argv[1:]
-f = lambda s: [float(x) for x in s.split()]
-cdq, coq, cdl, col, cdc, coc, cdu = f(cdq), f(coq), f(cdl), f(col), f(cdc), f(coc), f(cdu)
-med = statistics.median
-nan = float("nan")
-fmt = lambda rs: ", ".join(f"{r:.2f}" for r in rs)
-# Ratios per round (adjacent runs), then their median: robust to drift.
-qr = [a / b for a, b in zip(cdq, coq) if b > 0]
-cr = [a / b for a, b in zip(cdc, coc) if b > 0]
-ml, ol = med(cdl), med(col)
-print(f"[{scenario}] q/s (median): clusterdns {med(cdq):,.0f}  CoreDNS {med(coq):,.0f}  "
-      f"ratio clusterdns/CoreDNS {med(qr) if qr else nan:.2f} (per round {fmt(qr)})")
-print(f"[{scenario}] server cpu per query (median): clusterdns {med(cdc):.2f} us  CoreDNS {med(coc):.2f} us  "
-      f"ratio {med(cr) if cr else nan:.2f} (per round {fmt(cr)})")
-print(f"[{scenario}] avg latency (median): clusterdns {ml:.3f} ms  CoreDNS {ol:.3f} ms  "
-      f"ratio {ml / ol if ol else nan:.2f}")
-print(f"[{scenario}] peak RSS (VmHWM): clusterdns {int(cdh) / 1024:.1f} MiB  CoreDNS {int(coh) / 1024:.1f} MiB  "
-      f"ratio {int(cdh) / int(coh) if int(coh) else nan:.2f}  (VmRSS at the end: {int(cdr) / 1024:.1f} / {int(cor) / 1024:.1f} MiB)")
-print(f"[{scenario}] answers that differ: {diff}")
-if cdu and med(cdu) < 90:
-    print(f"[{scenario}] note: clusterdns used {med(cdu):.0f}% of its cpu: dnsperf (or the machine) was the "
-          "bottleneck, so the q/s ratio understates it; cpu/query is the fairer ratio")
-EOF
-)"
-  printf '%s\n' "$line"
-  SUMMARY+=("$line")
+  record "$size" "$round" "$server" - hwm_kb "$(peak_rss "$L_PID")"
+  stop_pid "$L_PID"
+}
+
+human() {  # 1000 -> 1k, 50000 -> 50k, 100000 -> 100k
+  awk -v n="$1" 'BEGIN { if (n >= 1000 && n % 1000 == 0) printf "%dk", n / 1000; else printf "%d", n }'
 }
 
 # --- run -------------------------------------------------------------------------------------
 
-log "clusterdns: $("$CLUSTERDNS" --version 2>/dev/null || echo "$CLUSTERDNS")"
-log "CoreDNS:    $("$COREDNS" -version 2>/dev/null | head -1)"
-log "dnsperf $(dnsperf -h 2>&1 | sed -n 's/^Version //p'); ${ROUNDS} rounds x ${DURATION}s per server; -c $CLIENTS -q $OUTSTANDING -Q $MAX_QPS; servers on cpu $SERVER_CPUS, dnsperf on cpu $CLIENT_CPUS"
+CD_VERSION="$("$CLUSTERDNS" --version 2>/dev/null || echo "$CLUSTERDNS")"
+CO_VERSION="$("$COREDNS" -version 2>/dev/null | head -1)"
+DNSPERF_VERSION="$(dnsperf -h 2>&1 | sed -n 's/^Version //p' | head -1)"
+log "clusterdns: $CD_VERSION"
+log "CoreDNS:    $CO_VERSION"
+log "dnsperf $DNSPERF_VERSION; sizes: $SIZES; mixes: $MIXES; $ROUNDS rounds; saturation ${DURATION}s -c $CLIENTS -q $OUTSTANDING -Q $MAX_QPS; latency -Q $LOAD_QPS ${LOAD_DURATION}s; pods $PODS_MODE; servers on cpu $SERVER_CPUS, dnsperf on cpu $CLIENT_CPUS"
 
-for scenario in $SCENARIOS; do
-  case "$scenario" in
-    cluster) file="$BENCH/queries-cluster.txt" ;;
-    forward) file="$BENCH/queries-forward.txt" ;;
-    *) die "unknown scenario $scenario (cluster, forward)" ;;
-  esac
-  start_servers "$scenario"
-  # TTLs are compared for cluster names (both serve ttl 5), not for cached forwarded ones.
-  if [ "$scenario" = cluster ]; then keep_ttl=1; else keep_ttl=0; fi
-  compare_answers "$scenario" "$file" "$keep_ttl"
-  if [ "$scenario" = forward ]; then
-    # Warm both caches the same way before measuring.
-    while read -r name type; do
-      dig @127.0.0.1 -p "$CD_PORT" +tries=1 +time=1 "$name" "$type" >/dev/null 2>&1 || true
-      dig @127.0.0.1 -p "$CO_PORT" +tries=1 +time=1 "$name" "$type" >/dev/null 2>&1 || true
-    done <"$file"
+meta - date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+meta - cpu "$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(nproc) CPUs"
+meta - clusterdns_version "${CD_VERSION#clusterdns }"
+meta - coredns_full "${CO_VERSION}"
+meta - coredns_version "$(printf '%s' "$CO_VERSION" | sed -n 's/^CoreDNS-//p')"
+meta - dnsperf_version "$DNSPERF_VERSION"
+meta - sizes "$SIZES"
+meta - mixes "$MIXES"
+meta - rounds "$ROUNDS"
+meta - duration "$DURATION"
+meta - load_qps "$LOAD_QPS"
+meta - load_duration "$LOAD_DURATION"
+meta - clients "$CLIENTS"
+meta - outstanding "$OUTSTANDING"
+meta - pods "$PODS_MODE"
+meta - server_cpus "$SERVER_CPUS"
+meta - client_cpus "$CLIENT_CPUS"
+cmd="SIZES=\"$SIZES\""
+[ "$MIXES" != "cluster search external" ] && cmd+=" MIXES=\"$MIXES\""
+[ "$ROUNDS" != 3 ] && cmd+=" ROUNDS=$ROUNDS"
+[ "$DURATION" != 10 ] && cmd+=" DURATION=$DURATION"
+[ "$LOAD_QPS" != 10000 ] && cmd+=" LOAD_QPS=$LOAD_QPS"
+[ "$LOAD_DURATION" != 10 ] && cmd+=" LOAD_DURATION=$LOAD_DURATION"
+[ "$PODS_VERIFIED" = 1 ] && cmd+=" PODS_VERIFIED=1"
+meta - command "$cmd benches/dnsperf/compare.sh"
+
+start_upstream
+
+declare -A MIX_FILE
+for size in $SIZES; do
+  check_deadline "$size"
+  dir="$WORK/$size"
+  mkdir -p "$dir"
+  MIX_FILE=()
+  SIZE_MIXES=""
+  if [ "$size" = demo ]; then
+    fixture="$ROOT/tests/stand-in/demo.json"
+    meta "$size" title "demo cluster"
+    meta "$size" fixture "tests/stand-in/demo.json"
+    MIX_FILE[cluster]="$BENCH/queries-cluster.txt"
+  else
+    services="${size%%:*}" pods="${size##*:}"
+    fixture="$dir/cluster.json"
+    meta "$size" title "$(human "$services") Services, $(human "$pods") Pods"
+    log "[$size] generating the cluster ($services Services, $pods Pods)"
+    timeout 900 python3 "$BENCH/gen_bench_cluster.py" --services "$services" --pods "$pods" \
+      --seed "$SEED" --queries "$QUERIES" --out "$fixture" --queries-dir "$dir" 2>"$dir/gen.err" \
+      || { cat "$dir/gen.err" >&2; die "gen_bench_cluster.py failed"; }
+    cat "$dir/gen.err" >&2
+    meta "$size" fixture "$(sed -n 's/^gen_bench_cluster: [^:]*: //p' "$dir/gen.err" | sed 's/, [0-9.]* s$//')"
+    MIX_FILE[cluster]="$dir/queries-cluster.txt"
+    MIX_FILE[search]="$dir/queries-search.txt"
   fi
-  measure "$scenario" "$file"
-  stop_servers
+  MIX_FILE[external]="$BENCH/queries-forward.txt"
+  for mix in $MIXES; do
+    if [ -n "${MIX_FILE[$mix]:-}" ]; then
+      SIZE_MIXES+=" $mix"
+    else
+      log "[$size] no $mix queries for this size; skipped"
+    fi
+  done
+
+  start_api "$fixture" "$dir" "$size"
+
+  if [ "$CHECK" -gt 0 ]; then
+    launch_server clusterdns "$dir/check-clusterdns"
+    cd_pid="$L_PID" cd_port="$L_PORT"
+    launch_server coredns "$dir/check-coredns"
+    co_pid="$L_PID" co_port="$L_PORT"
+    for mix in $SIZE_MIXES; do
+      # Warm the forwarders' caches alike first (the external names are cache hits in the runs).
+      dnsperf_cmd "$cd_port" "${MIX_FILE[$mix]}" -n 1 >/dev/null 2>&1 || true
+      dnsperf_cmd "$co_port" "${MIX_FILE[$mix]}" -n 1 >/dev/null 2>&1 || true
+      compare_answers "$size" "$mix" "${MIX_FILE[$mix]}" "$cd_port" "$co_port"
+    done
+    stop_pid "$cd_pid"
+    stop_pid "$co_pid"
+  fi
+
+  for round in $(seq 1 "$ROUNDS"); do
+    if [ $((round % 2)) -eq 1 ]; then order="clusterdns coredns"; else order="coredns clusterdns"; fi
+    for server in $order; do
+      one_run "$size" "$round" "$server"
+    done
+  done
+  stop_pid "$API_PID"
 done
 
-printf '\n===== summary =====\n'
-printf '%s\n' "${SUMMARY[@]}"
+meta - elapsed "$((SECONDS - START_SECONDS))"
+printf '\n'
+mkdir -p "$(dirname "$RESULTS")"
+python3 "$BENCH/benchtool.py" summarize --runs "$RUNS" --meta "$META" --out "$RESULTS"
+log "written to $RESULTS (took $((SECONDS - START_SECONDS)) s)"

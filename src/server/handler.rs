@@ -64,6 +64,8 @@ pub enum Handled<'s> {
     Drop,
     /// The answer needs an upstream: resolve it off the receive loop.
     Pending(Box<Pending>),
+    /// Handling panicked (a bug): the caller answers SERVFAIL and resets its scratch space.
+    Panicked,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

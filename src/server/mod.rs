@@ -221,6 +221,45 @@ fn account(
     }
 }
 
+/// Panics caught while answering (`coredns_panics_total`).
+pub static PANICS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Handles one request with a panic contained to it: counted, logged, answered SERVFAIL, and
+/// the socket task keeps serving (as CoreDNS recovers per query).
+fn handle_contained<'s>(
+    router: &Router,
+    request: &[u8],
+    transport: Transport,
+    scratch: &'s mut Scratch,
+    report: &mut QueryReport,
+) -> Handled<'s> {
+    // Passed through a function with an `FnOnce` bound so the closure may hand out the
+    // borrow of `scratch` it owns (inferred as `FnMut`, it could not).
+    fn once<R>(f: impl FnOnce() -> R) -> impl FnOnce() -> R {
+        f
+    }
+    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(once(move || {
+        router.handle(request, transport, scratch, report)
+    })));
+    attempt.unwrap_or_else(|_| {
+        PANICS.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(name = %question_name(request), "panic while answering a query: answered SERVFAIL");
+        Handled::Panicked
+    })
+}
+
+/// A SERVFAIL reply with the request's ID and question (`None` when it has no question).
+fn servfail_reply(request: &[u8]) -> Option<Vec<u8>> {
+    let question = crate::forward::reply::WireQuestion::of(request)?;
+    let mut out = Vec::with_capacity(12 + question.bytes.len());
+    out.extend_from_slice(&request[..2]);
+    out.push(0x80 | (request[2] & 0x79));
+    out.push(request[3] & 0x10 | 2);
+    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&question.bytes);
+    Some(out)
+}
+
 /// The question name of a request, dotted, for the query log.
 fn question_name(request: &[u8]) -> String {
     let mut name = String::new();
@@ -275,7 +314,20 @@ async fn serve_udp(
         let start = Instant::now();
         let guard = in_flight.enter();
         let mut report = QueryReport::default();
-        match router.handle(&buf[..len], Transport::Udp, &mut scratch, &mut report) {
+        let mut reset = false;
+        match handle_contained(
+            &router,
+            &buf[..len],
+            Transport::Udp,
+            &mut scratch,
+            &mut report,
+        ) {
+            Handled::Panicked => {
+                reset = true;
+                if let Some(reply) = servfail_reply(&buf[..len]) {
+                    let _ = socket.send_to(&reply, peer).await;
+                }
+            }
             Handled::Reply(response) => {
                 if let Err(e) = socket.send_to(response, peer).await {
                     tracing::debug!(error = %e, %peer, "udp send failed");
@@ -314,6 +366,9 @@ async fn serve_udp(
                 });
                 continue;
             }
+        }
+        if reset {
+            scratch = Scratch::default();
         }
         drop(guard);
     }
@@ -378,9 +433,18 @@ async fn serve_connection(
         let pending;
         let mut report = QueryReport::default();
         let response: &[u8] =
-            match router.handle(&request, Transport::Tcp, &mut scratch, &mut report) {
+            match handle_contained(&router, &request, Transport::Tcp, &mut scratch, &mut report) {
                 Handled::Reply(r) => r,
                 Handled::Drop => continue,
+                Handled::Panicked => {
+                    pending = servfail_reply(&request).unwrap_or_default();
+                    // The scratch space may be half-written: start it over.
+                    scratch = Scratch::default();
+                    if pending.is_empty() {
+                        continue;
+                    }
+                    &pending
+                }
                 Handled::Pending(p) => {
                     report.plugin = Plugin::Forward;
                     pending = p.resolve().await;

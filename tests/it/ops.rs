@@ -100,6 +100,7 @@ async fn metrics_count_exactly_the_queries_sent_by_type_and_rcode_and_pass_promt
         "coredns_dns_response_size_bytes_bucket",
         "coredns_build_info",
         "coredns_reload_failed_total",
+        "coredns_panics_total 0",
         "coredns_kubernetes_dns_programming_duration_seconds_bucket",
         "process_resident_memory_bytes",
     ] {
@@ -193,7 +194,16 @@ async fn a_configmap_style_symlink_swap_reloads_without_a_failed_query() {
         "new config never took effect:\n{}",
         server.stderr()
     );
-    assert!(server.stderr().contains("config reloaded"));
+    // The log line follows the swap by a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.stderr().contains("config reloaded") {
+        assert!(
+            Instant::now() < deadline,
+            "no reload logged:\n{}",
+            server.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(server.addr, addr, "the listener kept its address");
 }
 
