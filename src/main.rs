@@ -152,6 +152,10 @@ fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Before anything can report ready: a SIGTERM from then on must reach the lame duck, not
+    // the default action (exit at once).
+    let mut hangup = signal(SignalKind::hangup()).context("install SIGHUP handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
     let shared = Arc::new(Shared {
         readiness: Arc::new(Readiness::default()),
         registry: Arc::new(Registry::new(Arc::new(Histogram::new(PROGRAMMING_BUCKETS)))),
@@ -177,8 +181,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut running = Running::start(config, shared.clone()).await?;
     tracing::info!(file = %file.display(), "serving");
 
-    let mut hangup = signal(SignalKind::hangup()).context("install SIGHUP handler")?;
-    let mut terminate = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
     let interval = running.config.admin.reload_interval;
     let mut ticker = tokio::time::interval(if interval.is_zero() {
         Duration::from_secs(3600)

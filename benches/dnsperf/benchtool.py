@@ -209,21 +209,26 @@ def summarize(runs_path: str, meta_path: str, out_path: str) -> int:
 
     lines.append("## Per query mix")
     lines.append("")
-    lines.append("| cluster | mix | CPU µs/query | queries/s at saturation | server CPU busy | "
-                 f"p50 ms at {fmt_num(num(g.get('load_qps', '0')), 'qps')} q/s | p99 ms | p99.9 ms |")
-    lines.append("|---|---|---|---|---|---|---|---|")
+    load = fmt_num(num(g.get('load_qps', '0')), 'qps')
+    lines.append(f"| cluster | mix | CPU µs/query at saturation | CPU µs/query at {load} q/s | "
+                 f"queries/s at saturation | p50 ms at {load} q/s | p99 ms | p99.9 ms | "
+                 "server CPU busy at saturation (others on its CPU) |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for size in sizes:
         for mix in mixes:
             if not runs.get((size, "clusterdns", mix, "qps")) and not runs.get((size, "coredns", mix, "qps")):
                 continue
-            busy_a, busy_b = med(size, "clusterdns", mix, "cpu_pct"), med(size, "coredns", mix, "cpu_pct")
-            busy = f"{busy_a:.0f}% / {busy_b:.0f}%" if busy_a is not None and busy_b is not None else "–"
+            busy = []
+            for server in SERVERS:
+                b, o = med(size, server, mix, "cpu_pct"), med(size, server, mix, "others_pct")
+                busy.append("–" if b is None else f"{b:.0f}%" + ("" if o is None else f" ({o:.0f}%)"))
             lines.append(
                 f"| {size_title(size)} | {MIX_TITLES.get(mix, mix)} | "
                 f"{pair(size, mix, 'cpu_us', 'us', bold=True)} | "
-                f"{pair(size, mix, 'qps', 'qps', times=True)} | {busy} | "
+                f"{pair(size, mix, 'cpu_us_load', 'us')} | "
+                f"{pair(size, mix, 'qps', 'qps', times=True)} | "
                 f"{pair(size, mix, 'p50', 'ms')} | {pair(size, mix, 'p99', 'ms')} | "
-                f"{pair(size, mix, 'p999', 'ms')} |")
+                f"{pair(size, mix, 'p999', 'ms')} | {' / '.join(busy)} |")
     lines.append("")
     lines.append("Each cell: clusterdns / CoreDNS → ratio.")
     lines.append("")

@@ -200,7 +200,7 @@ stop_pid() {
 
 cleanup() {
   local pid
-  trap - EXIT INT TERM
+  trap - EXIT INT TERM HUP PIPE
   for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
     stop_pid "$pid"
   done
@@ -211,7 +211,8 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# A signal (or stdout/stderr going away: SIGPIPE) ends the run through the EXIT trap too.
+trap 'exit 130' INT TERM HUP PIPE
 
 # free_ports N: N distinct ports, each free for both UDP and TCP on 127.0.0.1.
 free_ports() {
@@ -317,7 +318,7 @@ start_api() {
       *) path="/api/v1/$kind?limit=500" ;;
     esac
     secs="$(timeout 300 curl --noproxy '*' -s -o /dev/null -w '%{time_total}' "$API_URL$path" || echo '?')"
-    meta "$size" "list_${kind}_s" "$(printf '%.1f' "$secs" 2>/dev/null || echo '?')"
+    meta "$size" "list_${kind}_s" "$(printf '%.2f' "$secs" 2>/dev/null || echo '?')"
   done
   meta "$size" objects "$(timeout 60 curl --noproxy '*' -s "$API_URL/__control/state" \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["objects"])' 2>/dev/null || echo '?')"
@@ -417,8 +418,8 @@ normalized_answer() {
   out="$(dig @127.0.0.1 -p "$port" +tries=2 +time=2 +noall +comments +answer +authority +additional \
     "$name" "$type" 2>&1 || true)"
   printf 'status=%s flags=%s\n' \
-    "$(printf '%s\n' "$out" | sed -n 's/.*status: \([A-Z]*\),.*/\1/p' | head -1)" \
-    "$(printf '%s\n' "$out" | sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' | head -1 | tr ' ' '\n' | { grep -v '^ra$' || true; } | sort | tr '\n' ' ' | sed 's/ $//')"
+    "$(printf '%s\n' "$out" | sed -n 's/.*status: \([A-Z]*\),.*/\1/p' | sed -n 1p)" \
+    "$(printf '%s\n' "$out" | sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' | sed -n 1p | tr ' ' '\n' | { grep -v '^ra$' || true; } | sort | tr '\n' ' ' | sed 's/ $//')"
   printf '%s\n' "$out" | awk '
     /^;; ANSWER SECTION:/ { section = "answer"; next }
     /^;; AUTHORITY SECTION:/ { section = "authority"; next }
@@ -457,7 +458,7 @@ compare_answers() {
       printf '\n[%s %s] DIFFERENT ANSWER: %s %s\n--- clusterdns\n%s\n--- CoreDNS\n%s\n' \
         "$size" "$mix" "$name" "$type" "$a" "$b"
     fi
-  done < <(awk -v step="$step" 'NF && (NR - 1) % step == 0' "$file" | head -n "$CHECK")
+  done < <(awk -v step="$step" -v n="$CHECK" 'NF && (NR - 1) % step == 0 && taken < n { taken++; print }' "$file")
   printf '[%s %s] answers compared: %d questions, %d differ\n' "$size" "$mix" "$total" "$differ"
   local detail=""
   [ "$differ" -gt 0 ] && detail=" ($(head -3 "$WORK/diffs-$size-$mix" | paste -sd ';' | sed 's/;/; /g')$([ "$differ" -gt 3 ] && echo '; …' || true))"
@@ -527,7 +528,7 @@ measure_mix() {
     }' "$out")"
   local qps lost cpu_pct cpu_us others
   read -r qps lost cpu_pct cpu_us others <<<"$stats"
-  rcodes="$(sed -n 's/^ *Response codes: *//p' "$out" | head -1)"
+  rcodes="$(sed -n 's/^ *Response codes: *//p' "$out" | sed -n 1p)"
   record "$size" "$round" "$server" "$mix" qps "$qps"
   record "$size" "$round" "$server" "$mix" cpu_us "$cpu_us"
   record "$size" "$round" "$server" "$mix" cpu_pct "$cpu_pct"
@@ -548,7 +549,7 @@ measure_mix() {
   record "$size" "$round" "$server" "$mix" lost_load "$lost_load"
   record "$size" "$round" "$server" "$mix" cpu_us_load \
     "$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$completed" 'BEGIN { if (n > 0) printf "%.3f", 1e6 * t / hz / n; else print "nan" }')"
-  rm -f "$out"  # large (one line per query)
+  if [ "$KEEP_WORK" = 1 ]; then gzip -f "$out"; else rm -f "$out"; fi  # one line per query
   printf '[%s] round %d %-10s %-8s %8s q/s  cpu %3s%%  %7s us/query  others %2s%%  load %s | at %s q/s: p50 %s p99 %s p99.9 %s ms, lost %s\n' \
     "$size" "$round" "$server" "$mix" "$qps" "$cpu_pct" "$cpu_us" "$others" "$(loadavg)" \
     "$LOAD_QPS" "$p50" "$p99" "$p999" "$lost_load"
@@ -556,7 +557,7 @@ measure_mix() {
 
 # one_run SIZE ROUND SERVER: a fresh server process, every mix, stopped again.
 one_run() {
-  local size="$1" round="$2" server="$3" dir="$WORK/$1/$3-$2" mix
+  local size="$1" round="$2" server="$3" dir="$WORK/${1/:/-}/$3-$2" mix
   check_deadline "$size round $round $server start"
   launch_server "$server" "$dir"
   record "$size" "$round" "$server" - ready_ms "$L_READY_MS"
@@ -576,14 +577,14 @@ human() {  # 1000 -> 1k, 50000 -> 50k, 100000 -> 100k
 # --- run -------------------------------------------------------------------------------------
 
 CD_VERSION="$("$CLUSTERDNS" --version 2>/dev/null || echo "$CLUSTERDNS")"
-CO_VERSION="$("$COREDNS" -version 2>/dev/null | head -1)"
-DNSPERF_VERSION="$(dnsperf -h 2>&1 | sed -n 's/^Version //p' | head -1)"
+CO_VERSION="$("$COREDNS" -version 2>/dev/null | sed -n 1p || true)"
+DNSPERF_VERSION="$(dnsperf -h 2>&1 | sed -n 's/^Version //p' | sed -n 1p || true)"
 log "clusterdns: $CD_VERSION"
 log "CoreDNS:    $CO_VERSION"
 log "dnsperf $DNSPERF_VERSION; sizes: $SIZES; mixes: $MIXES; $ROUNDS rounds; saturation ${DURATION}s -c $CLIENTS -q $OUTSTANDING -Q $MAX_QPS; latency -Q $LOAD_QPS ${LOAD_DURATION}s; pods $PODS_MODE; servers on cpu $SERVER_CPUS, dnsperf on cpu $CLIENT_CPUS"
 
 meta - date "$(date -u '+%Y-%m-%d %H:%M UTC')"
-meta - cpu "$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(nproc) CPUs"
+meta - cpu "$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | sed -n 1p), $(nproc) CPUs"
 meta - clusterdns_version "${CD_VERSION#clusterdns }"
 meta - coredns_full "${CO_VERSION}"
 meta - coredns_version "$(printf '%s' "$CO_VERSION" | sed -n 's/^CoreDNS-//p')"
@@ -613,7 +614,7 @@ start_upstream
 declare -A MIX_FILE
 for size in $SIZES; do
   check_deadline "$size"
-  dir="$WORK/$size"
+  dir="$WORK/${size/:/-}"
   mkdir -p "$dir"
   MIX_FILE=()
   SIZE_MIXES=""
@@ -631,7 +632,7 @@ for size in $SIZES; do
       --seed "$SEED" --queries "$QUERIES" --out "$fixture" --queries-dir "$dir" 2>"$dir/gen.err" \
       || { cat "$dir/gen.err" >&2; die "gen_bench_cluster.py failed"; }
     cat "$dir/gen.err" >&2
-    meta "$size" fixture "$(sed -n 's/^gen_bench_cluster: [^:]*: //p' "$dir/gen.err" | sed 's/, [0-9.]* s$//')"
+    meta "$size" fixture "$(sed -n 's/^gen_bench_cluster: .*\.json: //p' "$dir/gen.err" | sed 's/, [0-9.]* s$//')"
     MIX_FILE[cluster]="$dir/queries-cluster.txt"
     MIX_FILE[search]="$dir/queries-search.txt"
   fi

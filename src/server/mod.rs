@@ -4,6 +4,7 @@
 //! buffers; no task per query (only queries that wait for an upstream get one).
 //! TCP: a task per connection (bounded), queries answered in order, idle connections closed.
 
+pub mod batch;
 pub mod handler;
 pub mod ratelimit;
 pub mod resolve;
@@ -22,8 +23,6 @@ use crate::metrics::dns::{Plugin, Proto, QueryReport, rcode_name, response_rcode
 
 pub use handler::{Block, Handled, Router, Scratch, Transport};
 
-/// Largest UDP datagram read; anything longer is cut and fails to parse.
-const UDP_RECV_BUFFER: usize = 65535;
 /// Most concurrent TCP connections per listener by default; more wait in the accept queue.
 pub const MAX_TCP_CONNECTIONS: usize = 1024;
 /// A TCP connection with no complete query for this long is closed (RFC 7766 §6.2.3).
@@ -286,91 +285,94 @@ async fn serve_udp(
     mut rx: watch::Receiver<Router>,
     in_flight: Arc<InFlight>,
 ) {
-    let mut buf = vec![0u8; UDP_RECV_BUFFER];
+    let mut receiver = batch::Receiver::default();
+    let mut sender = batch::Sender::default();
+    // What each answer of the batch was, for counting after it is sent.
+    let mut answered: Vec<(QueryReport, usize, Instant)> = Vec::with_capacity(batch::BATCH);
     let mut scratch = Scratch::default();
     let mut router = rx.borrow_and_update().clone();
     loop {
-        let (len, peer) = match socket.recv_from(&mut buf).await {
-            Ok(r) => r,
-            Err(e) => {
-                // ICMP errors surface here on some systems; they concern one peer only.
-                tracing::debug!(error = %e, "udp receive failed");
-                continue;
-            }
-        };
+        if let Err(e) = receiver.receive(&socket).await {
+            // ICMP errors surface here on some systems; they concern one peer only.
+            tracing::debug!(error = %e, "udp receive failed");
+            continue;
+        }
         current(&mut rx, &mut router);
-        if let Some(limiter) = &router.rate_limit {
-            match limiter.check(peer.ip()) {
-                ratelimit::Verdict::Answer => {}
-                ratelimit::Verdict::Drop => continue,
-                ratelimit::Verdict::Slip => {
-                    if let Some(reply) = ratelimit::slip_reply(&buf[..len]) {
-                        let _ = socket.send_to(&reply, peer).await;
+        let _guard = in_flight.enter();
+        answered.clear();
+        for i in 0..receiver.received.len() {
+            let peer = receiver.received[i].1;
+            let request = receiver.datagram(i);
+            if let Some(limiter) = &router.rate_limit {
+                match limiter.check(peer.ip()) {
+                    ratelimit::Verdict::Answer => {}
+                    ratelimit::Verdict::Drop => continue,
+                    ratelimit::Verdict::Slip => {
+                        if let Some(reply) = ratelimit::slip_reply(request) {
+                            sender.next(peer).extend_from_slice(&reply);
+                            answered.push((QueryReport::default(), usize::MAX, Instant::now()));
+                        }
+                        continue;
                     }
-                    continue;
+                }
+            }
+            let start = Instant::now();
+            let mut report = QueryReport::default();
+            match handle_contained(&router, request, Transport::Udp, &mut scratch, &mut report) {
+                Handled::Reply(response) => {
+                    sender.next(peer).extend_from_slice(response);
+                    answered.push((report, i, start));
+                }
+                Handled::Drop => {}
+                Handled::Panicked => {
+                    scratch = Scratch::default();
+                    if let Some(reply) = servfail_reply(request) {
+                        sender.next(peer).extend_from_slice(&reply);
+                        answered.push((report, i, start));
+                    }
+                }
+                Handled::Pending(pending) => {
+                    // Upstream answers take milliseconds: never hold the receive loop for them.
+                    let (socket, router) = (socket.clone(), router.clone());
+                    report.plugin = Plugin::Forward;
+                    let request = request.to_vec();
+                    let guard = in_flight.enter();
+                    tokio::spawn(async move {
+                        let _guard = guard;
+                        let response = pending.resolve().await;
+                        if let Err(e) = socket.send_to(&response, peer).await {
+                            tracing::debug!(error = %e, %peer, "udp send failed");
+                        }
+                        account(
+                            &router,
+                            &report,
+                            &request,
+                            Proto::Udp,
+                            peer,
+                            Some(&response),
+                            start,
+                        );
+                    });
                 }
             }
         }
-        let start = Instant::now();
-        let guard = in_flight.enter();
-        let mut report = QueryReport::default();
-        let mut reset = false;
-        match handle_contained(
-            &router,
-            &buf[..len],
-            Transport::Udp,
-            &mut scratch,
-            &mut report,
-        ) {
-            Handled::Panicked => {
-                reset = true;
-                if let Some(reply) = servfail_reply(&buf[..len]) {
-                    let _ = socket.send_to(&reply, peer).await;
-                }
-            }
-            Handled::Reply(response) => {
-                if let Err(e) = socket.send_to(response, peer).await {
-                    tracing::debug!(error = %e, %peer, "udp send failed");
-                }
-                account(
-                    &router,
-                    &report,
-                    &buf[..len],
-                    Proto::Udp,
-                    peer,
-                    Some(response),
-                    start,
-                );
-            }
-            Handled::Drop => {}
-            Handled::Pending(pending) => {
-                // Upstream answers take milliseconds: never hold the receive loop for them.
-                let (socket, router) = (socket.clone(), router.clone());
-                report.plugin = Plugin::Forward;
-                let request = buf[..len].to_vec();
-                tokio::spawn(async move {
-                    let _guard = guard;
-                    let response = pending.resolve().await;
-                    if let Err(e) = socket.send_to(&response, peer).await {
-                        tracing::debug!(error = %e, %peer, "udp send failed");
-                    }
-                    account(
-                        &router,
-                        &report,
-                        &request,
-                        Proto::Udp,
-                        peer,
-                        Some(&response),
-                        start,
-                    );
-                });
+        sender.flush(&socket).await;
+        for (n, (report, i, start)) in answered.iter().enumerate() {
+            // Slipped replies (rate limiting) are not queries answered.
+            if *i == usize::MAX {
                 continue;
             }
+            let (response, peer) = sender.get(n);
+            account(
+                &router,
+                report,
+                receiver.datagram(*i),
+                Proto::Udp,
+                peer,
+                Some(response),
+                *start,
+            );
         }
-        if reset {
-            scratch = Scratch::default();
-        }
-        drop(guard);
     }
 }
 
