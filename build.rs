@@ -21,7 +21,13 @@ fn main() {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=CLUSTERDNS_GIT_COMMIT={commit}");
-    // Rebuild when HEAD moves (a commit or a checkout), not on every source change.
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs/heads");
+    // Rebuild when HEAD moves (a commit or a checkout), not on every source change. In a git
+    // worktree `.git` is a file and these paths do not exist: watching them would rebuild on
+    // every command, so only the build script itself is watched there.
+    if std::path::Path::new(".git/HEAD").is_file() {
+        println!("cargo:rerun-if-changed=.git/HEAD");
+        println!("cargo:rerun-if-changed=.git/refs/heads");
+    } else {
+        println!("cargo:rerun-if-changed=build.rs");
+    }
 }

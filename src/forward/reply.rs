@@ -88,6 +88,66 @@ fn skip_name(message: &[u8], mut pos: usize) -> Option<usize> {
     }
 }
 
+/// Position after the name at `pos`, walked as a decoder reads it (pointers followed), or `None`
+/// when it is malformed or reads bytes that [`Reply::write_for`] changes per client: the header
+/// (ID, flags, counts) and the TTL fields in `ttl_offsets` (ascending). A pointer there would
+/// make the re-served name differ from the upstream's, or not parse. Every pointer must point
+/// before itself and everything read through it must lie before it (a prior occurrence, RFC
+/// 1035 §4.1.4), so the walk ends and never reads a TTL field not yet in `ttl_offsets`.
+fn walk_name(message: &[u8], start: usize, ttl_offsets: &[u32]) -> Option<usize> {
+    let rewritten = |from: usize, to: usize| {
+        let next = ttl_offsets.partition_point(|&o| o as usize + 4 <= from);
+        from < HEADER_LEN || ttl_offsets.get(next).is_some_and(|&o| (o as usize) < to)
+    };
+    let (mut pos, mut limit, mut end, mut name_len) = (start, message.len(), None, 0usize);
+    loop {
+        let len = *message.get(pos)?;
+        let next = pos + 1 + usize::from(len & 0x3f);
+        if len & 0xc0 == 0xc0 {
+            if pos + 2 > limit || rewritten(pos, pos + 2) {
+                return None;
+            }
+            end.get_or_insert(pos + 2);
+            limit = pos;
+            pos = usize::from(u16::from_be_bytes([len & 0x3f, message[pos + 1]]));
+            if pos >= limit {
+                return None;
+            }
+            continue;
+        }
+        name_len += next - pos;
+        if len & 0xc0 != 0 || next > limit || rewritten(pos, next) || name_len > 255 {
+            return None;
+        }
+        if len == 0 {
+            return Some(end.unwrap_or(next));
+        }
+        pos = next;
+    }
+}
+
+/// Where the names a decoder decompresses sit in a record's data: bytes before them and how
+/// many follow in a row (the RFC 1035 types, and those RFC 3597 §4 and hickory decompress).
+fn rdata_names(rtype: u16, rdata: &[u8]) -> Option<(usize, usize)> {
+    match rtype {
+        // NS MD MF CNAME MB MG MR PTR DNAME TSIG ANAME
+        2 | 3 | 4 | 5 | 7 | 8 | 9 | 12 | 39 | 250 | 65305 => Some((0, 1)),
+        6 | 14 | 17 => Some((0, 2)),                 // SOA MINFO RP
+        15 | 18 | 21 | 36 | 64 | 65 => Some((2, 1)), // MX AFSDB RT KX SVCB HTTPS
+        26 => Some((2, 2)),                          // PX
+        33 => Some((6, 1)),                          // SRV
+        35 => {
+            // NAPTR: order, preference, flags, services, regexp, replacement.
+            let mut at = 4;
+            for _ in 0..3 {
+                at += 1 + usize::from(*rdata.get(at)?);
+            }
+            Some((at, 1))
+        }
+        _ => None,
+    }
+}
+
 fn read_u16(message: &[u8], pos: usize) -> Option<u16> {
     Some(u16::from_be_bytes([
         *message.get(pos)?,
@@ -158,7 +218,7 @@ impl Reply {
         if qd != 1 {
             return Err(Malformed);
         }
-        let question_end = skip_name(message, HEADER_LEN)
+        let question_end = walk_name(message, HEADER_LEN, &[])
             .map(|p| p + 4)
             .filter(|p| *p <= message.len())
             .ok_or(Malformed)?;
@@ -173,7 +233,7 @@ impl Reply {
                 additional_start = Some(pos);
             }
             let start = pos;
-            let name_end = skip_name(message, pos).ok_or(Malformed)?;
+            let name_end = walk_name(message, pos, &ttl_offsets).ok_or(Malformed)?;
             let rtype = read_u16(message, name_end).ok_or(Malformed)?;
             let ttl = read_u32(message, name_end + 4).ok_or(Malformed)?;
             let rdlen = usize::from(read_u16(message, name_end + 8).ok_or(Malformed)?);
@@ -196,6 +256,16 @@ impl Reply {
                 return Err(ReplyError::OptNotLast);
             }
             ttl_offsets.push(u32::try_from(name_end + 4).map_err(|_| Malformed)?);
+            if rdlen > 0
+                && let Some((skip, names)) = rdata_names(rtype, &message[rdata..pos])
+            {
+                let mut at = rdata + skip;
+                for _ in 0..names {
+                    at = walk_name(message, at, &ttl_offsets)
+                        .filter(|end| *end <= pos)
+                        .ok_or(Malformed)?;
+                }
+            }
             // TTLs above 2^31 - 1 are read as 0 (RFC 2181 §8).
             let ttl = if ttl > i32::MAX as u32 { 0 } else { ttl };
             min_ttl = Some(min_ttl.map_or(ttl, |m| m.min(ttl)));

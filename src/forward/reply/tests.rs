@@ -168,3 +168,70 @@ fn malformed_replies_are_refused() {
         ReplyError::Malformed
     );
 }
+
+/// Found by the `upstream_reply` fuzz target (fuzz/regressions/upstream_reply/): an answer
+/// whose owner is a pointer to offset 0. Hickory reads the ID bytes 00 00 as a label and the
+/// root; re-served with the client's ID (a5 c3) the name no longer parsed. Names must not read
+/// the bytes a client's copy changes: the header, and TTL fields.
+#[test]
+fn names_that_read_the_header_or_a_ttl_field_are_refused() {
+    let header = |an: u8| [0, 0, 0x81, 0x80, 0, 1, 0, an, 0, 0, 0, 0];
+    // Question: the root, type 300, class 40. Answer: owner c0 00 (into the ID).
+    let mut into_header = header(1).to_vec();
+    into_header.extend_from_slice(&[0, 1, 44, 0, 40]);
+    into_header.extend_from_slice(&[0xc0, 0, 2, 1, 0, 1, 0, 0, 0, 30, 0, 4, 0, 0, 10, 0]);
+    assert!(Message::from_vec(&into_header).is_ok(), "hickory reads it");
+    assert_eq!(
+        Reply::parse(&into_header).unwrap_err(),
+        ReplyError::Malformed
+    );
+
+    // Question a.example. A; answer 1 an A record whose TTL bytes 01 61 00 00 read as "a.";
+    // answer 2 a CNAME whose target points there: re-served with another TTL it would change.
+    let mut into_ttl = header(2).to_vec();
+    into_ttl.extend_from_slice(b"\x01a\x07example\x00\x00\x01\x00\x01");
+    let ttl_offset = into_ttl.len() + 6;
+    into_ttl.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 1, b'a', 0, 0, 0, 4, 192, 0, 2, 1]);
+    into_ttl.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 9, 0, 2, 0xc0]);
+    into_ttl.push(ttl_offset as u8);
+    assert!(Message::from_vec(&into_ttl).is_ok(), "hickory reads it");
+    assert_eq!(Reply::parse(&into_ttl).unwrap_err(), ReplyError::Malformed);
+
+    // A pointer to itself or forward is no prior occurrence.
+    let mut to_itself = header(1).to_vec();
+    to_itself.extend_from_slice(b"\x01a\x00\x00\x01\x00\x01");
+    let at = to_itself.len() as u8;
+    to_itself.extend_from_slice(&[0xc0, at, 0, 1, 0, 1, 0, 0, 0, 9, 0, 4, 192, 0, 2, 1]);
+    assert_eq!(Reply::parse(&to_itself).unwrap_err(), ReplyError::Malformed);
+}
+
+#[test]
+fn names_compressed_against_earlier_names_are_kept_and_re_served_intact() {
+    let mut m = response("www.example.", ResponseCode::NoError);
+    m.add_answer(Record::from_rdata(
+        name("www.example."),
+        60,
+        RData::CNAME(hickory_proto::rr::rdata::CNAME(name("web.www.example."))),
+    ));
+    m.add_answer(Record::from_rdata(
+        name("web.www.example."),
+        60,
+        RData::A(A([192, 0, 2, 7].into())),
+    ));
+    m.add_authority(soa(60, 30));
+    let bytes = m.to_vec().unwrap();
+    assert!(
+        bytes.windows(2).filter(|w| w[0] & 0xc0 == 0xc0).count() >= 3,
+        "hickory compresses owners and rdata names"
+    );
+    let reply = Reply::parse(&bytes).unwrap();
+    let q = question("WWW.example.");
+    let mut out = Vec::new();
+    reply.write_for(&view(&q, Some(true), 512), Some(7), &mut out);
+    let served = Message::from_vec(&out).unwrap();
+    assert_eq!(served.answers.len(), 2);
+    assert_eq!(served.answers[0].data, m.answers[0].data);
+    assert_eq!(served.answers[1].name, name("web.www.example."));
+    assert_eq!(served.authorities[0].data, m.authorities[0].data);
+    assert!(served.answers.iter().all(|r| r.ttl == 7));
+}
