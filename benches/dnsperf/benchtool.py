@@ -149,6 +149,8 @@ def summarize(runs_path: str, meta_path: str, out_path: str) -> int:
         if v is None:
             return "–"
         if kind == "qps":
+            if v >= 1000 and v % 1000 == 0:
+                return f"{v / 1000:.0f}k"
             return f"{v / 1000:.1f}k" if v >= 1000 else f"{v:.0f}"
         if kind == "us":
             return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
@@ -212,8 +214,9 @@ def summarize(runs_path: str, meta_path: str, out_path: str) -> int:
     load = fmt_num(num(g.get('load_qps', '0')), 'qps')
     lines.append(f"| cluster | mix | CPU µs/query at saturation | CPU µs/query at {load} q/s | "
                  f"queries/s at saturation | p50 ms at {load} q/s | p99 ms | p99.9 ms | "
-                 "server CPU busy at saturation (others on its CPU) |")
-    lines.append("|---|---|---|---|---|---|---|---|---|")
+                 "server CPU busy at saturation (others on its CPU) | "
+                 f"server waiting for its CPU at {load} q/s, ms/s |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for size in sizes:
         for mix in mixes:
             if not runs.get((size, "clusterdns", mix, "qps")) and not runs.get((size, "coredns", mix, "qps")):
@@ -228,14 +231,23 @@ def summarize(runs_path: str, meta_path: str, out_path: str) -> int:
                 f"{pair(size, mix, 'cpu_us_load', 'us')} | "
                 f"{pair(size, mix, 'qps', 'qps', times=True)} | "
                 f"{pair(size, mix, 'p50', 'ms')} | {pair(size, mix, 'p99', 'ms')} | "
-                f"{pair(size, mix, 'p999', 'ms')} | {' / '.join(busy)} |")
+                f"{pair(size, mix, 'p999', 'ms')} | {' / '.join(busy)} | "
+                f"{fmt_num(med(size, 'clusterdns', mix, 'runq_load'), 'x')} / "
+                f"{fmt_num(med(size, 'coredns', mix, 'runq_load'), 'x')} |")
     lines.append("")
-    lines.append("Each cell: clusterdns / CoreDNS → ratio.")
+    lines.append("Each cell: clusterdns / CoreDNS → ratio. \"Others on its CPU\": CPU time other "
+                 "processes took on the server's CPU during the saturation run; \"waiting for its CPU\": "
+                 "how long the server's threads were runnable but not running, per second of the "
+                 "latency run (from /proc/PID/task/*/schedstat), behind other processes or behind "
+                 "the server's own threads (CoreDNS's Go runtime and garbage collector share its one "
+                 "CPU). Where these are not near 0 the latency tails measure the scheduler more than "
+                 "the query path: a thread that wakes behind a busy one can wait a whole scheduler "
+                 "slice (about 3–4 ms).")
     lines.append("")
 
     lines.append("## Start-up and memory")
     lines.append("")
-    lines.append("| cluster | objects served | time to /ready, s | RSS after sync, MiB | peak RSS after the load, MiB |")
+    lines.append("| cluster | objects in the stand-in | time to /ready, s | RSS after sync, MiB | peak RSS after the load, MiB |")
     lines.append("|---|---|---|---|---|")
     for size in sizes:
         if not runs.get((size, "clusterdns", "-", "ready_ms")) and not runs.get((size, "coredns", "-", "ready_ms")):

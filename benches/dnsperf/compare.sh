@@ -28,8 +28,9 @@
 #      -c CLIENTS -q OUTSTANDING -Q MAX_QPS: queries/s, server CPU time per query from
 #      /proc/PID/stat, response codes) and a fixed-load run (-Q LOAD_QPS for LOAD_DURATION s with
 #      -v: latency p50/p99/p99.9 over every query, a lost one counting as slowest); VmHWM at the
-#      end. dnsperf, the stand-in and the upstream run on CLIENT_CPUS. Also recorded: the 1-minute
-#      load average and the CPU time other processes took on SERVER_CPUS during each run.
+#      end. dnsperf, the stand-in and the upstream run on CLIENT_CPUS. Also recorded, as noise
+#      gauges: the 1-minute load average, the CPU time other processes took on SERVER_CPUS, and
+#      how long the server's threads sat runnable waiting for a CPU (/proc/PID/task/*/schedstat).
 #   Mixes (MIXES): cluster (names drawn from the cluster: ClusterIP A, headless A, SRV, PTR, pod
 #   A, NXDOMAIN, AAAA NODATA), search (ndots:5 search expansions of short names as a pod sends
 #   them, mostly NXDOMAIN), external (benches/dnsperf/queries-forward.txt through the forwarder,
@@ -488,6 +489,10 @@ cpu_busy() {
     END { print busy + 0, all + 0 }' /proc/stat
 }
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
+# Nanoseconds the process's threads have spent runnable but waiting for a CPU (schedstat).
+runq_ns() { cat "/proc/$1/task/"*/schedstat 2>/dev/null | awk '{ s += $2 } END { print s + 0 }'; }
+# runq_rate NS_BEFORE NS_AFTER SECONDS: milliseconds of waiting per second.
+runq_rate() { awk -v a="$1" -v b="$2" -v s="$3" 'BEGIN { printf "%.1f", (b - a) / 1e6 / s }'; }
 
 dnsperf_cmd() {
   # dnsperf_cmd PORT FILE ARGS...: bounded in time whatever happens.
@@ -500,7 +505,7 @@ dnsperf_cmd() {
 # measure_mix SIZE ROUND SERVER MIX FILE PID PORT DIR
 measure_mix() {
   local size="$1" round="$2" server="$3" mix="$4" file="$5" pid="$6" port="$7" dir="$8"
-  local before after busy0 all0 busy1 all1 out stats rcodes lat
+  local before after busy0 all0 busy1 all1 out stats rcodes lat rq0 rq1
   check_deadline "$size round $round $server $mix"
   # Warm-up: one pass over the file (fills both servers' caches the same way).
   dnsperf_cmd "$port" "$file" -n 1 >"$dir/warm-$mix.out" 2>&1 || true
@@ -509,8 +514,11 @@ measure_mix() {
   out="$dir/sat-$mix.out"
   read -r busy0 all0 <<<"$(cpu_busy)"
   before="$(cpu_ticks "$pid")"
+  rq0="$(runq_ns "$pid")"
   dnsperf_cmd "$port" "$file" -l "$DURATION" -Q "$MAX_QPS" >"$out" 2>&1 || true
+  rq1="$(runq_ns "$pid")"
   after="$(cpu_ticks "$pid")"
+  record "$size" "$round" "$server" "$mix" runq_sat "$(runq_rate "$rq0" "$rq1" "$DURATION")"
   read -r busy1 all1 <<<"$(cpu_busy)"
   record "$size" "$round" "$server" "$mix" loadavg "$(loadavg)"
   stats="$(awk -v ticks=$((after - before)) -v hz="$CLK_TCK" \
@@ -539,8 +547,13 @@ measure_mix() {
   # Fixed load, every query's latency.
   out="$dir/load-$mix.out"
   before="$(cpu_ticks "$pid")"
+  rq0="$(runq_ns "$pid")"
   dnsperf_cmd "$port" "$file" -l "$LOAD_DURATION" -Q "$LOAD_QPS" -v >"$out" 2>&1 || true
+  rq1="$(runq_ns "$pid")"
   after="$(cpu_ticks "$pid")"
+  local runq_load
+  runq_load="$(runq_rate "$rq0" "$rq1" "$LOAD_DURATION")"
+  record "$size" "$round" "$server" "$mix" runq_load "$runq_load"
   local p50 p99 p999 completed lost_load
   read -r p50 p99 p999 completed lost_load <<<"$(python3 "$BENCH/benchtool.py" latency "$out")"
   record "$size" "$round" "$server" "$mix" p50 "$p50"
@@ -550,9 +563,9 @@ measure_mix() {
   record "$size" "$round" "$server" "$mix" cpu_us_load \
     "$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$completed" 'BEGIN { if (n > 0) printf "%.3f", 1e6 * t / hz / n; else print "nan" }')"
   if [ "$KEEP_WORK" = 1 ]; then gzip -f "$out"; else rm -f "$out"; fi  # one line per query
-  printf '[%s] round %d %-10s %-8s %8s q/s  cpu %3s%%  %7s us/query  others %2s%%  load %s | at %s q/s: p50 %s p99 %s p99.9 %s ms, lost %s\n' \
+  printf '[%s] round %d %-10s %-8s %8s q/s  cpu %3s%%  %7s us/query  others %2s%%  load %s | at %s q/s: p50 %s p99 %s p99.9 %s ms, lost %s, run-queue wait %s ms/s\n' \
     "$size" "$round" "$server" "$mix" "$qps" "$cpu_pct" "$cpu_us" "$others" "$(loadavg)" \
-    "$LOAD_QPS" "$p50" "$p99" "$p999" "$lost_load"
+    "$LOAD_QPS" "$p50" "$p99" "$p999" "$lost_load" "$runq_load"
 }
 
 # one_run SIZE ROUND SERVER: a fresh server process, every mix, stopped again.

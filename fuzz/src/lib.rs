@@ -279,6 +279,8 @@ fn block(zones: &[&str], cluster: Option<ClusterZone>, loadbalance: bool) -> Blo
         resolver: None,
         loadbalance,
         log: false,
+        rate_limit: 0,
+        tcp_connections: 1024,
     }
 }
 
@@ -356,6 +358,8 @@ fn handle_and_check(router: &Router, request: &[u8], transport: Transport, scrat
             hex(request)
         ),
         Handled::Pending(_) => panic!("no block has a resolver, yet {} is pending", hex(request)),
+        // Only the socket loops produce it (they catch the panic); `handle` itself never does.
+        Handled::Panicked => unreachable!("Router::handle does not return Panicked"),
         Handled::Reply(response) => check_response(request, transport, response),
     }
 }
