@@ -510,3 +510,194 @@ async fn heavy_churn_keeps_answers_flowing_and_memory_returns() {
         "RSS grew from {before} kB to {after} kB over {updates} updates"
     );
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap()
+}
+
+impl FakeApi {
+    fn state(&self) -> serde_json::Value {
+        serde_json::from_str(&self.call("GET", "/__control/state", "")).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_watch_stream_cut_mid_object_is_resumed_and_the_change_served() {
+    let api = FakeApi::start();
+    let server = watching(&api, "");
+    api.control("apply", CHECKOUT);
+    eventually(
+        &server,
+        "checkout.shop.svc.cluster.local.",
+        Duration::from_secs(10),
+        "checkout served",
+        |m| a_of(m) == ["10.96.10.77"],
+    )
+    .await;
+    // The next EndpointSlice event dies half-way through its JSON, twice in a row (the first
+    // re-watch is cut too), and a Service event once.
+    api.control("cut-watches", r#"{"kind":"EndpointSlice","count":2}"#);
+    api.control("cut-watches", r#"{"kind":"Service","count":1}"#);
+    api.control(
+        "apply",
+        r#"{"kind":"List","items":[
+ {"apiVersion":"v1","kind":"Service","metadata":{"name":"ledger","namespace":"shop"},
+  "spec":{"clusterIP":"None","ports":[{"name":"http","port":80,"protocol":"TCP"}]}},
+ {"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"ledger-a","namespace":"shop",
+  "labels":{"kubernetes.io/service-name":"ledger"}},"addressType":"IPv4",
+  "endpoints":[{"addresses":["10.244.9.1"],"conditions":{"ready":true}},
+               {"addresses":["10.244.9.2"],"conditions":{"ready":true}}],
+  "ports":[{"name":"http","port":8080,"protocol":"TCP"}]}]}"#,
+    );
+    // Meanwhile the rest is answered from the last good zone.
+    let m = query(
+        server.addr,
+        "checkout.shop.svc.cluster.local.",
+        RecordType::A,
+        Proto::Udp,
+    )
+    .await;
+    assert_eq!(
+        a_of(&m),
+        ["10.96.10.77"],
+        "served while the watches were cut"
+    );
+    eventually(
+        &server,
+        "ledger.shop.svc.cluster.local.",
+        Duration::from_secs(20),
+        "the cut change served after the re-watch",
+        |m| a_of(m) == ["10.244.9.1", "10.244.9.2"],
+    )
+    .await;
+    let state = api.state();
+    assert_eq!(
+        state["cuts"]["EndpointSlice"], 0,
+        "both EndpointSlice cuts happened: {state}"
+    );
+    assert_eq!(
+        state["cuts"]["Service"], 0,
+        "the Service cut happened: {state}"
+    );
+    // Later changes still arrive over the resumed watches.
+    api.control(
+        "delete",
+        r#"{"kind":"EndpointSlice","namespace":"shop","name":"ledger-a"}"#,
+    );
+    eventually(
+        &server,
+        "ledger.shop.svc.cluster.local.",
+        Duration::from_secs(10),
+        "NXDOMAIN after the slice is deleted",
+        |m| m.metadata.response_code == ResponseCode::NXDomain,
+    )
+    .await;
+    assert!(!server.stderr().contains("panicked"), "{}", server.stderr());
+}
+
+/// The issue's load: 1,000 EndpointSlice updates per second for 60 s (applied by the stand-in
+/// itself, so the test client's speed does not matter). Queries are answered throughout, the
+/// final state is served exactly, and RSS comes back to its level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_updates_per_second_for_a_minute_keep_answers_flowing_and_memory_returns() {
+    const COUNT: u64 = 60_000;
+    const SLICES: u64 = 20;
+    let api = FakeApi::start();
+    let server = watching(&api, "");
+    api.control(
+        "apply",
+        r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"burst","namespace":"shop"},
+  "spec":{"clusterIP":"None","ports":[{"name":"grpc","port":9090,"protocol":"TCP"}]}}"#,
+    );
+    eventually(
+        &server,
+        "frontend.shop.svc.cluster.local.",
+        Duration::from_secs(10),
+        "synced",
+        |m| a_of(m) == ["10.96.10.10"],
+    )
+    .await;
+    // A first short burst settles the allocator's working set before the baseline is taken.
+    api.control(
+        "churn",
+        &format!(
+            r#"{{"namespace":"shop","service":"burst","count":{},"rate":1000,"slices":{SLICES}}}"#,
+            2 * SLICES
+        ),
+    );
+    while api.state()["churning"] == true {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = server.child.id();
+    let before = rss_kib(pid);
+
+    let started = Instant::now();
+    api.control(
+        "churn",
+        &format!(
+            r#"{{"namespace":"shop","service":"burst","count":{COUNT},"rate":1000,"slices":{SLICES}}}"#
+        ),
+    );
+    let mut asked = 0u64;
+    let mut peak = before;
+    // Bounded: the churn takes 60 s at the requested rate; give the stand-in 120 s at most.
+    loop {
+        let m = query(
+            server.addr,
+            "frontend.shop.svc.cluster.local.",
+            RecordType::A,
+            Proto::Udp,
+        )
+        .await;
+        assert_eq!(a_of(&m), ["10.96.10.10"], "answered during churn");
+        asked += 1;
+        if asked % 50 == 0 {
+            peak = peak.max(rss_kib(pid));
+            if api.state()["churning"] == false {
+                break;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the churn did not finish within 120 s: {}",
+            api.state()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let elapsed = started.elapsed();
+    let churned = api.state()["churned"].as_u64().unwrap();
+    assert_eq!(churned, COUNT, "every update applied by the stand-in");
+    assert!(
+        elapsed < Duration::from_secs(75),
+        "the stand-in could not keep 1,000 updates/s: {COUNT} took {elapsed:?}"
+    );
+    // The final state: the last address each slice was given (see the stand-in's README).
+    let mut expected: Vec<String> = (COUNT - SLICES..COUNT)
+        .map(|n| format!("10.{}.{}.{}", 200 + n % 50, n / 250 % 250, n % 250 + 1))
+        .collect();
+    expected.sort();
+    eventually(
+        &server,
+        "burst.shop.svc.cluster.local.",
+        Duration::from_secs(20),
+        "the final addresses served",
+        |m| a_of(m) == expected,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = rss_kib(pid);
+    assert!(asked > 1000, "queried throughout: {asked}");
+    assert!(
+        after < before + 10_000,
+        "RSS {before} kB before, {peak} kB at peak, {after} kB after {COUNT} updates"
+    );
+    eprintln!(
+        "{COUNT} updates in {elapsed:?}, {asked} queries answered, RSS {before} → peak {peak} → {after} kB"
+    );
+}

@@ -198,6 +198,9 @@ class Store:
         self.requests: list[str] = []
         self.watches: dict[int, str] = {}  # id -> request line of each open watch
         self._next_watch = 0
+        self.cuts: dict[str, int] = {}  # kind -> watches still to cut in the middle of an event
+        self.churned = 0  # updates the churn thread has applied
+        self.churning = False
 
     # All methods below expect the caller to hold self.cond unless they take it themselves.
 
@@ -465,6 +468,18 @@ def make_handler(store: Store, options):
 
             def send(event: dict):
                 data = (json.dumps(event) + "\n").encode()
+                with store.cond:
+                    cut = event.get("type") != "BOOKMARK" and store.cuts.get(kind, 0) > 0
+                    if cut:
+                        store.cuts[kind] -= 1
+                if cut:
+                    # The connection dies in the middle of the object: a chunk that promises
+                    # the whole event, half of it, then a reset (no final chunk).
+                    self.wfile.write(b"%x\r\n%s" % (len(data), data[: len(data) // 2]))
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    raise ConnectionAbortedError("watch cut mid-object on purpose")
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
             with store.cond:
@@ -583,6 +598,9 @@ def make_handler(store: Store, options):
                         "held": store.held,
                         "watches": sorted(store.watches.values()),
                         "objects": len(store.objects),
+                        "churned": store.churned,
+                        "churning": store.churning,
+                        "cuts": dict(store.cuts),
                     })
             if self.command != "POST":
                 return self._send_status(404, f"no control endpoint {self.command} /__control/{action}")
@@ -605,7 +623,19 @@ def make_handler(store: Store, options):
                 if rv is None:
                     return self._send_status(404, f"{body['kind']} {body.get('namespace', '')}/{body['name']} not found")
                 return self._send_json(200, {"resourceVersion": str(rv)})
+            if action == "churn":
+                return self._start_churn(body)
             with store.cond:
+                if action == "cut-watches":
+                    kind = (body or {}).get("kind") if isinstance(body, dict) else None
+                    if kind not in KINDS:
+                        raise BadRequest(f"cut-watches needs a kind: one of {', '.join(KINDS)}")
+                    count = body.get("count", 1)
+                    if not isinstance(count, int) or count < 1:
+                        raise BadRequest("cut-watches count must be a positive integer")
+                    store.cuts[kind] = store.cuts.get(kind, 0) + count
+                    rv = store.rv
+                    return self._send_json(200, {"resourceVersion": str(rv)})
                 if action == "compact":
                     store.compacted = store.rv
                 elif action == "drop-watches":
@@ -628,6 +658,58 @@ def make_handler(store: Store, options):
                     store.requests.clear()
                 else:
                     return self._send_status(404, f"no control endpoint POST /__control/{action}")
+                rv = store.rv
+            return self._send_json(200, {"resourceVersion": str(rv)})
+
+        def _start_churn(self, body):
+            """Applies COUNT updates at RATE per second from a thread: EndpointSlices named
+            PREFIX-0 … PREFIX-(SLICES-1) of SERVICE in NAMESPACE, cycling through addresses, so
+            the store keeps its size while every update is a real change."""
+            if not isinstance(body, dict):
+                raise BadRequest('churn needs {"namespace", "service", "count", "rate"}')
+            namespace = body.get("namespace", "default")
+            service = body.get("service")
+            count, rate = body.get("count"), body.get("rate")
+            slices = body.get("slices", 20)
+            prefix = body.get("prefix", "churn")
+            if not service or not isinstance(count, int) or not isinstance(rate, (int, float)) \
+                    or count < 1 or rate <= 0 or not isinstance(slices, int) or slices < 1:
+                raise BadRequest("churn needs a service, a positive integer count and a positive rate")
+            with store.cond:
+                if store.churning:
+                    raise BadRequest("a churn is already running")
+                store.churning = True
+                store.churned = 0
+
+            def run():
+                start = time.monotonic()
+                try:
+                    for n in range(count):
+                        # Paced against the start, so a slow step is caught up, not lost.
+                        delay = start + n / rate - time.monotonic()
+                        if delay > 0:
+                            time.sleep(delay)
+                        with store.cond:
+                            if store.stopping:
+                                return
+                        store.apply({
+                            "apiVersion": "discovery.k8s.io/v1",
+                            "kind": "EndpointSlice",
+                            "metadata": {"name": f"{prefix}-{n % slices}", "namespace": namespace,
+                                         "labels": {"kubernetes.io/service-name": service}},
+                            "addressType": "IPv4",
+                            "endpoints": [{"addresses": [f"10.{200 + n % 50}.{n // 250 % 250}.{n % 250 + 1}"],
+                                           "conditions": {"ready": True}}],
+                            "ports": [{"name": "grpc", "port": 9090, "protocol": "TCP"}],
+                        })
+                        with store.cond:
+                            store.churned = n + 1
+                finally:
+                    with store.cond:
+                        store.churning = False
+
+            threading.Thread(target=run, daemon=True).start()
+            with store.cond:
                 rv = store.rv
             return self._send_json(200, {"resourceVersion": str(rv)})
 
