@@ -657,7 +657,7 @@ async fn a_thousand_updates_per_second_for_a_minute_keep_answers_flowing_and_mem
         .await;
         assert_eq!(a_of(&m), ["10.96.10.10"], "answered during churn");
         asked += 1;
-        if asked % 50 == 0 {
+        if asked.is_multiple_of(50) {
             peak = peak.max(rss_kib(pid));
             if api.state()["churning"] == false {
                 break;
