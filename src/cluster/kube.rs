@@ -25,9 +25,6 @@ use crate::config::ClusterSource;
 use crate::k8s;
 use crate::metrics::Histogram;
 
-/// The annotation the EndpointSlice controller sets to the time of the change it reflects.
-const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
-
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KubeError {
@@ -341,7 +338,7 @@ fn trigger_time<K: Resource>(object: &K) -> SystemTime {
         .meta()
         .annotations
         .as_ref()
-        .and_then(|a| a.get(TRIGGER_TIME_ANNOTATION))
+        .and_then(|a| a.get(k8s::TRIGGER_TIME_ANNOTATION))
         .and_then(|t| t.parse::<jiff::Timestamp>().ok())
         .map(SystemTime::from)
         .unwrap_or_else(SystemTime::now)

@@ -132,12 +132,48 @@ pub struct EndpointSet {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Endpoint {
-    pub addresses: Vec<IpAddr>,
+    pub addresses: Addresses,
     /// `conditions.ready`, with unset meaning ready.
     pub ready: bool,
-    pub hostname: Option<String>,
+    pub hostname: Option<Box<str>>,
     /// `targetRef.name` (the pod) when the target is a Pod.
-    pub target_name: Option<String>,
+    pub target_name: Option<Box<str>>,
+}
+
+/// An endpoint's addresses: at least one (the API requires it), nearly always exactly one, so
+/// the first is kept inline and only the rest on the heap. A big cluster keeps one of these per
+/// endpoint; a one-address `Vec` would cost an allocation each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addresses {
+    first: IpAddr,
+    rest: Box<[IpAddr]>,
+}
+
+impl Addresses {
+    /// `None` for an empty list.
+    pub fn new(mut all: Vec<IpAddr>) -> Option<Self> {
+        if all.is_empty() {
+            return None;
+        }
+        let first = all.remove(0);
+        Some(Addresses {
+            first,
+            rest: all.into_boxed_slice(),
+        })
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &IpAddr> {
+        std::iter::once(&self.first).chain(self.rest.iter())
+    }
+}
+
+impl From<IpAddr> for Addresses {
+    fn from(first: IpAddr) -> Self {
+        Addresses {
+            first,
+            rest: Box::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -302,18 +338,26 @@ impl EndpointSet {
             slice
                 .endpoints
                 .iter()
-                .map(|e| {
-                    Ok(Endpoint {
-                        addresses: e
-                            .addresses
-                            .iter()
-                            .map(|a| parse_ip("endpoints[].addresses", a))
-                            .collect::<Result<_, _>>()?,
+                .filter_map(|e| {
+                    // The API requires at least one address; an endpoint without serves nothing.
+                    let addresses = match e
+                        .addresses
+                        .iter()
+                        .map(|a| parse_ip("endpoints[].addresses", a))
+                        .collect::<Result<Vec<_>, _>>()
+                    {
+                        Ok(all) => Addresses::new(all)?,
+                        Err(err) => return Some(Err(err)),
+                    };
+                    Some(Ok(Endpoint {
+                        addresses,
                         ready: e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true),
                         hostname: match &e.hostname {
                             Some(h) if !h.is_empty() => {
-                                check_label("endpoints[].hostname", h)?;
-                                Some(h.clone())
+                                if let Err(err) = check_label("endpoints[].hostname", h) {
+                                    return Some(Err(err));
+                                }
+                                Some(h.as_str().into())
                             }
                             _ => None,
                         },
@@ -321,10 +365,11 @@ impl EndpointSet {
                             .target_ref
                             .as_ref()
                             .filter(|t| t.kind.as_deref().is_none_or(|k| k == "Pod"))
-                            .and_then(|t| t.name.clone()),
-                    })
+                            .and_then(|t| t.name.as_deref())
+                            .map(Into::into),
+                    }))
                 })
-                .collect::<Result<_, ModelError>>()?
+                .collect::<Result<Vec<_>, ModelError>>()?
         };
         let ports = slice
             .ports
@@ -339,6 +384,8 @@ impl EndpointSet {
                 })
             })
             .collect::<Result<_, ModelError>>()?;
+        let mut endpoints = endpoints;
+        endpoints.shrink_to_fit();
         Ok(EndpointSet {
             namespace,
             name,

@@ -244,7 +244,17 @@ impl Index {
                 }
                 touched.services.insert(key);
             }
-            ClusterObject::EndpointSet(set) => {
+            ClusterObject::EndpointSet(mut set) => {
+                // Keep only what answers use: not-ready endpoints serve nothing, and the pod
+                // name only names endpoints with `endpoint_pod_names` (a changed option builds a
+                // new index from a new source, so nothing dropped here is needed later).
+                set.endpoints.retain(|e| e.ready);
+                if !self.options.build.endpoint_pod_names {
+                    for endpoint in &mut set.endpoints {
+                        endpoint.target_name = None;
+                    }
+                }
+                set.endpoints.shrink_to_fit();
                 if objects.slices.get(&key) == Some(&set) {
                     return;
                 }
@@ -383,6 +393,9 @@ impl Index {
                     };
                     let mut owners = self.reverse.entry(ip).or_default();
                     if !owners.contains(&ptr) {
+                        // Nearly every address has one owner: no spare capacity (a plain
+                        // push would reserve four, 160 bytes per address).
+                        owners.reserve_exact(1);
                         owners.push(ptr);
                         owners.sort();
                     }

@@ -443,7 +443,7 @@ fn for_each_hit<'e>(
     if by_endpoints {
         for endpoint in &entry.endpoints {
             if let Selector::Endpoint(label) = selector
-                && *endpoint.label != *label
+                && endpoint.label() != label
             {
                 continue;
             }

@@ -48,14 +48,22 @@ pub struct PortEntry {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointEntry {
     pub ip: IpAddr,
-    /// The per-endpoint label: hostname, pod name (`endpoint_pod_names`) or dashed IP.
-    pub label: Arc<str>,
     /// `label.name.namespace.svc`, lower-case.
     pub target: Arc<str>,
+    /// The length of the per-endpoint label at the start of `target` (a label is at most 63
+    /// octets): one string per endpoint instead of two.
+    pub label_len: u8,
     /// The ports of the slice this endpoint came from.
     pub ports: Arc<[PortEntry]>,
     /// An earlier entry has the same label: answers must deduplicate against it.
     pub repeats_label: bool,
+}
+
+impl EndpointEntry {
+    /// The per-endpoint label: hostname, pod name (`endpoint_pod_names`) or dashed IP.
+    pub fn label(&self) -> &str {
+        &self.target[..usize::from(self.label_len)]
+    }
 }
 
 impl ServiceEntry {
@@ -107,13 +115,15 @@ pub fn service_entry(
     for slice in slices {
         let slice_ports: Arc<[PortEntry]> = port_entries(&slice.ports).into();
         for endpoint in slice.endpoints.iter().filter(|e| e.ready) {
-            for ip in &endpoint.addresses {
+            for ip in endpoint.addresses.iter() {
                 let label = endpoint_label(endpoint, *ip, options).to_ascii_lowercase();
                 let repeats_label = !seen_labels.insert(label.clone());
                 endpoints.push(EndpointEntry {
                     ip: *ip,
                     target: format!("{label}.{name}.{namespace}.svc").into(),
-                    label: label.into(),
+                    // Labels are checked to be at most 63 octets (hostnames at the edge, pod
+                    // names in endpoint_label, dashed addresses are at most 39).
+                    label_len: u8::try_from(label.len()).unwrap_or(u8::MAX),
                     ports: slice_ports.clone(),
                     repeats_label,
                 });
@@ -121,6 +131,7 @@ pub fn service_entry(
         }
     }
 
+    endpoints.shrink_to_fit();
     let addresses: Vec<IpAddr> = match &kind {
         EntryKind::ClusterIp(ips) => ips.clone(),
         EntryKind::Headless => endpoints.iter().map(|e| e.ip).collect(),
@@ -167,7 +178,7 @@ fn port_entries(ports: &[model::Port]) -> Vec<PortEntry> {
 /// name when `endpoint_pod_names` is on (and it fits a label), else the dashed address.
 pub fn endpoint_label(endpoint: &model::Endpoint, ip: IpAddr, options: BuildOptions) -> String {
     if let Some(h) = &endpoint.hostname {
-        return h.clone();
+        return h.to_string();
     }
     if options.endpoint_pod_names
         && let Some(pod) = endpoint
@@ -175,7 +186,7 @@ pub fn endpoint_label(endpoint: &model::Endpoint, ip: IpAddr, options: BuildOpti
             .as_ref()
             .filter(|p| p.len() < 64 && !p.is_empty())
     {
-        return pod.clone();
+        return pod.to_string();
     }
     dashed_ip(ip)
 }
@@ -197,9 +208,9 @@ mod tests {
 
     fn ep(ip: &str, ready: bool, hostname: Option<&str>) -> Endpoint {
         Endpoint {
-            addresses: vec![ip.parse().unwrap()],
+            addresses: ip.parse::<IpAddr>().unwrap().into(),
             ready,
-            hostname: hostname.map(str::to_owned),
+            hostname: hostname.map(Into::into),
             target_name: Some("pod-a".into()),
         }
     }
@@ -257,11 +268,11 @@ mod tests {
             endpoint_pod_names: true,
         };
         assert_eq!(
-            &*service_entry(&svc, &[&slice], on).endpoints[0].label,
+            service_entry(&svc, &[&slice], on).endpoints[0].label(),
             "pod-a"
         );
         assert_eq!(
-            &*service_entry(&svc, &[&slice], BuildOptions::default()).endpoints[0].label,
+            service_entry(&svc, &[&slice], BuildOptions::default()).endpoints[0].label(),
             "10-0-0-1"
         );
     }

@@ -199,6 +199,7 @@ class Store:
         self.watches: dict[int, str] = {}  # id -> request line of each open watch
         self._next_watch = 0
         self.cuts: dict[str, int] = {}  # kind -> watches still to cut in the middle of an event
+        self.snapshots: dict[str, tuple[int, list]] = {}  # continue token id -> (rv, items)
         self.churned = 0  # updates the churn thread has applied
         self.churning = False
 
@@ -434,14 +435,45 @@ def make_handler(store: Store, options):
                     plural = KINDS[kind][0]
                     return self._send_status(404, f'{plural} "{name}" not found')
                 return self._send_json(200, obj)
+            # Pagination as the real apiserver does it: a list with `limit` that is not served
+            # from its watch cache (no resourceVersion, or not "0") comes in pages of a
+            # consistent snapshot, chained by `continue` tokens; rv "0" ignores the limit.
+            limit_text, token = q("limit"), q("continue")
+            try:
+                limit = int(limit_text) if limit_text else 0
+            except ValueError:
+                raise BadRequest(f"invalid limit {limit_text!r}") from None
+            paged = limit > 0 and q("resourceVersion") != "0"
             with store.cond:
-                items = [o for (k, _, _), o in sorted(store.objects.items()) if k == kind and matches(o)]
-                rv = store.rv
+                if token:
+                    snapshot = store.snapshots.get(token.split(":")[0])
+                    if snapshot is None:
+                        return self._send_status(
+                            410, "the provided continue parameter is too old", "Expired")
+                    rv, items = snapshot
+                    offset = int(token.split(":")[1])
+                else:
+                    items = [o for (k, _, _), o in sorted(store.objects.items()) if k == kind and matches(o)]
+                    rv = store.rv
+                    offset = 0
+                metadata = {"resourceVersion": str(rv)}
+                if paged and offset + limit < len(items):
+                    snapshot_id = token.split(":")[0] if token else str(uuid.uuid4())
+                    store.snapshots[snapshot_id] = (rv, items)
+                    while len(store.snapshots) > 64:  # the oldest tokens expire
+                        store.snapshots.pop(next(iter(store.snapshots)))
+                    metadata["continue"] = f"{snapshot_id}:{offset + limit}"
+                    metadata["remainingItemCount"] = len(items) - offset - limit
+                    page = items[offset:offset + limit]
+                else:
+                    if token:
+                        store.snapshots.pop(token.split(":")[0], None)
+                    page = items[offset:offset + limit] if paged else items[offset:]
             self._send_json(200, {
                 "kind": f"{kind}List",
                 "apiVersion": KINDS[kind][1],
-                "metadata": {"resourceVersion": str(rv)},
-                "items": items,
+                "metadata": metadata,
+                "items": page,
             })
 
         def _watch(self, kind, matches, query, q):
