@@ -245,6 +245,31 @@ def summarize(runs_path: str, meta_path: str, out_path: str) -> int:
                  "slice (about 3–4 ms).")
     lines.append("")
 
+    unbound_sizes = [size for size in sizes if runs.get((size, "unbound", "external", "cpu_us"))]
+    if unbound_sizes:
+        lines.append("## External names (cache hits): clusterdns and unbound")
+        lines.append("")
+        lines.append(f"unbound {g.get('unbound_version', '?')} as a forwarding cache (one thread, iterator "
+                     "module only, no validation) in front of the same upstream, same queries, same rounds.")
+        lines.append("")
+        lines.append(f"| cluster | CPU µs/query at saturation | queries/s at saturation | p50 ms at {load} q/s | p99 ms | p99.9 ms |")
+        lines.append("|---|---|---|---|---|---|")
+
+        def vs_unbound(size, metric, kind, bold=False, times=False):
+            a = values(size, "clusterdns", "external", metric)
+            b = values(size, "unbound", "external", metric)
+            per_round = [a[r] / b[r] for r in sorted(a) if r in b and b[r] > 0]
+            r = statistics.median(per_round) if per_round else None
+            return (f"{fmt_num(med(size, 'clusterdns', 'external', metric), kind)} / "
+                    f"{fmt_num(med(size, 'unbound', 'external', metric), kind)} → {fmt_ratio(r, bold, times)}")
+        for size in unbound_sizes:
+            lines.append(f"| {size_title(size)} | {vs_unbound(size, 'cpu_us', 'us', bold=True)} | "
+                         f"{vs_unbound(size, 'qps', 'qps', times=True)} | {vs_unbound(size, 'p50', 'ms')} | "
+                         f"{vs_unbound(size, 'p99', 'ms')} | {vs_unbound(size, 'p999', 'ms')} |")
+        lines.append("")
+        lines.append("Each cell: clusterdns / unbound → ratio.")
+        lines.append("")
+
     lines.append("## Start-up and memory")
     lines.append("")
     lines.append("| cluster | objects in the stand-in | time to /ready, s | RSS after sync, MiB | peak RSS after the load, MiB |")

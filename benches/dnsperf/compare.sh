@@ -35,6 +35,9 @@
 #   A, NXDOMAIN, AAAA NODATA), search (ndots:5 search expansions of short names as a pod sends
 #   them, mostly NXDOMAIN), external (benches/dnsperf/queries-forward.txt through the forwarder,
 #   cache hits once warm).
+#   With UNBOUND=1 (the default when the external mix runs), unbound joins the rounds of the first
+#   size for the external mix only: a forwarding cache (one thread, no validator) in front of the
+#   same upstream, the "knot-class" reference the issue names for cache hits.
 #
 # Every figure is the median over the rounds; ratios are the median of the per-round ratios.
 # Installs what is missing: dnsperf and dig (apt-get), CoreDNS (npm, into TOOLS_DIR), and builds
@@ -51,12 +54,13 @@
 #   --pods-verified      PODS_VERIFIED=1 [0]
 #   --check N            CHECK: questions per mix compared with dig, 0 for none [30]
 #   --results FILE       RESULTS [benches/dnsperf/last-results.md]
+#   --no-unbound         UNBOUND=0 [1]
 # Environment only:
 #   CLUSTERDNS, CARGO_TARGET_DIR, COREDNS, COREDNS_NPM [coredns-dist-linux-x64@1.11.1-3],
 #   TOOLS_DIR [target/bench-tools], QUERIES (lines per generated query file) [20000], SEED [8],
 #   CLIENTS [4], OUTSTANDING [100], MAX_QPS [200000], SERVER_CPUS [0], CLIENT_CPUS [1],
 #   LAMEDUCK [1s], API_TIMEOUT (stand-in start) [600], READY_TIMEOUT [300],
-#   TOTAL_TIMEOUT [10800], STRICT (stop when answers differ) [0], SHOW_ANSWERS [0], KEEP_WORK [0].
+#   UNBOUND_BIN [unbound], TOTAL_TIMEOUT [10800], STRICT (stop when answers differ) [0], SHOW_ANSWERS [0], KEEP_WORK [0].
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -87,6 +91,8 @@ TOTAL_TIMEOUT="${TOTAL_TIMEOUT:-10800}"
 STRICT="${STRICT:-0}"
 SHOW_ANSWERS="${SHOW_ANSWERS:-0}"
 KEEP_WORK="${KEEP_WORK:-0}"
+UNBOUND="${UNBOUND:-1}"
+UNBOUND_BIN="${UNBOUND_BIN:-unbound}"
 
 log() { printf '%s\n' "== $*" >&2; }
 die() { printf 'dnsperf-compare: %s\n' "$*" >&2; exit 1; }
@@ -107,6 +113,7 @@ while [ $# -gt 0 ]; do
     --load-duration) LOAD_DURATION="${2:?}"; shift 2 ;;
     --load-duration=*) LOAD_DURATION="${1#*=}"; shift ;;
     --pods-verified) PODS_VERIFIED=1; shift ;;
+    --no-unbound) UNBOUND=0; shift ;;
     --check) CHECK="${2:?}"; shift 2 ;;
     --check=*) CHECK="${1#*=}"; shift ;;
     --results) RESULTS="${2:?}"; shift 2 ;;
@@ -153,6 +160,13 @@ command -v dig >/dev/null 2>&1 || { log "installing dig (bind9-dnsutils)"; apt_i
 command -v taskset >/dev/null 2>&1 || { log "installing taskset (util-linux)"; apt_install util-linux; }
 command -v python3 >/dev/null 2>&1 || { log "installing python3"; apt_install python3; }
 command -v curl >/dev/null 2>&1 || { log "installing curl"; apt_install curl; }
+case " $MIXES " in *" external "*) ;; *) UNBOUND=0 ;; esac
+if [ "$UNBOUND" = 1 ] && ! command -v "$UNBOUND_BIN" >/dev/null 2>&1; then
+  log "installing unbound"
+  # RUNLEVEL=1: the package must not start its own resolver.
+  RUNLEVEL=1 apt_install unbound
+  $SUDO pkill -x unbound 2>/dev/null || true
+fi
 
 if [ -z "${COREDNS:-}" ]; then
   COREDNS="$TOOLS_DIR/node_modules/coredns-dist-linux-x64/coredns"
@@ -335,6 +349,41 @@ launch_server() {
   local server="$1" dir="$2" ports dns hp rp mp start
   mkdir -p "$dir"
   read -r dns hp rp mp <<<"$(free_ports 4)"
+  if [ "$server" = unbound ]; then
+    cat >"$dir/unbound.conf" <<EOF
+server:
+    interface: 127.0.0.1@$dns
+    port: $dns
+    do-daemonize: no
+    num-threads: 1
+    so-reuseport: no
+    access-control: 127.0.0.0/8 allow
+    do-not-query-localhost: no
+    chroot: ""
+    username: ""
+    directory: "$dir"
+    pidfile: ""
+    use-syslog: no
+    logfile: ""
+    verbosity: 0
+    module-config: "iterator"
+    qname-minimisation: no
+    cache-max-ttl: 30
+    cache-max-negative-ttl: 30
+forward-zone:
+    name: "."
+    forward-addr: 127.0.0.1@$UP_PORT
+EOF
+    taskset -c "$SERVER_CPUS" "$UNBOUND_BIN" -d -c "$dir/unbound.conf" >"$dir/out" 2>&1 &
+    L_PID=$!
+    PIDS+=("$L_PID")
+    L_PORT="$dns"
+    L_READY_MS="" L_RSS=""
+    wait_for_answer "$L_PORT" example.org A 30 \
+      || { tail -20 "$dir/out" >&2; die "unbound does not answer on $L_PORT"; }
+    L_RSS="$(rss_now "$L_PID")"
+    return 0
+  fi
   if [ "$server" = coredns ]; then
     # deploy/coredns/Corefile.kubeadm, adapted.
     cat >"$dir/Corefile" <<EOF
@@ -573,10 +622,15 @@ one_run() {
   local size="$1" round="$2" server="$3" dir="$WORK/${1/:/-}/$3-$2" mix
   check_deadline "$size round $round $server start"
   launch_server "$server" "$dir"
-  record "$size" "$round" "$server" - ready_ms "$L_READY_MS"
-  record "$size" "$round" "$server" - rss_kb "$L_RSS"
-  log "[$size] round $round $server: pid $L_PID on 127.0.0.1:$L_PORT, ready after $L_READY_MS ms, VmRSS $((L_RSS / 1024)) MiB"
-  for mix in $SIZE_MIXES; do
+  local mixes="$SIZE_MIXES"
+  if [ "$server" = unbound ]; then
+    mixes="external"  # unbound has no cluster zone
+  else
+    record "$size" "$round" "$server" - ready_ms "$L_READY_MS"
+    record "$size" "$round" "$server" - rss_kb "$L_RSS"
+  fi
+  log "[$size] round $round $server: pid $L_PID on 127.0.0.1:$L_PORT, ready after ${L_READY_MS:-?} ms, VmRSS $((L_RSS / 1024)) MiB"
+  for mix in $mixes; do
     measure_mix "$size" "$round" "$server" "$mix" "${MIX_FILE[$mix]}" "$L_PID" "$L_PORT" "$dir"
   done
   record "$size" "$round" "$server" - hwm_kb "$(peak_rss "$L_PID")"
@@ -602,6 +656,7 @@ meta - clusterdns_version "${CD_VERSION#clusterdns }"
 meta - coredns_full "${CO_VERSION}"
 meta - coredns_version "$(printf '%s' "$CO_VERSION" | sed -n 's/^CoreDNS-//p')"
 meta - dnsperf_version "$DNSPERF_VERSION"
+[ "$UNBOUND" = 1 ] && meta - unbound_version "$("$UNBOUND_BIN" -V 2>/dev/null | sed -n 's/^Version //p' | sed -n 1p)"
 meta - sizes "$SIZES"
 meta - mixes "$MIXES"
 meta - rounds "$ROUNDS"
@@ -677,6 +732,10 @@ for size in $SIZES; do
 
   for round in $(seq 1 "$ROUNDS"); do
     if [ $((round % 2)) -eq 1 ]; then order="clusterdns coredns"; else order="coredns clusterdns"; fi
+    # unbound, for the external mix, with the first size only (cache hits do not depend on it).
+    if [ "$UNBOUND" = 1 ] && [ "$size" = "${SIZES%% *}" ]; then
+      if [ $((round % 2)) -eq 1 ]; then order+=" unbound"; else order="unbound $order"; fi
+    fi
     for server in $order; do
       one_run "$size" "$round" "$server"
     done
