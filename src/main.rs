@@ -67,6 +67,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    fix_malloc_mmap_threshold();
     let cli = Cli::parse();
     if let Some(Command::ConvertCorefile { corefile }) = &cli.command {
         return convert_corefile(corefile);
@@ -274,3 +275,21 @@ fn admin_routes(config: &Config) -> Vec<(SocketAddr, Routes)> {
     }
     out
 }
+
+/// glibc raises its mmap threshold each time a large block is freed (up to 32 MiB); from then on
+/// the API client's list pages and other big transient buffers come from the heap and leave
+/// holes there that are never given back (measured: 5 MiB more RSS after syncing 10k Services /
+/// 100k endpoints, and varying from run to run). A fixed threshold keeps blocks over 128 KiB in
+/// their own mappings, returned to the system when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn fix_malloc_mmap_threshold() {
+    // SAFETY: mallopt only sets an allocator parameter; it is called first thing in main,
+    // before any other thread exists or anything is allocated concurrently.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn fix_malloc_mmap_threshold() {}

@@ -10,21 +10,56 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dashmap::DashMap;
+use smallvec::SmallVec;
 
-use super::records::{self, BuildOptions, ServiceEntry};
+use super::records::{self, BuildOptions, ServiceEntry, SliceEntry};
 use crate::cluster::ClusterEvent;
-use crate::cluster::model::{ClusterObject, EndpointSet, ObjectKey, ObjectKind, Pod, Service};
+use crate::cluster::model::{ClusterObject, ObjectKey, ObjectKind, Service};
 
 /// A PTR record some Service owns at an address.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PtrOwner {
-    /// `name.namespace` of the owning Service.
-    pub service: Arc<str>,
-    /// The target without the zone (`name.ns.svc` or `label.name.ns.svc`).
+    /// The target without the zone (`name.ns.svc` or `label.name.ns.svc`), shared with the
+    /// Service's entry; the owning Service is read from it.
     pub target: Arc<str>,
     /// A ClusterIP (which wins over endpoint names, as in CoreDNS) or an endpoint address.
     pub cluster_ip: bool,
 }
+
+impl PtrOwner {
+    /// `name.namespace` of the owning Service.
+    pub fn service(&self) -> &str {
+        let key = self.target.strip_suffix(".svc").unwrap_or(&self.target);
+        if self.cluster_ip {
+            key
+        } else {
+            key.split_once('.').map_or(key, |(_, rest)| rest)
+        }
+    }
+}
+
+/// Owners sort by Service, then target, then kind.
+impl Ord for PtrOwner {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.service(), &*self.target, self.cluster_ip).cmp(&(
+            other.service(),
+            &*other.target,
+            other.cluster_ip,
+        ))
+    }
+}
+
+impl PartialOrd for PtrOwner {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The namespaces with live pods at one IP, each with how many: nearly always one, inline.
+type PodNamespaces = SmallVec<[(Box<str>, u32); 1]>;
+
+/// The PTR owners of one address: nearly always one, kept inline (no allocation per address).
+pub type PtrOwners = SmallVec<[PtrOwner; 1]>;
 
 /// What the index needs to know from the configuration.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -45,9 +80,11 @@ pub struct Index {
     /// Namespaces that exist (a Namespace object, or at least one Service in it).
     namespaces: DashMap<Box<str>, ()>,
     /// Address → the PTR records owned there.
-    reverse: DashMap<IpAddr, Vec<PtrOwner>>,
+    reverse: DashMap<IpAddr, PtrOwners>,
     /// Pod IP → namespaces of the live pods with that IP (`pods = "verified"`).
-    pod_ips: DashMap<IpAddr, Vec<Box<str>>>,
+    /// Each namespace with the number of its live pods there; counted as pods change, so no
+    /// per-IP list of pods is kept.
+    pod_ips: DashMap<IpAddr, PodNamespaces>,
     /// SOA serial: Unix time of the last change visible in DNS.
     serial: AtomicU32,
     synced: AtomicBool,
@@ -59,12 +96,15 @@ pub struct Index {
 struct Objects {
     namespaces: HashSet<String>,
     services: HashMap<ObjectKey, Service>,
-    slices: HashMap<ObjectKey, EndpointSet>,
+    /// Each slice as its Service's entry uses it (the slice itself is not kept).
+    slices: HashMap<ObjectKey, Arc<SliceEntry>>,
     /// Service key → names of the slices labelled with it.
-    slices_of: HashMap<ObjectKey, BTreeSet<String>>,
-    pods: HashMap<ObjectKey, Pod>,
+    /// A sorted `Vec`, not a `BTreeSet`: nearly every Service has one slice, and a B-tree node
+    /// costs ~300 bytes even for one name.
+    slices_of: HashMap<ObjectKey, Vec<Box<str>>>,
+    /// Pod → (IP, terminating): all the index needs (the key holds namespace and name).
+    pods: HashMap<ObjectKey, (Option<IpAddr>, bool)>,
     /// Pod IP → keys of the pods that have it.
-    pods_by_ip: HashMap<IpAddr, BTreeSet<ObjectKey>>,
     services_per_namespace: HashMap<String, usize>,
     synced: HashSet<ObjectKind>,
 }
@@ -74,7 +114,8 @@ struct Objects {
 struct Touched {
     services: BTreeSet<ObjectKey>,
     namespaces: BTreeSet<String>,
-    pod_ips: BTreeSet<IpAddr>,
+    /// A pod IP appeared in or vanished from a namespace.
+    pods_changed: bool,
 }
 
 impl Index {
@@ -113,7 +154,7 @@ impl Index {
     pub fn pod_ip_in_namespace(&self, ip: IpAddr, namespace: &str) -> bool {
         self.pod_ips
             .get(&ip)
-            .is_some_and(|nss| nss.iter().any(|n| &**n == namespace))
+            .is_some_and(|nss| nss.iter().any(|(n, _)| &**n == namespace))
     }
 
     pub fn serial(&self) -> u32 {
@@ -158,9 +199,7 @@ impl Index {
                 }
             }
         }
-        for ip in &touched.pod_ips {
-            changed |= self.rebuild_pod_ip(&objects, *ip);
-        }
+        changed |= touched.pods_changed;
         if changed {
             self.serial.fetch_max(unix_now(), Ordering::Relaxed);
         }
@@ -244,52 +283,37 @@ impl Index {
                 }
                 touched.services.insert(key);
             }
-            ClusterObject::EndpointSet(mut set) => {
-                // Keep only what answers use: not-ready endpoints serve nothing, and the pod
-                // name only names endpoints with `endpoint_pod_names` (a changed option builds a
-                // new index from a new source, so nothing dropped here is needed later).
-                set.endpoints.retain(|e| e.ready);
-                if !self.options.build.endpoint_pod_names {
-                    for endpoint in &mut set.endpoints {
-                        endpoint.target_name = None;
-                    }
-                }
-                set.endpoints.shrink_to_fit();
-                if objects.slices.get(&key) == Some(&set) {
+            ClusterObject::EndpointSet(set) => {
+                // Only what answers use is kept (a changed option builds a new index from a new
+                // source, so nothing dropped here is needed later).
+                let set = records::slice_entry(&set, self.options.build);
+                if objects.slices.get(&key).map(|s| &**s) == Some(&set) {
                     return;
                 }
                 if let Some(old) = objects.slices.remove(&key) {
                     self.unlink_slice(objects, &key, &old, touched);
                 }
                 if let Some(service) = &set.service {
-                    let svc_key = ObjectKey::new(&key.namespace, service.to_ascii_lowercase());
-                    objects
-                        .slices_of
-                        .entry(svc_key.clone())
-                        .or_default()
-                        .insert(key.name.clone());
+                    let svc_key = ObjectKey::new(&key.namespace, &**service);
+                    let names = objects.slices_of.entry(svc_key.clone()).or_default();
+                    if let Err(at) = names.binary_search_by(|n| (**n).cmp(key.name.as_str())) {
+                        names.reserve_exact(1);
+                        names.insert(at, key.name.as_str().into());
+                    }
                     touched.services.insert(svc_key);
                 }
-                objects.slices.insert(key, set);
+                objects.slices.insert(key, Arc::new(set));
             }
             ClusterObject::Pod(pod) => {
-                if !self.options.track_pods || objects.pods.get(&key) == Some(&pod) {
+                let state = (pod.ip, pod.terminating);
+                if !self.options.track_pods || objects.pods.get(&key) == Some(&state) {
                     return;
                 }
-                if let Some(ip) = pod.ip {
-                    touched.pod_ips.insert(ip);
-                    objects
-                        .pods_by_ip
-                        .entry(ip)
-                        .or_default()
-                        .insert(key.clone());
+                if let Some((Some(ip), false)) = objects.pods.insert(key.clone(), state) {
+                    touched.pods_changed |= self.count_pod(ip, &key.namespace, false);
                 }
-                let new_ip = pod.ip;
-                if let Some(old_ip) = objects.pods.insert(key.clone(), pod).and_then(|p| p.ip) {
-                    touched.pod_ips.insert(old_ip);
-                    if Some(old_ip) != new_ip {
-                        unlink_pod_ip(objects, old_ip, &key);
-                    }
+                if let (Some(ip), false) = state {
+                    touched.pods_changed |= self.count_pod(ip, &key.namespace, true);
                 }
             }
         }
@@ -324,9 +348,8 @@ impl Index {
                 }
             }
             ObjectKind::Pod => {
-                if let Some(ip) = objects.pods.remove(&key).and_then(|p| p.ip) {
-                    touched.pod_ips.insert(ip);
-                    unlink_pod_ip(objects, ip, &key);
+                if let Some((Some(ip), false)) = objects.pods.remove(&key) {
+                    touched.pods_changed |= self.count_pod(ip, &key.namespace, false);
                 }
             }
         }
@@ -336,13 +359,13 @@ impl Index {
         &self,
         objects: &mut Objects,
         key: &ObjectKey,
-        old: &EndpointSet,
+        old: &SliceEntry,
         touched: &mut Touched,
     ) {
         if let Some(service) = &old.service {
-            let svc_key = ObjectKey::new(&key.namespace, service.to_ascii_lowercase());
+            let svc_key = ObjectKey::new(&key.namespace, &**service);
             if let Some(names) = objects.slices_of.get_mut(&svc_key) {
-                names.remove(&key.name);
+                names.retain(|n| **n != *key.name);
                 if names.is_empty() {
                     objects.slices_of.remove(&svc_key);
                 }
@@ -355,25 +378,25 @@ impl Index {
     fn rebuild_service(&self, objects: &Objects, key: &ObjectKey) -> bool {
         let map_key = format!("{}.{}", key.name, key.namespace);
         let new = objects.services.get(key).map(|svc| {
-            let slices: Vec<&EndpointSet> = objects
+            let slices: Vec<Arc<SliceEntry>> = objects
                 .slices_of
                 .get(key)
                 .into_iter()
                 .flatten()
-                .filter_map(|name| objects.slices.get(&ObjectKey::new(&key.namespace, name)))
+                .filter_map(|name| objects.slices.get(&ObjectKey::new(&key.namespace, &**name)))
+                .cloned()
                 .collect();
-            Arc::new(records::service_entry(svc, &slices, self.options.build))
+            Arc::new(records::service_entry(svc, &slices))
         });
         let old = self.service(&map_key);
         if old.as_deref() == new.as_deref() {
             return false;
         }
-        let owner: Arc<str> = map_key.as_str().into();
         if let Some(old) = &old {
             for (ip, _, _) in old.ptr_owners() {
                 let now_empty = match self.reverse.get_mut(&ip) {
                     Some(mut owners) => {
-                        owners.retain(|o| o.service != owner);
+                        owners.retain(|o| o.service() != map_key);
                         owners.is_empty()
                     }
                     None => false,
@@ -387,15 +410,11 @@ impl Index {
             Some(entry) => {
                 for (ip, target, cluster_ip) in entry.ptr_owners() {
                     let ptr = PtrOwner {
-                        service: owner.clone(),
                         target: target.clone(),
                         cluster_ip,
                     };
                     let mut owners = self.reverse.entry(ip).or_default();
                     if !owners.contains(&ptr) {
-                        // Nearly every address has one owner: no spare capacity (a plain
-                        // push would reserve four, 160 bytes per address).
-                        owners.reserve_exact(1);
                         owners.push(ptr);
                         owners.sort();
                     }
@@ -409,40 +428,46 @@ impl Index {
         true
     }
 
-    fn rebuild_pod_ip(&self, objects: &Objects, ip: IpAddr) -> bool {
-        let mut namespaces: Vec<Box<str>> = objects
-            .pods_by_ip
-            .get(&ip)
-            .into_iter()
-            .flatten()
-            .filter(|k| objects.pods.get(*k).is_some_and(|p| !p.terminating))
-            .map(|k| k.namespace.as_str().into())
-            .collect();
-        namespaces.sort();
-        namespaces.dedup();
-        let before = self
-            .pod_ips
-            .get(&ip)
-            .map(|v| v.value().clone())
-            .unwrap_or_default();
-        if before == namespaces {
-            return false;
-        }
-        if namespaces.is_empty() {
-            self.pod_ips.remove(&ip);
-        } else {
-            self.pod_ips.insert(ip, namespaces);
+    /// Counts a live pod at `ip` in `namespace` in or out. Returns whether the namespace
+    /// appeared there or vanished (what `pods verified` answers change on).
+    fn count_pod(&self, ip: IpAddr, namespace: &str, add: bool) -> bool {
+        let emptied = {
+            let mut entry = self.pod_ips.entry(ip).or_default();
+            let list = entry.value_mut();
+            match (list.iter().position(|(n, _)| **n == *namespace), add) {
+                (Some(i), true) => {
+                    list[i].1 += 1;
+                    return false;
+                }
+                (Some(i), false) if list[i].1 > 1 => {
+                    list[i].1 -= 1;
+                    return false;
+                }
+                (Some(i), false) => {
+                    list.remove(i);
+                    list.is_empty()
+                }
+                (None, true) => {
+                    list.push((namespace.into(), 1));
+                    return true;
+                }
+                // Not counted here (cannot happen while counts follow the pods); the entry
+                // may have just been created empty by `or_default`.
+                (None, false) => {
+                    let created = list.is_empty();
+                    drop(entry);
+                    if created {
+                        self.pod_ips.remove_if(&ip, |_, list| list.is_empty());
+                    }
+                    return false;
+                }
+            }
+        };
+        // The entry guard is dropped: removing under it would deadlock the shard.
+        if emptied {
+            self.pod_ips.remove_if(&ip, |_, list| list.is_empty());
         }
         true
-    }
-}
-
-fn unlink_pod_ip(objects: &mut Objects, ip: IpAddr, key: &ObjectKey) {
-    if let Some(keys) = objects.pods_by_ip.get_mut(&ip) {
-        keys.remove(key);
-        if keys.is_empty() {
-            objects.pods_by_ip.remove(&ip);
-        }
     }
 }
 
@@ -458,4 +483,63 @@ fn unix_now() -> u32 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as u32)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(ns: &str, name: &str, ip: &str, terminating: bool) -> ClusterEvent {
+        ClusterEvent::Upsert(ClusterObject::Pod(crate::cluster::model::Pod {
+            namespace: ns.into(),
+            name: name.into(),
+            ip: Some(ip.parse().unwrap()),
+            terminating,
+        }))
+    }
+
+    #[test]
+    fn pod_ips_follow_live_pods_per_namespace() {
+        let index = Index::new(IndexOptions {
+            track_pods: true,
+            ..Default::default()
+        });
+        let ip: IpAddr = "10.1.0.5".parse().unwrap();
+        let other: IpAddr = "10.1.0.6".parse().unwrap();
+        index.apply([
+            pod("a", "p1", "10.1.0.5", false),
+            pod("a", "p2", "10.1.0.5", false),
+        ]);
+        assert!(index.pod_ip_in_namespace(ip, "a"));
+        assert!(!index.pod_ip_in_namespace(ip, "b"));
+        // One of two pods with the IP goes: still there.
+        index.apply([ClusterEvent::Delete(
+            ObjectKind::Pod,
+            ObjectKey::new("a", "p1"),
+        )]);
+        assert!(index.pod_ip_in_namespace(ip, "a"));
+        // The other terminates: gone; it moves to another IP: there, and not here.
+        index.apply([pod("a", "p2", "10.1.0.5", true)]);
+        assert!(!index.pod_ip_in_namespace(ip, "a"));
+        index.apply([pod("a", "p2", "10.1.0.6", false)]);
+        assert!(index.pod_ip_in_namespace(other, "a"));
+        assert!(!index.pod_ip_in_namespace(ip, "a"));
+        // The same IP in another namespace, then a repeated event changes nothing.
+        index.apply([
+            pod("b", "q", "10.1.0.6", false),
+            pod("b", "q", "10.1.0.6", false),
+        ]);
+        assert!(index.pod_ip_in_namespace(other, "b"));
+        index.apply([ClusterEvent::Delete(
+            ObjectKind::Pod,
+            ObjectKey::new("a", "p2"),
+        )]);
+        assert!(!index.pod_ip_in_namespace(other, "a"));
+        assert!(index.pod_ip_in_namespace(other, "b"));
+        index.apply([ClusterEvent::Delete(
+            ObjectKind::Pod,
+            ObjectKey::new("b", "q"),
+        )]);
+        assert!(index.pod_ips.is_empty(), "no entry left behind");
+    }
 }

@@ -203,11 +203,11 @@ fn apex(zone: &ClusterZone, qtype: RecordType, owner: &Owner, out: &mut AnswerBu
 fn own_names(zone: &ClusterZone) -> Vec<(Target, IpAddr)> {
     let mut names = Vec::new();
     for ip in &zone.config.own_addrs {
-        let services: Vec<Arc<str>> = zone.index.with_ptr_owners(*ip, |owners| {
+        let services: Vec<String> = zone.index.with_ptr_owners(*ip, |owners| {
             owners
                 .iter()
                 .filter(|o| !o.cluster_ip)
-                .map(|o| o.service.clone())
+                .map(|o| o.service().to_owned())
                 .collect()
         });
         for key in services {
@@ -441,13 +441,14 @@ fn for_each_hit<'e>(
     mut f: impl FnMut(Hit<'e>, bool),
 ) {
     if by_endpoints {
-        for endpoint in &entry.endpoints {
+        let across = entry.labels_repeat_across_slices;
+        for (endpoint, ports) in entry.endpoints() {
             if let Selector::Endpoint(label) = selector
                 && endpoint.label() != label
             {
                 continue;
             }
-            endpoint_hits(endpoint, selector, &mut f);
+            endpoint_hits(endpoint, ports, across, selector, &mut f);
         }
     } else if let EntryKind::ClusterIp(ips) = &entry.kind {
         for port in entry.ports.iter().filter(|p| port_matches(p, selector)) {
@@ -467,18 +468,20 @@ fn for_each_hit<'e>(
 
 fn endpoint_hits<'e>(
     endpoint: &'e EndpointEntry,
+    ports: &[PortEntry],
+    labels_repeat_across_slices: bool,
     selector: Selector<'_>,
     f: &mut impl FnMut(Hit<'e>, bool),
 ) {
     let mut first = true;
-    for port in endpoint.ports.iter().filter(|p| port_matches(p, selector)) {
+    for port in ports.iter().filter(|p| port_matches(p, selector)) {
         f(
             Hit {
                 ip: endpoint.ip,
                 port: port.port,
                 target: &endpoint.target,
             },
-            endpoint.repeats_label || !first,
+            endpoint.repeats_label || labels_repeat_across_slices || !first,
         );
         first = false;
     }

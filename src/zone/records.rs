@@ -15,9 +15,12 @@ pub struct ServiceEntry {
     pub kind: EntryKind,
     /// The Service's ports (ClusterIP services); one sentinel port `-1` when it has none.
     pub ports: Vec<PortEntry>,
-    /// Ready endpoint addresses in slice order, one entry per address; duplicates across
-    /// slices are kept so SRV weights count as CoreDNS counts them.
-    pub endpoints: Vec<EndpointEntry>,
+    /// The ready endpoints of its EndpointSlices, in slice-name order: the index's own per-slice
+    /// entries, shared rather than copied. Duplicates across slices are kept so SRV weights
+    /// count as CoreDNS counts them.
+    pub slices: Vec<Arc<SliceEntry>>,
+    /// Some label occurs in two slices: answers must deduplicate every endpoint hit.
+    pub labels_repeat_across_slices: bool,
     /// The A answer of the service name: the IPv4 ClusterIP, or the distinct ready IPv4
     /// endpoint addresses of a headless service.
     pub v4: Vec<Ipv4Addr>,
@@ -44,6 +47,18 @@ pub struct PortEntry {
     pub port: i32,
 }
 
+/// What one EndpointSlice contributes: built once when the slice changes, kept by the index
+/// and shared by the entry of its Service (the slice itself is not kept).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SliceEntry {
+    /// The Service it belongs to (label `kubernetes.io/service-name`), lower-case.
+    pub service: Option<Box<str>>,
+    /// The slice's ports.
+    pub ports: Box<[PortEntry]>,
+    /// One entry per ready address.
+    pub endpoints: Box<[EndpointEntry]>,
+}
+
 /// One ready endpoint address.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointEntry {
@@ -53,9 +68,7 @@ pub struct EndpointEntry {
     /// The length of the per-endpoint label at the start of `target` (a label is at most 63
     /// octets): one string per endpoint instead of two.
     pub label_len: u8,
-    /// The ports of the slice this endpoint came from.
-    pub ports: Arc<[PortEntry]>,
-    /// An earlier entry has the same label: answers must deduplicate against it.
+    /// An earlier endpoint of the same slice has the same label: answers must deduplicate.
     pub repeats_label: bool,
 }
 
@@ -69,7 +82,14 @@ impl EndpointEntry {
 impl ServiceEntry {
     /// Are there ready endpoints (for `ignore_empty_service`)?
     pub fn has_ready_endpoints(&self) -> bool {
-        !self.endpoints.is_empty()
+        self.slices.iter().any(|s| !s.endpoints.is_empty())
+    }
+
+    /// Every ready endpoint with its slice's ports, in slice order.
+    pub fn endpoints(&self) -> impl Iterator<Item = (&EndpointEntry, &[PortEntry])> {
+        self.slices
+            .iter()
+            .flat_map(|s| s.endpoints.iter().map(|e| (e, &*s.ports)))
     }
 
     /// The PTR records this service owns: `(address, target, is_cluster_ip)`.
@@ -81,7 +101,7 @@ impl ServiceEntry {
         cluster
             .iter()
             .map(|ip| (*ip, &self.target, true))
-            .chain(self.endpoints.iter().map(|e| (e.ip, &e.target, false)))
+            .chain(self.endpoints().map(|(e, _)| (e.ip, &e.target, false)))
     }
 }
 
@@ -92,12 +112,36 @@ pub struct BuildOptions {
     pub endpoint_pod_names: bool,
 }
 
-/// Builds the entry of `service` from the slices that carry its name.
-pub fn service_entry(
-    service: &model::Service,
-    slices: &[&model::EndpointSet],
-    options: BuildOptions,
-) -> ServiceEntry {
+/// Builds what a slice contributes. `namespace` is lower-case.
+pub fn slice_entry(set: &model::EndpointSet, options: BuildOptions) -> SliceEntry {
+    let namespace = set.namespace.to_ascii_lowercase();
+    let service = set.service.as_deref().map(str::to_ascii_lowercase);
+    let name = service.as_deref().unwrap_or_default();
+    let mut endpoints: Vec<EndpointEntry> = Vec::new();
+    let mut seen_labels: HashSet<String> = HashSet::new();
+    for endpoint in set.endpoints.iter().filter(|e| e.ready) {
+        for ip in endpoint.addresses.iter() {
+            let label = endpoint_label(endpoint, *ip, options).to_ascii_lowercase();
+            let repeats_label = !seen_labels.insert(label.clone());
+            endpoints.push(EndpointEntry {
+                ip: *ip,
+                target: format!("{label}.{name}.{namespace}.svc").into(),
+                // Labels are checked to be at most 63 octets (hostnames at the edge, pod
+                // names in endpoint_label, dashed addresses are at most 39).
+                label_len: u8::try_from(label.len()).unwrap_or(u8::MAX),
+                repeats_label,
+            });
+        }
+    }
+    SliceEntry {
+        service: service.map(Into::into),
+        ports: port_entries(&set.ports).into(),
+        endpoints: endpoints.into(),
+    }
+}
+
+/// Builds the entry of `service` from the entries of the slices that carry its name.
+pub fn service_entry(service: &model::Service, slices: &[Arc<SliceEntry>]) -> ServiceEntry {
     let namespace = service.namespace.to_ascii_lowercase();
     let name = service.name.to_ascii_lowercase();
     let target: Arc<str> = format!("{name}.{namespace}.svc").into();
@@ -109,48 +153,43 @@ pub fn service_entry(
         ),
     };
     let ports = port_entries(&service.ports);
-
-    let mut endpoints: Vec<EndpointEntry> = Vec::new();
-    let mut seen_labels: HashSet<String> = HashSet::new();
-    for slice in slices {
-        let slice_ports: Arc<[PortEntry]> = port_entries(&slice.ports).into();
-        for endpoint in slice.endpoints.iter().filter(|e| e.ready) {
-            for ip in endpoint.addresses.iter() {
-                let label = endpoint_label(endpoint, *ip, options).to_ascii_lowercase();
-                let repeats_label = !seen_labels.insert(label.clone());
-                endpoints.push(EndpointEntry {
-                    ip: *ip,
-                    target: format!("{label}.{name}.{namespace}.svc").into(),
-                    // Labels are checked to be at most 63 octets (hostnames at the edge, pod
-                    // names in endpoint_label, dashed addresses are at most 39).
-                    label_len: u8::try_from(label.len()).unwrap_or(u8::MAX),
-                    ports: slice_ports.clone(),
-                    repeats_label,
-                });
-            }
-        }
-    }
-
-    endpoints.shrink_to_fit();
-    let addresses: Vec<IpAddr> = match &kind {
-        EntryKind::ClusterIp(ips) => ips.clone(),
-        EntryKind::Headless => endpoints.iter().map(|e| e.ip).collect(),
-        EntryKind::ExternalName(_) => Vec::new(),
+    let slices: Vec<Arc<SliceEntry>> = slices.to_vec();
+    let labels_repeat_across_slices = slices.len() > 1 && {
+        let mut seen: HashSet<&str> = HashSet::new();
+        slices.iter().any(|s| {
+            // Labels repeated within one slice are already marked; count each once per slice.
+            let mine: HashSet<&str> = s.endpoints.iter().map(EndpointEntry::label).collect();
+            mine.into_iter().any(|l| !seen.insert(l))
+        })
     };
+
     let mut seen_ips = HashSet::new();
     let mut v4 = Vec::new();
     let mut v6 = Vec::new();
-    for ip in addresses.into_iter().filter(|ip| seen_ips.insert(*ip)) {
-        match ip {
-            IpAddr::V4(a) => v4.push(a),
-            IpAddr::V6(a) => v6.push(a),
+    let mut add = |ip: IpAddr| {
+        if seen_ips.insert(ip) {
+            match ip {
+                IpAddr::V4(a) => v4.push(a),
+                IpAddr::V6(a) => v6.push(a),
+            }
         }
+    };
+    match &kind {
+        EntryKind::ClusterIp(ips) => ips.iter().copied().for_each(&mut add),
+        EntryKind::Headless => slices
+            .iter()
+            .flat_map(|s| s.endpoints.iter())
+            .for_each(|e| add(e.ip)),
+        EntryKind::ExternalName(_) => {}
     }
+    v4.shrink_to_fit();
+    v6.shrink_to_fit();
     ServiceEntry {
         target,
         kind,
         ports,
-        endpoints,
+        slices,
+        labels_repeat_across_slices,
         v4,
         v6,
     }
@@ -237,6 +276,22 @@ mod tests {
         )
     }
 
+    fn entry(svc: &Service, slice: &EndpointSet, options: BuildOptions) -> ServiceEntry {
+        service_entry(svc, &[Arc::new(slice_entry(slice, options))])
+    }
+
+    #[test]
+    fn labels_repeated_across_slices_are_flagged() {
+        let (svc, a) = headless(vec![ep("10.0.0.1", true, None)]);
+        let mut b = a.clone();
+        b.name = "db-2".into();
+        let slices = [a, b].map(|s| Arc::new(slice_entry(&s, BuildOptions::default())));
+        assert!(service_entry(&svc, &slices).labels_repeat_across_slices);
+        assert!(!service_entry(&svc, &slices[..1]).labels_repeat_across_slices);
+        // The same address twice: one A record.
+        assert_eq!(service_entry(&svc, &slices).v4.len(), 1);
+    }
+
     #[test]
     fn dashed_ip_matches_coredns_forms() {
         assert_eq!(dashed_ip("10.1.2.3".parse().unwrap()), "10-1-2-3");
@@ -252,13 +307,13 @@ mod tests {
             ep("10.0.0.2", false, None),
             ep("fd00::3", true, None),
         ]);
-        let e = service_entry(&svc, &[&slice], BuildOptions::default());
+        let e = entry(&svc, &slice, BuildOptions::default());
         assert_eq!(&*e.target, "db.ns.svc");
         assert_eq!(e.v4, vec!["10.0.0.1".parse::<Ipv4Addr>().unwrap()]);
         assert_eq!(e.v6, vec!["fd00::3".parse::<Ipv6Addr>().unwrap()]);
-        let targets: Vec<&str> = e.endpoints.iter().map(|e| &*e.target).collect();
+        let targets: Vec<&str> = e.endpoints().map(|(e, _)| &*e.target).collect();
         assert_eq!(targets, ["web-0.db.ns.svc", "fd00--3.db.ns.svc"]);
-        assert_eq!(&*e.endpoints[0].ports[0].name, "sql");
+        assert_eq!(&*e.endpoints().next().unwrap().1[0].name, "sql");
     }
 
     #[test]
@@ -268,11 +323,21 @@ mod tests {
             endpoint_pod_names: true,
         };
         assert_eq!(
-            service_entry(&svc, &[&slice], on).endpoints[0].label(),
+            entry(&svc, &slice, on)
+                .endpoints()
+                .next()
+                .unwrap()
+                .0
+                .label(),
             "pod-a"
         );
         assert_eq!(
-            service_entry(&svc, &[&slice], BuildOptions::default()).endpoints[0].label(),
+            entry(&svc, &slice, BuildOptions::default())
+                .endpoints()
+                .next()
+                .unwrap()
+                .0
+                .label(),
             "10-0-0-1"
         );
     }
@@ -280,7 +345,7 @@ mod tests {
     #[test]
     fn portless_service_gets_the_sentinel_port() {
         let (svc, _) = headless(vec![]);
-        let e = service_entry(&svc, &[], BuildOptions::default());
+        let e = service_entry(&svc, &[]);
         assert_eq!(e.ports[0].port, -1);
     }
 
@@ -292,9 +357,6 @@ mod tests {
             kind: ServiceKind::ExternalName("1.2.3.4".into()),
             ports: vec![],
         };
-        assert_eq!(
-            service_entry(&svc, &[], BuildOptions::default()).kind,
-            EntryKind::ExternalName(None)
-        );
+        assert_eq!(service_entry(&svc, &[]).kind, EntryKind::ExternalName(None));
     }
 }
