@@ -441,14 +441,6 @@ async fn invalid_api_objects_are_skipped_with_a_warning_and_the_rest_served() {
 async fn heavy_churn_keeps_answers_flowing_and_memory_returns() {
     let api = FakeApi::start();
     let server = watching(&api, "");
-    let rss = |pid: u32| -> u64 {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-            .unwrap()
-    };
     let pid = server.child.id();
     query(
         server.addr,
@@ -457,7 +449,7 @@ async fn heavy_churn_keeps_answers_flowing_and_memory_returns() {
         Proto::Udp,
     )
     .await;
-    let before = rss(pid);
+    let before = rss_kib(pid);
     let api_addr = api.addr;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop2 = stop.clone();
@@ -504,7 +496,7 @@ async fn heavy_churn_keeps_answers_flowing_and_memory_returns() {
     assert!(updates > 100, "churn ran: {updates} updates");
     assert!(asked > 50);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = rss(pid);
+    let after = rss_kib(pid);
     assert!(
         after < before + 20_000,
         "RSS grew from {before} kB to {after} kB over {updates} updates"
