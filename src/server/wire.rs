@@ -1,7 +1,7 @@
 //! Writes responses straight into a reused buffer: header, the question as the client spelled
 //! it, then records described by the zone. Owners that echo the question are compression
-//! pointers to it; glue owners point at the SRV target they follow. Truncation drops the
-//! additional section, then the authority section, then whole answer records (setting TC).
+//! pointers to it; glue owners point at the SRV target they follow. Truncation drops additional
+//! records from the end, then the authority section, then whole answer records (setting TC).
 
 use hickory_proto::rr::Name;
 
@@ -51,6 +51,8 @@ pub struct MessageWriter {
     question_labels: Vec<u16>,
     /// Where each answer record ends (for truncation).
     answer_ends: Vec<usize>,
+    /// Where each additional record ends, to keep the ones that fit.
+    additional_ends: Vec<usize>,
     /// `(Arc pointer of a target's labels, offset where the name was written)`.
     remembered: Vec<(usize, u16)>,
 }
@@ -85,6 +87,7 @@ impl MessageWriter {
         self.buf.clear();
         self.question_labels.clear();
         self.answer_ends.clear();
+        self.additional_ends.clear();
         self.remembered.clear();
         self.buf.extend_from_slice(&[0u8; HEADER_LEN]);
         let qdcount = match question {
@@ -107,6 +110,7 @@ impl MessageWriter {
         let authority_end = self.buf.len();
         for rr in sections.additionals {
             self.write_rr(rr, zone_offset);
+            self.additional_ends.push(self.buf.len());
         }
         let opt_len = if edns.is_some() { OPT_LEN } else { 0 };
         let limit = limit.max(512);
@@ -119,8 +123,18 @@ impl MessageWriter {
         let mut truncated = false;
         if self.buf.len() + opt_len > limit {
             if authority_end + opt_len <= limit {
-                self.buf.truncate(authority_end);
-                counts.2 = 0;
+                // Glue is optional (RFC 2181 §9: no TC): keep the additional records that fit,
+                // as CoreDNS does. Their names only point backwards, so cutting the tail is safe.
+                let keep = self
+                    .additional_ends
+                    .iter()
+                    .take_while(|end| **end + opt_len <= limit)
+                    .count();
+                self.buf.truncate(match keep {
+                    0 => authority_end,
+                    n => self.additional_ends[n - 1],
+                });
+                counts.2 = keep;
             } else if answers_end + opt_len <= limit {
                 self.buf.truncate(answers_end);
                 counts.1 = 0;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::RecordType;
+use hickory_proto::rr::{RData, RecordType};
 
 use crate::harness::{Proto, Server, query, query_opts, raw_tcp, raw_udp, request_bytes};
 
@@ -121,6 +121,44 @@ async fn srv_glue_is_dropped_before_answers_are_truncated() {
     assert!(m.metadata.truncation);
     // Only the OPT remains in the additional section.
     assert_eq!(m.additionals.len(), 0);
+}
+
+/// 18 endpoints: the SRV answers fit 1232 octets (targets uncompressed, RFC 2782) but not all
+/// their glue. The glue that fits is kept, in order, without TC (RFC 2181 §9), as CoreDNS keeps
+/// what fits.
+#[tokio::test]
+async fn srv_glue_that_fits_is_kept_when_not_all_of_it_fits() {
+    let mut text = String::from(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: zk, namespace: data}\nspec: {clusterIP: None, ports: [{name: https, port: 443}]}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: zk-1, namespace: data, labels: {kubernetes.io/service-name: zk}}\naddressType: IPv4\nports: [{name: https, port: 443}]\nendpoints:\n",
+    );
+    for i in 0..18 {
+        text.push_str(&format!("- addresses: [10.128.2.{}]\n", 70 + i));
+    }
+    let s = Server::with_manifests(&[("zk.yaml", &text)], "");
+    let raw = raw_udp(
+        s.addr,
+        &request_bytes(
+            "_https._tcp.zk.data.svc.cluster.local.",
+            RecordType::SRV,
+            Some(1232),
+        ),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let m = parse(&raw);
+    assert!(raw.len() <= 1232, "{} octets", raw.len());
+    assert!(!m.metadata.truncation, "only glue was dropped");
+    assert_eq!(m.answers.len(), 18);
+    let glue = m.additionals.len();
+    assert!(0 < glue && glue < 18, "some glue kept: {glue}");
+    // Each glue record names the target of the SRV record in the same position.
+    for (srv, a) in m.answers.iter().zip(&m.additionals) {
+        let RData::SRV(srv) = &srv.data else {
+            panic!("not SRV: {srv:?}")
+        };
+        assert_eq!(srv.target, a.name);
+        assert!(matches!(a.data, RData::A(_)), "{a:?}");
+    }
 }
 
 #[test]
