@@ -101,7 +101,7 @@ fn synthetic_cluster() -> Vec<ClusterObject> {
                 let ip = pod_ip(next_pod);
                 next_pod += 1;
                 Endpoint {
-                    addresses: IpAddr::V4(ip).into(),
+                    addresses: vec![IpAddr::V4(ip)],
                     ready: true,
                     hostname: (headless && (i / 4) % 2 == 0).then(|| format!("{name}-{j}").into()),
                     target_name: Some(format!("{name}-pod-{j}").into()),
@@ -387,13 +387,12 @@ fn big_slice(i: usize, ready: bool) -> EndpointSet {
             .map(|j| {
                 let n = i * BIG_ENDPOINTS + j;
                 Endpoint {
-                    addresses: IpAddr::V4(Ipv4Addr::new(
+                    addresses: vec![IpAddr::V4(Ipv4Addr::new(
                         10,
                         (128 + n / 65536) as u8,
                         (n / 256 % 256) as u8,
                         (n % 256) as u8,
-                    ))
-                    .into(),
+                    ))],
                     // The benchmark flips the first endpoint's readiness.
                     ready: ready || j > 0,
                     hostname: None,

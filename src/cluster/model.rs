@@ -132,48 +132,13 @@ pub struct EndpointSet {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Endpoint {
-    pub addresses: Addresses,
+    /// At least one (an endpoint without addresses serves nothing and is skipped).
+    pub addresses: Vec<IpAddr>,
     /// `conditions.ready`, with unset meaning ready.
     pub ready: bool,
     pub hostname: Option<Box<str>>,
     /// `targetRef.name` (the pod) when the target is a Pod.
     pub target_name: Option<Box<str>>,
-}
-
-/// An endpoint's addresses: at least one (the API requires it), nearly always exactly one, so
-/// the first is kept inline and only the rest on the heap. A big cluster keeps one of these per
-/// endpoint; a one-address `Vec` would cost an allocation each.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Addresses {
-    first: IpAddr,
-    rest: Box<[IpAddr]>,
-}
-
-impl Addresses {
-    /// `None` for an empty list.
-    pub fn new(mut all: Vec<IpAddr>) -> Option<Self> {
-        if all.is_empty() {
-            return None;
-        }
-        let first = all.remove(0);
-        Some(Addresses {
-            first,
-            rest: all.into_boxed_slice(),
-        })
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &IpAddr> {
-        std::iter::once(&self.first).chain(self.rest.iter())
-    }
-}
-
-impl From<IpAddr> for Addresses {
-    fn from(first: IpAddr) -> Self {
-        Addresses {
-            first,
-            rest: Box::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -346,7 +311,8 @@ impl EndpointSet {
                         .map(|a| parse_ip("endpoints[].addresses", a))
                         .collect::<Result<Vec<_>, _>>()
                     {
-                        Ok(all) => Addresses::new(all)?,
+                        Ok(all) if all.is_empty() => return None,
+                        Ok(all) => all,
                         Err(err) => return Some(Err(err)),
                     };
                     Some(Ok(Endpoint {
@@ -384,8 +350,6 @@ impl EndpointSet {
                 })
             })
             .collect::<Result<_, ModelError>>()?;
-        let mut endpoints = endpoints;
-        endpoints.shrink_to_fit();
         Ok(EndpointSet {
             namespace,
             name,

@@ -247,7 +247,7 @@ mod tests {
 
     fn ep(ip: &str, ready: bool, hostname: Option<&str>) -> Endpoint {
         Endpoint {
-            addresses: ip.parse::<IpAddr>().unwrap().into(),
+            addresses: vec![ip.parse().unwrap()],
             ready,
             hostname: hostname.map(Into::into),
             target_name: Some("pod-a".into()),

@@ -21,8 +21,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
@@ -34,7 +34,8 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::{RData, Record, RecordType};
 use tokio::net::UdpSocket;
 
-use crate::harness::{Server, TempDir};
+use crate::harness::{Server, TempDir, request_bytes};
+use crate::kube_api::FakeApi;
 
 /// The generator seed: the same seed gives the same cluster, changes and queries.
 const SEED: u64 = 1107;
@@ -75,62 +76,6 @@ fn python(script: &str, args: &[&str]) {
 }
 
 // === processes ===
-
-/// The fake API server, loaded with a fixture; killed on drop.
-struct Api {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Api {
-    fn start(fixture: &Path) -> Api {
-        let mut child = Command::new("python3")
-            .arg(stand_in("fake_apiserver.py"))
-            .args(["--listen", "127.0.0.1:0", "--fixture"])
-            .arg(fixture)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 must be installed to run the fake API server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("fake API server prints its address");
-        let addr = line
-            .trim()
-            .strip_prefix("fake-apiserver: listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .unwrap();
-        Api { child, addr }
-    }
-
-    fn control(&self, action: &str, body: &str) {
-        let mut stream = TcpStream::connect(self.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        write!(
-            stream,
-            "POST /__control/{action} HTTP/1.1\r\nHost: fake\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        assert!(
-            response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"),
-            "{action} {body}: {response}"
-        );
-    }
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// CoreDNS with the kubeadm-like Corefile against the fake API; killed on drop.
 struct CoreDns {
@@ -483,19 +428,8 @@ fn allowed<'a>(
 // === querying ===
 
 fn request(id: u16, name: &str, qtype: RecordType) -> Vec<u8> {
-    let mut out = id.to_be_bytes().to_vec();
-    out.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]);
-    for label in name.split('.').filter(|l| !l.is_empty()) {
-        out.push(label.len() as u8);
-        out.extend_from_slice(label.as_bytes());
-    }
-    out.push(0);
-    out.extend_from_slice(&u16::from(qtype).to_be_bytes());
-    out.extend_from_slice(&1u16.to_be_bytes());
-    out.push(0);
-    out.extend_from_slice(&41u16.to_be_bytes());
-    out.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes());
-    out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let mut out = request_bytes(name, qtype, Some(EDNS_PAYLOAD));
+    out[..2].copy_from_slice(&id.to_be_bytes());
     out
 }
 
@@ -646,7 +580,7 @@ async fn run_variant(
     allow: &[AllowEntry],
     tally: &mut Tally,
 ) {
-    let api = Api::start(cluster);
+    let api = FakeApi::start_with(cluster);
     let coredns = CoreDns::start(api.addr, variant.coredns);
     let clusterdns = Server::with_config(&format!(
         "[[server]]\nlisten = [\"127.0.0.1:0\"]\nzones = [\".\"]\n[server.kubernetes]\nendpoint = \"http://{}\"\n{}\nfallthrough = [\"in-addr.arpa\", \"ip6.arpa\"]\n",
@@ -656,8 +590,12 @@ async fn run_variant(
         let step = format!("{}/{step}", variant.name);
         for op in ops {
             match op {
-                Op::Apply(body) => api.control("apply", body),
-                Op::Delete(body) => api.control("delete", body),
+                Op::Apply(body) => {
+                    api.control("apply", body);
+                }
+                Op::Delete(body) => {
+                    api.control("delete", body);
+                }
                 Op::Wait { name, ip } => {
                     wait_for(coredns.addr, clusterdns.addr, name, ip, &step).await;
                 }

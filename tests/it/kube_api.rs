@@ -20,12 +20,18 @@ pub struct FakeApi {
 }
 
 impl FakeApi {
+    /// The stand-in with the demo cluster.
     pub fn start() -> FakeApi {
+        Self::start_with(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stand-in/demo.json"))
+    }
+
+    /// The stand-in loaded with `fixture` (one object or a `kind: List`).
+    pub fn start_with(fixture: &Path) -> FakeApi {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stand-in");
         let mut child = Command::new("python3")
             .arg(root.join("fake_apiserver.py"))
             .args(["--listen", "127.0.0.1:0", "--fixture"])
-            .arg(root.join("demo.json"))
+            .arg(fixture)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
