@@ -24,9 +24,10 @@ use clusterdns::cluster::model::{
     ClusterObject, Endpoint, EndpointSet, Namespace, Port, Service, ServiceKind,
 };
 use clusterdns::config::PodMode;
-use clusterdns::forward::LoopProbes;
-use clusterdns::metrics::dns::{DnsMetrics, Proto, QueryReport};
-use clusterdns::server::{Block, Handled, Router, Scratch, Transport};
+use clusterdns::dns::Transport;
+use clusterdns::metrics::dns::{DnsMetrics, QueryReport};
+use clusterdns::plugins::Plugins;
+use clusterdns::server::{Block, Handled, Router, Scratch};
 use clusterdns::zone::records::BuildOptions;
 use clusterdns::zone::{
     AnswerBuf, ClusterZone, Index, IndexOptions, Outcome, Rcode, ZoneConfig, lookup,
@@ -297,19 +298,11 @@ fn bench_router(c: &mut Criterion) {
     let zone = cluster_zone();
     let zones = vec![String::new()];
     let metrics = Arc::new(DnsMetrics::new("dns://127.0.0.1:53".into(), &zones));
-    let router = Router::new(
-        vec![Block {
-            zones,
-            cluster: Some(zone),
-            resolver: None,
-            loadbalance: false,
-            log: false,
-            rate_limit: 0,
-            tcp_connections: 1024,
-        }],
-        Arc::new(LoopProbes::default()),
-        metrics,
-    );
+    let plugins = Plugins {
+        kubernetes: Some(zone),
+        ..Plugins::default()
+    };
+    let router = Router::new(vec![Block::new(zones, plugins)], metrics);
     let mut scratch = Scratch::default();
     let mut report = QueryReport::default();
     let mut group = c.benchmark_group("router::handle");
@@ -358,7 +351,7 @@ fn bench_router(c: &mut Criterion) {
                     ) {
                         Handled::Reply(r) => router.metrics.observe(
                             &report,
-                            Proto::Udp,
+                            Transport::Udp,
                             false,
                             bytes.len(),
                             Some(r),

@@ -20,8 +20,8 @@ use crate::config::{ClusterSource, Config, KubernetesConfig, PodMode, ServerConf
 use crate::forward::{Forwarder, LoopProbes};
 use crate::metrics::Histogram;
 use crate::metrics::dns::DnsMetrics;
+use crate::plugins::{Plugins, Resolver};
 use crate::server::ratelimit::RateLimiter;
-use crate::server::resolve::Resolver;
 use crate::server::{self, Block, InFlight, Router, Serving};
 use crate::zone::records::BuildOptions;
 use crate::zone::{ClusterZone, Index, IndexOptions, ZoneConfig};
@@ -56,10 +56,13 @@ impl Drop for SourceGuard {
     }
 }
 
-/// A block as built from its config, with the source it owns.
+/// A block as built from its config, with what a reload may keep: its cluster zone and the
+/// source feeding it, its resolver (forwarder and cache).
 struct BuiltBlock {
     config: ServerConfig,
     block: Block,
+    cluster: Option<ClusterZone>,
+    resolver: Option<Arc<Resolver>>,
     source: Option<Arc<SourceGuard>>,
 }
 
@@ -98,7 +101,7 @@ impl Running {
         let reused: Vec<*const Index> = self
             .blocks
             .iter()
-            .filter_map(|b| b.block.cluster.as_ref())
+            .filter_map(|b| b.cluster.as_ref())
             .map(|c| Arc::as_ptr(&c.index))
             .collect();
         // New indexes sync before they replace the old ones, so answers do not turn SERVFAIL.
@@ -145,7 +148,7 @@ impl Running {
                 .map(|b| b.tcp_connections)
                 .max()
                 .unwrap_or(server::MAX_TCP_CONNECTIONS);
-            let mut router = Router::new(blocks_here, self.shared.loops.clone(), metrics.clone());
+            let mut router = Router::new(blocks_here, metrics.clone());
             // The limiter's counts carry over a reload while the rate stays the same.
             router.rate_limit = rate.map(|r| match &old {
                 Some(l) if l.rate_limit.as_ref().is_some_and(|x| x.per_second() == r) => {
@@ -186,12 +189,12 @@ impl Running {
 
         let fresh: Vec<(Arc<Forwarder>, String)> = blocks
             .iter()
-            .filter_map(|b| b.block.resolver.as_ref().map(|r| (r, &b.block.zones[0])))
+            .filter_map(|b| b.resolver.as_ref().map(|r| (r, &b.block.zones[0])))
             .filter(|(r, _)| {
                 !self
                     .blocks
                     .iter()
-                    .filter_map(|o| o.block.resolver.as_ref())
+                    .filter_map(|o| o.resolver.as_ref())
                     .any(|o| Arc::ptr_eq(&o.forwarder, &r.forwarder))
             })
             .map(|(r, z)| (r.forwarder.clone(), z.clone()))
@@ -235,7 +238,7 @@ impl Running {
 fn indexes(blocks: &[BuiltBlock]) -> Vec<Arc<Index>> {
     blocks
         .iter()
-        .filter_map(|b| b.block.cluster.as_ref().map(|c| c.index.clone()))
+        .filter_map(|b| b.cluster.as_ref().map(|c| c.index.clone()))
         .collect()
 }
 
@@ -243,7 +246,7 @@ fn resolver_metrics(blocks: &[BuiltBlock]) -> Vec<ResolverMetrics> {
     blocks
         .iter()
         .filter_map(|b| {
-            let r = b.block.resolver.as_ref()?;
+            let r = b.resolver.as_ref()?;
             let zones: Vec<String> = b
                 .block
                 .zones
@@ -270,7 +273,7 @@ fn resolver_metrics(blocks: &[BuiltBlock]) -> Vec<ResolverMetrics> {
 async fn wait_for_sync(blocks: &[BuiltBlock], reused: &[*const Index]) {
     let start = Instant::now();
     for b in blocks {
-        let (Some(zone), Some(k)) = (&b.block.cluster, &b.config.kubernetes) else {
+        let (Some(zone), Some(k)) = (&b.cluster, &b.config.kubernetes) else {
             continue;
         };
         if reused.contains(&Arc::as_ptr(&zone.index)) {
@@ -313,7 +316,7 @@ async fn build_block(
     let resolver = match previous
         .iter()
         .find(|b| b.config.forward == server.forward && b.config.cache == server.cache)
-        .and_then(|b| b.block.resolver.clone())
+        .and_then(|b| b.resolver.clone())
     {
         Some(kept) if server.forward.is_some() => Some(kept),
         _ => match &server.forward {
@@ -344,7 +347,7 @@ async fn build_block(
             .iter()
             .find(|b| b.config.kubernetes.as_ref() == Some(k) && b.config.listen == server.listen)
         {
-            Some(kept) => (kept.block.cluster.clone(), kept.source.clone()),
+            Some(kept) => (kept.cluster.clone(), kept.source.clone()),
             None => {
                 let (zone, guard) =
                     start_cluster_zone(k, &own_addrs(&server.listen), &shared.registry.programming)
@@ -353,17 +356,22 @@ async fn build_block(
             }
         },
     };
+    let plugins = Plugins {
+        log: server.log,
+        loadbalance: server.loadbalance,
+        kubernetes: cluster.clone(),
+        forward: resolver.clone(),
+        loops: Some(shared.loops.clone()),
+    };
     Ok(BuiltBlock {
         config: server.clone(),
         block: Block {
-            zones: server.zones.clone(),
-            cluster,
-            resolver,
-            loadbalance: server.loadbalance,
-            log: server.log,
             rate_limit: server.rate_limit,
             tcp_connections: server.tcp_connections,
+            ..Block::new(server.zones.clone(), plugins)
         },
+        cluster,
+        resolver,
         source,
     })
 }

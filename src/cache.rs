@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use moka::notification::RemovalCause;
 
 use crate::config::CacheConfig;
-use crate::forward::reply::{RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_SERVFAIL, Reply};
+use crate::dns::rcode;
+use crate::forward::reply::Reply;
 
 /// The TTL of an answer served stale (RFC 8767 §4 suggests 30 seconds).
 pub const STALE_TTL: u32 = 30;
@@ -231,18 +232,18 @@ impl Cache {
         }
         let c = &self.config;
         match reply.rcode {
-            RCODE_NOERROR if reply.answer_count > 0 => {
+            rcode::NOERROR if reply.answer_count > 0 => {
                 let ttl = reply.min_ttl?.clamp(c.min_ttl, c.max_ttl);
                 Some((EntryKind::Success, ttl))
             }
-            RCODE_NOERROR | RCODE_NXDOMAIN => {
+            rcode::NOERROR | rcode::NXDOMAIN => {
                 // RFC 2308 §5: without an SOA there is no negative TTL: not cached.
                 let ttl = reply
                     .negative_ttl?
                     .clamp(c.min_ttl.min(c.negative_max_ttl), c.negative_max_ttl);
                 Some((EntryKind::Denial, ttl))
             }
-            RCODE_SERVFAIL if c.servfail_ttl > 0 => Some((EntryKind::ServFail, c.servfail_ttl)),
+            rcode::SERVFAIL if c.servfail_ttl > 0 => Some((EntryKind::ServFail, c.servfail_ttl)),
             _ => None,
         }
     }

@@ -9,11 +9,18 @@ use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 use clusterdns::cluster::manifests::{Snapshot, parse_text};
 use clusterdns::config::PodMode;
+use clusterdns::dns::Transport;
+use clusterdns::metrics::dns::{DnsMetrics, QueryReport};
+use clusterdns::plugins::Plugins;
+use clusterdns::server::{Block, Handled, Router, Scratch};
 use clusterdns::zone::records::BuildOptions;
 use clusterdns::zone::{AnswerBuf, ClusterZone, Index, IndexOptions, ZoneConfig, lookup};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
+
+/// The counts are process-wide: the tests of this binary measure one at a time.
+static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn demo_zone() -> ClusterZone {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo-cluster");
@@ -56,28 +63,31 @@ fn demo_zone() -> ClusterZone {
     }
 }
 
+const QUERIES: &[(&str, RecordType)] = &[
+    ("frontend.shop.svc.cluster.local", RecordType::A),
+    ("frontend.shop.svc.cluster.local", RecordType::AAAA),
+    ("postgres.data.svc.cluster.local", RecordType::A),
+    ("postgres-0.postgres.data.svc.cluster.local", RecordType::A),
+    (
+        "_postgres._tcp.postgres.data.svc.cluster.local",
+        RecordType::SRV,
+    ),
+    ("storefront.shop.svc.cluster.local", RecordType::A),
+    ("nosuch.shop.svc.cluster.local", RecordType::A),
+    (
+        "frontend.shop.svc.cluster.local.shop.svc.cluster.local",
+        RecordType::A,
+    ),
+    ("10.0.96.10.in-addr.arpa", RecordType::PTR),
+    ("10-244-1-10.shop.pod.cluster.local", RecordType::A),
+    ("cluster.local", RecordType::SOA),
+];
+
 #[test]
 fn cluster_zone_lookups_allocate_nothing() {
+    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|p| p.into_inner());
     let zone = demo_zone();
-    let queries: &[(&str, RecordType)] = &[
-        ("frontend.shop.svc.cluster.local", RecordType::A),
-        ("frontend.shop.svc.cluster.local", RecordType::AAAA),
-        ("postgres.data.svc.cluster.local", RecordType::A),
-        ("postgres-0.postgres.data.svc.cluster.local", RecordType::A),
-        (
-            "_postgres._tcp.postgres.data.svc.cluster.local",
-            RecordType::SRV,
-        ),
-        ("storefront.shop.svc.cluster.local", RecordType::A),
-        ("nosuch.shop.svc.cluster.local", RecordType::A),
-        (
-            "frontend.shop.svc.cluster.local.shop.svc.cluster.local",
-            RecordType::A,
-        ),
-        ("10.0.96.10.in-addr.arpa", RecordType::PTR),
-        ("10-244-1-10.shop.pod.cluster.local", RecordType::A),
-        ("cluster.local", RecordType::SOA),
-    ];
+    let queries = QUERIES;
     let mut out = AnswerBuf::default();
     // Warm up: the reused buffers grow to their working size once.
     for (name, qtype) in queries {
@@ -97,5 +107,63 @@ fn cluster_zone_lookups_allocate_nothing() {
         (stats.allocations, stats.reallocations),
         (0, 0),
         "allocations during 1100 lookups: {stats:?}"
+    );
+}
+
+/// A query as a client sends it: RD set, EDNS with a 1232-byte payload.
+fn request(name: &str, qtype: RecordType) -> Vec<u8> {
+    let mut out = vec![0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 1];
+    for label in name.split('.') {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+    out.extend_from_slice(&u16::from(qtype).to_be_bytes());
+    out.extend_from_slice(&[0, 1, 0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
+    out
+}
+
+/// The whole request path of a cluster name, not only the lookup: parse, route, the
+/// pipeline's stages (log and loadbalance configured too), write.
+#[test]
+fn the_request_path_of_cluster_names_allocates_nothing() {
+    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|p| p.into_inner());
+    let zones = vec![String::new()];
+    let metrics = Arc::new(DnsMetrics::new("dns://127.0.0.1:53".into(), &zones));
+    let plugins = Plugins {
+        log: true,
+        loadbalance: true,
+        kubernetes: Some(demo_zone()),
+        ..Plugins::default()
+    };
+    let router = Router::new(vec![Block::new(zones, plugins)], metrics);
+    let requests: Vec<Vec<u8>> = QUERIES.iter().map(|(n, t)| request(n, *t)).collect();
+    let mut scratch = Scratch::default();
+    let mut report = QueryReport::default();
+    let mut answer = |bytes: &[u8], scratch: &mut Scratch| -> usize {
+        match router.handle(bytes, Transport::Udp, scratch, &mut report) {
+            Handled::Reply(r) => r.len(),
+            _ => panic!("a cluster name is answered on the spot"),
+        }
+    };
+    for r in &requests {
+        answer(r, &mut scratch);
+    }
+    let mut written = 0;
+    let region = Region::new(GLOBAL);
+    for _ in 0..100 {
+        for r in &requests {
+            written += answer(r, &mut scratch);
+        }
+    }
+    let stats = region.change();
+    assert!(
+        written > 100 * requests.len() * 40,
+        "bytes written: {written}"
+    );
+    assert_eq!(
+        (stats.allocations, stats.reallocations),
+        (0, 0),
+        "allocations during 1100 requests: {stats:?}"
     );
 }

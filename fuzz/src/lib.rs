@@ -30,10 +30,11 @@ use hickory_proto::rr::RecordType;
 use clusterdns::cluster::manifests::{self, Snapshot};
 use clusterdns::cluster::model::{ClusterObject, ServiceKind};
 use clusterdns::config::{Config, ConfigError, PodMode};
-use clusterdns::forward::LoopProbes;
-use clusterdns::forward::reply::{ClientView, Reply, WireQuestion, belongs_to};
+use clusterdns::dns::{Client, Edns, Header, Transport, WireQuestion};
+use clusterdns::forward::reply::{Reply, belongs_to};
 use clusterdns::metrics::dns::{DnsMetrics, QueryReport};
-use clusterdns::server::{Block, Handled, Router, Scratch, Transport};
+use clusterdns::plugins::Plugins;
+use clusterdns::server::{Block, Handled, Router, Scratch};
 use clusterdns::zone::records::BuildOptions;
 use clusterdns::zone::{
     AnswerBuf, ClusterZone, Index, IndexOptions, Outcome, Rcode, ZoneConfig, lookup, qname,
@@ -269,19 +270,16 @@ fn zone_of(snapshot: Snapshot, options: IndexOptions, config: ZoneConfig) -> Clu
 fn router(blocks: Vec<Block>) -> Router {
     let zones: Vec<String> = blocks.iter().flat_map(|b| b.zones.clone()).collect();
     let metrics = Arc::new(DnsMetrics::new("dns://127.0.0.1:53".into(), &zones));
-    Router::new(blocks, Arc::new(LoopProbes::default()), metrics)
+    Router::new(blocks, metrics)
 }
 
 fn block(zones: &[&str], cluster: Option<ClusterZone>, loadbalance: bool) -> Block {
-    Block {
-        zones: zones.iter().map(|z| z.to_string()).collect(),
-        cluster,
-        resolver: None,
+    let plugins = Plugins {
         loadbalance,
-        log: false,
-        rate_limit: 0,
-        tcp_connections: 1024,
-    }
+        kubernetes: cluster,
+        ..Plugins::default()
+    };
+    Block::new(zones.iter().map(|z| z.to_string()).collect(), plugins)
 }
 
 struct Fixture {
@@ -722,13 +720,21 @@ pub fn upstream_reply(data: &[u8]) {
         6 => 100,
         _ => 1500,
     };
-    let view = ClientView {
-        id: 0xa5c3,
-        recursion_desired: c0 & 1 != 0,
-        checking_disabled: c0 & 2 != 0,
-        edns_dnssec_ok: (c0 & 4 != 0).then_some(c0 & 8 != 0),
+    let view = Client {
+        header: Header {
+            id: 0xa5c3,
+            opcode: 0,
+            recursion_desired: c0 & 1 != 0,
+            checking_disabled: c0 & 2 != 0,
+        },
+        edns: (c0 & 4 != 0).then_some(Edns {
+            payload: 1232,
+            version: 0,
+            dnssec_ok: c0 & 8 != 0,
+        }),
         limit,
-        question: &question,
+        transport: Transport::Udp,
+        question: question.clone(),
     };
     let ttl = (c0 & 16 != 0).then_some(u32::from(c1) * 7);
     let mut out = Vec::new();
@@ -753,14 +759,15 @@ pub fn upstream_reply(data: &[u8]) {
             ),
         };
         assert_eq!(parsed.metadata.id, 0xa5c3);
+        assert_eq!(parsed.edns.is_some(), view.edns.is_some(), "{}", ctx());
         assert_eq!(
-            parsed.edns.is_some(),
-            view.edns_dnssec_ok.is_some(),
-            "{}",
-            ctx()
+            parsed.metadata.recursion_desired,
+            view.header.recursion_desired
         );
-        assert_eq!(parsed.metadata.recursion_desired, view.recursion_desired);
-        assert_eq!(parsed.metadata.checking_disabled, view.checking_disabled);
+        assert_eq!(
+            parsed.metadata.checking_disabled,
+            view.header.checking_disabled
+        );
         if let Some(ttl) = ttl {
             for r in parsed
                 .answers

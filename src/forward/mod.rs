@@ -17,8 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 use crate::config::{ForwardConfig, Policy, Upstream as UpstreamConfig};
+use crate::dns::{Transport, WireQuestion, query, rtype};
 use crate::metrics::{Histogram, LATENCY_BUCKETS};
-use reply::WireQuestion;
 
 /// Largest reply read over UDP.
 const UDP_REPLY_BUFFER: usize = 65535;
@@ -96,13 +96,6 @@ impl Upstream {
     pub fn is_looped(&self) -> bool {
         self.looped.load(Ordering::Relaxed)
     }
-}
-
-/// The transport a query arrived on, which the upstream query follows unless configured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    Udp,
-    Tcp,
 }
 
 #[derive(Debug)]
@@ -196,7 +189,7 @@ impl Forwarder {
         self: &Arc<Self>,
         request: &[u8],
         question: &WireQuestion,
-        protocol: Protocol,
+        transport: Transport,
     ) -> Result<Vec<u8>, ForwardError> {
         let max = self.config.max_concurrent;
         if max > 0 && self.in_flight.fetch_add(1, Ordering::Relaxed) >= max {
@@ -209,7 +202,7 @@ impl Forwarder {
         }
         let _slot = Slot(&self.in_flight);
         let use_tcp =
-            self.config.force_tcp || (protocol == Protocol::Tcp && !self.config.prefer_udp);
+            self.config.force_tcp || (transport == Transport::Tcp && !self.config.prefer_udp);
         let deadline = Instant::now() + self.config.timeout;
         let order = self.order();
         if order.is_empty() {
@@ -264,13 +257,10 @@ impl Forwarder {
 
     /// Probes `. IN NS` every `health_check` until the upstream answers.
     async fn probe_until_healthy(self: Arc<Self>, upstream: Arc<Upstream>) {
-        let question = WireQuestion {
-            bytes: vec![0, 0, 2, 0, 1],
-        };
+        let probe = query::health_probe();
+        let question = WireQuestion::of(&probe).expect("a question");
         loop {
             tokio::time::sleep(self.config.health_check).await;
-            let mut probe = vec![0, 0, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-            probe.extend_from_slice(&question.bytes);
             let ok = attempt(
                 &upstream,
                 &probe,
@@ -324,7 +314,7 @@ async fn attempt(
     let work = async {
         if !use_tcp {
             let reply = exchange_udp(upstream.addr, request, question).await?;
-            if reply[2] & 0x02 == 0 {
+            if reply[2] & crate::dns::flag::TC == 0 {
                 return Ok(reply);
             }
             tracing::debug!(upstream = %upstream.addr, "truncated reply: retrying over TCP");
@@ -464,8 +454,6 @@ pub struct LoopProbes {
 
 /// How long a probe waits before it is forgotten.
 const LOOP_PROBE_WINDOW: Duration = Duration::from_secs(5);
-/// HINFO, the type CoreDNS's loop plugin probes with.
-const TYPE_HINFO: u16 = 13;
 
 impl LoopProbes {
     /// Is `qname` (lower-case) one of our probes? If so, its upstream is marked looped.
@@ -502,20 +490,16 @@ impl LoopProbes {
         }
         self.active.store(true, Ordering::Relaxed);
         let queries = sent.into_iter().map(|(name, upstream)| async move {
-            let mut query = vec![0, 0, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-            for label in name.split('.') {
-                query.push(label.len() as u8);
-                query.extend_from_slice(label.as_bytes());
-            }
-            query.push(0);
-            query.extend_from_slice(&TYPE_HINFO.to_be_bytes());
-            query.extend_from_slice(&[0, 1]);
-            let Some(question) = WireQuestion::of(&query) else {
+            // HINFO, the type CoreDNS's loop plugin probes with.
+            let Some(probe) = query::build(&name, rtype::HINFO, None) else {
+                return;
+            };
+            let Some(question) = WireQuestion::of(&probe) else {
                 return;
             };
             let _ = tokio::time::timeout(
                 LOOP_PROBE_WINDOW,
-                exchange_udp(upstream.addr, &query, &question),
+                exchange_udp(upstream.addr, &probe, &question),
             )
             .await;
         });

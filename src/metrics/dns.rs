@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::exposition::Page;
 use super::{Histogram, LATENCY_BUCKETS, SIZE_BUCKETS};
+use crate::dns::Transport;
 
 /// Query types CoreDNS reports by name; the rest are `other`.
 const TYPES: &[(u16, &str)] = &[
@@ -57,12 +58,6 @@ pub enum Plugin {
     Loop = 4,
 }
 const PLUGINS: &[&str] = &["", "kubernetes", "cache", "forward", "loop"];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Proto {
-    Udp,
-    Tcp,
-}
 
 /// What the handler learned about one query, for counting it.
 #[derive(Debug, Clone, Copy)]
@@ -195,7 +190,7 @@ impl DnsMetrics {
     pub fn observe(
         &self,
         report: &QueryReport,
-        proto: Proto,
+        proto: Transport,
         ipv6: bool,
         request_len: usize,
         response: Option<&[u8]>,
@@ -203,8 +198,8 @@ impl DnsMetrics {
     ) {
         let zone = report.zone.min(self.zones.len() - 1);
         let proto = match proto {
-            Proto::Udp => 0,
-            Proto::Tcp => 1,
+            Transport::Udp => 0,
+            Transport::Tcp => 1,
         };
         let t = type_slot(report.qtype);
         let family = usize::from(ipv6);
@@ -367,7 +362,7 @@ mod tests {
         let response = [0u8, 0, 0x81, 0x83];
         m.observe(
             &report,
-            Proto::Udp,
+            Transport::Udp,
             false,
             40,
             Some(&response),
@@ -375,7 +370,7 @@ mod tests {
         );
         m.observe(
             &report,
-            Proto::Udp,
+            Transport::Udp,
             false,
             40,
             Some(&response),

@@ -1,43 +1,23 @@
-//! Routes one request: validate, pick the server block by zone, ask the cluster zone, write the
-//! response. A malformed message is an rcode (FORMERR, NOTIMP, REFUSED, BADVERS) or a silent
-//! drop, never an error value and never a panic.
+//! Routes one request: parse it once, pick the server block by zone, run the block's pipeline
+//! and write what it decided. A malformed message is an rcode (FORMERR, NOTIMP, REFUSED,
+//! BADVERS) or a silent drop, never an error value and never a panic.
 
 use std::sync::Arc;
 
-use hickory_proto::op::{Message, MessageType};
-use hickory_proto::rr::{DNSClass, RecordType};
-
-use super::resolve::{self, CacheResult, Chase, Client, Pending, Resolver};
-use super::wire::{Edns, Flags, MessageWriter, Question, Sections};
-use crate::forward::reply::WireQuestion;
-use crate::forward::{LoopProbes, Protocol};
+use crate::dns::{Flags, Rejected, Request, Transport, rcode};
 use crate::metrics::dns::{DnsMetrics, Plugin, QueryReport};
-use crate::zone::{self, AnswerBuf, ClusterZone, Outcome, Rcode, Rdata, Rr, Suffix};
+use crate::plugins::{Flow, Pending, Pipeline, Plugins, Records, Resolver, Work, kubernetes};
+use crate::zone;
 
-const RCODE_NOERROR: u16 = 0;
-const RCODE_FORMERR: u16 = 1;
-const RCODE_SERVFAIL: u16 = 2;
-const RCODE_NXDOMAIN: u16 = 3;
-const RCODE_NOTIMP: u16 = 4;
-const RCODE_REFUSED: u16 = 5;
-const RCODE_BADVERS: u16 = 16;
-/// Messages over TCP are limited by their 16-bit length prefix.
-pub const TCP_MAX_MESSAGE: usize = 65535;
-/// The classic UDP limit without EDNS.
-pub const UDP_MIN_PAYLOAD: usize = 512;
+/// Most concurrent TCP connections per listener by default; more wait in the accept queue.
+pub const MAX_TCP_CONNECTIONS: usize = 1024;
 
 /// One `[[server]]` block as the query path sees it.
 #[derive(Debug, Clone)]
 pub struct Block {
     /// Zones the block serves (lower-case, no trailing dot; `""` is the root).
     pub zones: Vec<String>,
-    pub cluster: Option<ClusterZone>,
-    /// Cache and forwarder for names the cluster zone does not answer (RA is set when present).
-    pub resolver: Option<Arc<Resolver>>,
-    /// Rotate the address records of each answer (CoreDNS `loadbalance`).
-    pub loadbalance: bool,
-    /// Log every query (CoreDNS `log`).
-    pub log: bool,
+    pub pipeline: Pipeline,
     /// UDP responses per second per client prefix (0: unlimited).
     pub rate_limit: u32,
     /// TCP connections served at once on this block's addresses (the largest of the blocks
@@ -45,11 +25,22 @@ pub struct Block {
     pub tcp_connections: usize,
 }
 
+impl Block {
+    /// A block serving `zones` with `plugins`, no rate limit, the default TCP connections.
+    pub fn new(zones: Vec<String>, plugins: Plugins) -> Block {
+        Block {
+            zones,
+            pipeline: Pipeline::new(plugins),
+            rate_limit: 0,
+            tcp_connections: MAX_TCP_CONNECTIONS,
+        }
+    }
+}
+
 /// The blocks sharing one listen address.
 #[derive(Debug, Clone)]
 pub struct Router {
     blocks: Arc<[Block]>,
-    loops: Arc<LoopProbes>,
     pub metrics: Arc<DnsMetrics>,
     /// Response-rate limiting of UDP clients, when configured.
     pub rate_limit: Option<Arc<super::ratelimit::RateLimiter>>,
@@ -68,291 +59,143 @@ pub enum Handled<'s> {
     Panicked,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
-
 /// Per-task scratch space, reused across queries.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    answer: AnswerBuf,
-    writer: MessageWriter,
     /// The question name, lower-case.
     qname: String,
-    /// Turns the address records of successive answers (loadbalance).
-    rotation: usize,
+    work: Work,
 }
 
 impl Router {
-    pub fn new(blocks: Vec<Block>, loops: Arc<LoopProbes>, metrics: Arc<DnsMetrics>) -> Self {
+    pub fn new(blocks: Vec<Block>, metrics: Arc<DnsMetrics>) -> Self {
         let zone_labels: Vec<Vec<usize>> = blocks
             .iter()
             .map(|b| b.zones.iter().map(|z| metrics.zone_index(z)).collect())
             .collect();
         Router {
             blocks: blocks.into(),
-            loops,
             metrics,
             rate_limit: None,
             zone_labels: zone_labels.into(),
         }
     }
 
-    /// Handles one request. Returns the response bytes, or `None` to send nothing.
+    /// Handles one request: the response bytes, nothing, or an answer to wait for.
     pub fn handle<'s>(
         &self,
-        request: &[u8],
+        bytes: &[u8],
         transport: Transport,
         scratch: &'s mut Scratch,
         report: &mut QueryReport,
     ) -> Handled<'s> {
         *report = QueryReport::default();
-        scratch.qname.clear();
-        // Without a whole header there is nobody to answer; a response (QR=1) is never
-        // answered, so two servers cannot bounce messages at each other.
-        if request.len() < 12 || request[2] & 0x80 != 0 {
-            return Handled::Drop;
-        }
-        let id = u16::from_be_bytes([request[0], request[1]]);
-        let opcode = (request[2] >> 3) & 0x0f;
-        let mut flags = Flags {
-            id,
-            opcode,
-            recursion_desired: request[2] & 0x01 != 0,
-            checking_disabled: request[3] & 0x10 != 0,
-            ..Flags::default()
-        };
-        let no_sections = Sections {
-            answers: &[],
-            soa: None,
-            zone_labels: 0,
-            additionals: &[],
-        };
-        let message = match Message::from_vec(request) {
-            Ok(m) if m.metadata.message_type == MessageType::Query => m,
-            Ok(_) => return Handled::Drop,
-            Err(e) => {
-                tracing::debug!(error = %e, "malformed request");
-                flags.rcode = RCODE_FORMERR;
-                return Handled::Reply(scratch.writer.write(
-                    flags,
-                    None,
-                    &no_sections,
-                    None,
-                    UDP_MIN_PAYLOAD,
-                ));
+        let Scratch { qname, work } = scratch;
+        let request = match Request::parse(bytes, transport, qname) {
+            Ok(request) => request,
+            Err(Rejected::Drop) => return Handled::Drop,
+            Err(Rejected::Reply {
+                header,
+                rcode,
+                question,
+                edns,
+            }) => {
+                report.rcode = rcode;
+                let flags = Flags::reply_to(&header, rcode);
+                return Handled::Reply(work.writer.bare(flags, question, edns));
             }
         };
-        let edns = message.edns.as_ref().map(|e| Edns {
-            dnssec_ok: e.flags().dnssec_ok,
-        });
-        let limit = match transport {
-            Transport::Tcp => TCP_MAX_MESSAGE,
-            Transport::Udp => message.edns.as_ref().map_or(UDP_MIN_PAYLOAD, |e| {
-                usize::from(e.max_payload()).max(UDP_MIN_PAYLOAD)
-            }),
-        };
-        let query = match message.queries.as_slice() {
-            [q] => q,
-            _ => {
-                flags.rcode = if opcode == 0 {
-                    RCODE_FORMERR
-                } else {
-                    RCODE_NOTIMP
-                };
-                return Handled::Reply(scratch.writer.write(
-                    flags,
-                    None,
-                    &no_sections,
-                    edns,
-                    limit,
-                ));
-            }
-        };
-        let question = Question {
-            name: query.name(),
-            qtype: u16::from(query.query_type()),
-            qclass: u16::from(query.query_class()),
-        };
-        if message.edns.as_ref().is_some_and(|e| e.version() > 0) {
-            flags.rcode = RCODE_BADVERS;
-            report.rcode = RCODE_BADVERS;
-            return Handled::Reply(scratch.writer.write(
-                flags,
-                Some(&question),
-                &no_sections,
-                edns,
-                limit,
-            ));
-        }
-        if opcode != 0 {
-            flags.rcode = RCODE_NOTIMP;
-            return Handled::Reply(scratch.writer.write(
-                flags,
-                Some(&question),
-                &no_sections,
-                edns,
-                limit,
-            ));
-        }
-        let qtype = query.query_type();
-        if query.query_class() != DNSClass::IN
-            || matches!(qtype, RecordType::AXFR | RecordType::IXFR)
-        {
-            flags.rcode = RCODE_REFUSED;
-            return Handled::Reply(scratch.writer.write(
-                flags,
-                Some(&question),
-                &no_sections,
-                edns,
-                limit,
-            ));
-        }
-
-        lower_name(query.name(), &mut scratch.qname);
-        report.qtype = u16::from(qtype);
-        if qtype == RecordType::HINFO && self.loops.is_probe(&scratch.qname) {
-            report.plugin = Plugin::Loop;
-            // Our own loop probe came back: answer it so it stops going round.
-            flags.rcode = RCODE_NXDOMAIN;
-            return Handled::Reply(scratch.writer.write(
-                flags,
-                Some(&question),
-                &no_sections,
-                edns,
-                limit,
-            ));
-        }
-        let Some((block_index, zone_index)) = self.block_for(&scratch.qname) else {
-            flags.rcode = RCODE_REFUSED;
-            return Handled::Reply(scratch.writer.write(
-                flags,
-                Some(&question),
-                &no_sections,
-                edns,
-                limit,
-            ));
+        report.qtype = request.qtype;
+        let Some((block_index, zone_index)) = self.block_for(qname) else {
+            let flags = Flags::reply_to(&request.header, u16::from(rcode::REFUSED));
+            return Handled::Reply(
+                work.writer
+                    .bare(flags, Some(request.question), request.edns),
+            );
         };
         let block = &self.blocks[block_index];
         report.zone = self.zone_labels[block_index][zone_index];
-        report.log = block.log;
-        flags.recursion_available = block.resolver.is_some();
-        let outcome = match &block.cluster {
-            Some(cluster) => zone::lookup(cluster, &scratch.qname, qtype, &mut scratch.answer),
-            None => Outcome::NotOurs,
-        };
-        let client = || Client {
-            id,
-            recursion_desired: flags.recursion_desired,
-            checking_disabled: flags.checking_disabled,
-            edns_dnssec_ok: edns.map(|e| e.dnssec_ok),
-            limit,
-            protocol: match transport {
-                Transport::Udp => Protocol::Udp,
-                Transport::Tcp => Protocol::Tcp,
-            },
-            question: WireQuestion::of(request).unwrap_or(WireQuestion { bytes: Vec::new() }),
-        };
-        match outcome {
-            Outcome::Answer {
-                rcode,
-                zone_labels,
-                soa,
-            } => {
-                report.plugin = Plugin::Kubernetes;
-                if block.loadbalance {
-                    scratch.rotation = scratch.rotation.wrapping_add(1);
-                    rotate_addresses(&mut scratch.answer.answers, scratch.rotation);
-                }
-                flags.authoritative = true;
-                flags.rcode = match rcode {
-                    Rcode::NoError => RCODE_NOERROR,
-                    Rcode::NxDomain => RCODE_NXDOMAIN,
-                    Rcode::ServFail => RCODE_SERVFAIL,
-                };
-                let sections = Sections {
-                    answers: &scratch.answer.answers,
-                    soa,
-                    zone_labels,
-                    additionals: &scratch.answer.additionals,
-                };
-                let chase_target = match scratch.answer.answers.last() {
-                    Some(Rr {
-                        data: Rdata::Cname(target),
-                        ..
-                    }) if matches!(target.suffix, Suffix::Root)
-                        && !matches!(qtype, RecordType::CNAME | RecordType::ANY) =>
-                    {
-                        Some(target.labels.to_ascii_lowercase())
-                    }
-                    _ => None,
-                };
-                let response = scratch
-                    .writer
-                    .write(flags, Some(&question), &sections, edns, limit);
-                let resolver = chase_target.as_ref().and_then(|t| {
-                    self.block_for(t)
-                        .and_then(|(b, _)| self.blocks[b].resolver.clone())
-                        .filter(|r| r.forwarder.forwards(t))
-                });
-                match (chase_target, resolver) {
-                    (Some(target), Some(resolver)) => Handled::Pending(Box::new(Pending {
-                        resolver,
-                        request: Vec::new(),
-                        client: client(),
-                        stale: None,
-                        chase: Some(Chase {
-                            response: response.to_vec(),
-                            target,
-                            qtype: u16::from(qtype),
-                        }),
-                    })),
-                    _ => Handled::Reply(response),
-                }
+        let flow = block.pipeline.run(&request, qname, work, report);
+        let mut flags = Flags::reply_to(&request.header, 0);
+        flags.recursion_available = block.pipeline.recursion_available();
+        self.respond(&request, flags, flow, work, report)
+    }
+
+    /// Writes what the pipeline decided.
+    fn respond<'s>(
+        &self,
+        request: &Request<'_>,
+        mut flags: Flags,
+        flow: Flow,
+        work: &'s mut Work,
+        report: &QueryReport,
+    ) -> Handled<'s> {
+        let rcode = match flow {
+            Flow::Records(records) => {
+                return self.write_records(request, flags, records, work, report);
             }
-            Outcome::NotOurs | Outcome::FallThrough => match &block.resolver {
-                Some(resolver) if resolver.forwarder.forwards(&scratch.qname) => {
-                    let client = client();
-                    if client.question.bytes.is_empty() {
-                        flags.rcode = RCODE_FORMERR;
-                        return Handled::Reply(scratch.writer.write(
-                            flags,
-                            None,
-                            &no_sections,
-                            edns,
-                            limit,
-                        ));
-                    }
-                    let out = &mut scratch.writer.buf;
-                    match resolve::from_cache(resolver, &client, request, out) {
-                        CacheResult::Hit => {
-                            report.plugin = Plugin::Cache;
-                            Handled::Reply(out)
-                        }
-                        CacheResult::Miss(stale) => Handled::Pending(Box::new(Pending {
-                            resolver: resolver.clone(),
-                            request: request.to_vec(),
-                            client,
-                            stale,
-                            chase: None,
-                        })),
-                    }
-                }
-                // No forwarder, or an `except` zone: nobody here answers this name.
-                _ => {
-                    flags.rcode = RCODE_REFUSED;
-                    Handled::Reply(scratch.writer.write(
-                        flags,
-                        Some(&question),
-                        &no_sections,
-                        edns,
-                        limit,
-                    ))
-                }
-            },
+            Flow::Written => return Handled::Reply(&work.writer.buf),
+            Flow::Pending(pending) => return Handled::Pending(pending),
+            Flow::Rcode(rcode) => rcode,
+            // Nobody here answers this name (no forwarder, or an `except` zone).
+            Flow::Next => u16::from(rcode::REFUSED),
+        };
+        flags.rcode = rcode;
+        Handled::Reply(
+            work.writer
+                .bare(flags, Some(request.question), request.edns),
+        )
+    }
+
+    /// An authoritative answer from the records a stage left; an ExternalName answer whose
+    /// target a block here forwards waits for that target's records.
+    fn write_records<'s>(
+        &self,
+        request: &Request<'_>,
+        mut flags: Flags,
+        records: Records,
+        work: &'s mut Work,
+        report: &QueryReport,
+    ) -> Handled<'s> {
+        flags.authoritative = true;
+        flags.rcode = records.rcode;
+        let forwards = self.blocks.iter().any(|b| b.pipeline.recursion_available());
+        let chase = match report.plugin {
+            Plugin::Kubernetes if forwards => kubernetes::chase_target(&work.answer.answers, request.qtype)
+                .and_then(|target| Some((self.resolver_for(&target)?.clone(), target))),
+            _ => None,
+        };
+        let sections = crate::dns::writer::Sections {
+            answers: &work.answer.answers,
+            soa: records.soa,
+            zone_labels: records.zone_labels,
+            additionals: &work.answer.additionals,
+        };
+        let response = work.writer.write(
+            flags,
+            Some(request.question),
+            &sections,
+            request.edns,
+            request.limit(),
+        );
+        match chase {
+            Some((resolver, target)) => Handled::Pending(Box::new(Pending::Chase {
+                resolver,
+                client: request.client(),
+                response: response.to_vec(),
+                target,
+            })),
+            None => Handled::Reply(response),
         }
+    }
+
+    /// The resolver of the block that owns `name`, if it forwards that name.
+    fn resolver_for(&self, name: &str) -> Option<&Arc<Resolver>> {
+        let (block, _) = self.block_for(name)?;
+        self.blocks[block]
+            .pipeline
+            .resolver()
+            .filter(|r| r.forwarder.forwards(name))
     }
 
     /// The block whose zones match the name most specifically, and which of its zones matched.
@@ -371,34 +214,29 @@ impl Router {
     }
 }
 
-/// Rotates the trailing run of A/AAAA records by `turn` (a CNAME chain before them stays first).
-fn rotate_addresses(answers: &mut [Rr], turn: usize) {
-    let start = answers
-        .iter()
-        .rposition(|rr| !matches!(rr.data, Rdata::A(_) | Rdata::Aaaa(_)))
-        .map_or(0, |i| i + 1);
-    let run = &mut answers[start..];
-    if run.len() > 1 {
-        run.rotate_left(turn % run.len());
-    }
-}
-
-/// The name in lower case, dotted, without the trailing dot. Bytes that cannot occur in a
-/// cluster name (a dot inside a label, non-ASCII, control characters) become `?`, so such a
-/// name still finds its zone but matches no object.
-fn lower_name(name: &hickory_proto::rr::Name, out: &mut String) {
-    out.clear();
-    for (i, label) in name.iter().enumerate() {
-        if i > 0 {
-            out.push('.');
-        }
-        for b in label {
-            let c = match *b {
-                b'.' => '?',
-                b if b.is_ascii_graphic() => b.to_ascii_lowercase() as char,
-                _ => '?',
-            };
-            out.push(c);
-        }
-    }
+/// A bare reply to raw request bytes, written off the normal path (a slipped reply, TC set;
+/// a SERVFAIL after a panic). `None` when the request is not one to answer.
+pub fn bare_reply_to(
+    bytes: &[u8],
+    transport: Transport,
+    rcode: u8,
+    truncated: bool,
+) -> Option<Vec<u8>> {
+    let (header, question, edns) = match Request::parse(bytes, transport, &mut String::new()) {
+        Ok(r) => (r.header, r.question, r.edns),
+        Err(Rejected::Reply {
+            header,
+            question: Some(question),
+            edns,
+            ..
+        }) => (header, question, edns),
+        Err(_) => return None,
+    };
+    let flags = Flags {
+        truncated,
+        ..Flags::reply_to(&header, u16::from(rcode))
+    };
+    let mut out = Vec::new();
+    crate::dns::header::bare_reply(&mut out, flags, Some(question), edns);
+    Some(out)
 }

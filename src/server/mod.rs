@@ -7,8 +7,6 @@
 pub mod batch;
 pub mod handler;
 pub mod ratelimit;
-pub mod resolve;
-pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,12 +17,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, watch};
 
-use crate::metrics::dns::{Plugin, Proto, QueryReport, rcode_name, response_rcode, type_name};
+use crate::dns::{Transport, name, rcode};
+use crate::metrics::dns::{Plugin, QueryReport, rcode_name, response_rcode, type_name};
 
-pub use handler::{Block, Handled, Router, Scratch, Transport};
-
-/// Most concurrent TCP connections per listener by default; more wait in the accept queue.
-pub const MAX_TCP_CONNECTIONS: usize = 1024;
+pub use handler::{Block, Handled, MAX_TCP_CONNECTIONS, Router, Scratch, bare_reply_to};
 /// A TCP connection with no complete query for this long is closed (RFC 7766 §6.2.3).
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -189,7 +185,7 @@ fn account(
     router: &Router,
     report: &QueryReport,
     request: &[u8],
-    proto: Proto,
+    transport: Transport,
     peer: SocketAddr,
     response: Option<&[u8]>,
     start: Instant,
@@ -197,19 +193,19 @@ fn account(
     let elapsed = start.elapsed();
     router.metrics.observe(
         report,
-        proto,
+        transport,
         peer.is_ipv6(),
         request.len(),
         response,
         elapsed,
     );
     if report.log {
-        let qname = question_name(request);
+        let qname = name::display(request, crate::dns::HEADER_LEN);
         let rcode = response.map_or("-", |r| rcode_name(response_rcode(report, r)));
         tracing::info!(
             target: "clusterdns::query",
             client = %peer,
-            proto = match proto { Proto::Udp => "udp", Proto::Tcp => "tcp" },
+            proto = transport.label(),
             name = qname.as_str(),
             qtype = type_name(report.qtype),
             rcode,
@@ -242,42 +238,21 @@ fn handle_contained<'s>(
     })));
     attempt.unwrap_or_else(|_| {
         PANICS.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(name = %question_name(request), "panic while answering a query: answered SERVFAIL");
+        tracing::error!(name = %name::display(request, crate::dns::HEADER_LEN), "panic while answering a query: answered SERVFAIL");
         Handled::Panicked
     })
 }
 
-/// A SERVFAIL reply with the request's ID and question (`None` when it has no question).
-fn servfail_reply(request: &[u8]) -> Option<Vec<u8>> {
-    let question = crate::forward::reply::WireQuestion::of(request)?;
-    let mut out = Vec::with_capacity(12 + question.bytes.len());
-    out.extend_from_slice(&request[..2]);
-    out.push(0x80 | (request[2] & 0x79));
-    out.push(request[3] & 0x10 | 2);
-    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
-    out.extend_from_slice(&question.bytes);
-    Some(out)
-}
-
-/// The question name of a request, dotted, for the query log.
-fn question_name(request: &[u8]) -> String {
-    let mut name = String::new();
-    let mut pos = 12;
-    while let Some(&len) = request.get(pos) {
-        if len == 0 || len & 0xc0 != 0 {
-            break;
-        }
-        let label = request
-            .get(pos + 1..pos + 1 + usize::from(len))
-            .unwrap_or_default();
-        name.push_str(&String::from_utf8_lossy(label));
-        name.push('.');
-        pos += 1 + usize::from(len);
-    }
-    if name.is_empty() {
-        name.push('.');
-    }
-    name
+/// What was sent for each datagram of a batch, for counting after the batch is sent.
+enum Sent {
+    /// An answer to the batch's datagram `index`.
+    Answer {
+        report: QueryReport,
+        index: usize,
+        start: Instant,
+    },
+    /// A slipped reply (rate limiting): not a query answered.
+    Slip,
 }
 
 async fn serve_udp(
@@ -287,8 +262,7 @@ async fn serve_udp(
 ) {
     let mut receiver = batch::Receiver::default();
     let mut sender = batch::Sender::default();
-    // What each answer of the batch was, for counting after it is sent.
-    let mut answered: Vec<(QueryReport, usize, Instant)> = Vec::with_capacity(batch::BATCH);
+    let mut answered: Vec<Sent> = Vec::with_capacity(batch::BATCH);
     let mut scratch = Scratch::default();
     let mut router = rx.borrow_and_update().clone();
     loop {
@@ -308,9 +282,11 @@ async fn serve_udp(
                     ratelimit::Verdict::Answer => {}
                     ratelimit::Verdict::Drop => continue,
                     ratelimit::Verdict::Slip => {
-                        if let Some(reply) = ratelimit::slip_reply(request) {
+                        if let Some(reply) =
+                            bare_reply_to(request, Transport::Udp, rcode::NOERROR, true)
+                        {
                             sender.next(peer).extend_from_slice(&reply);
-                            answered.push((QueryReport::default(), usize::MAX, Instant::now()));
+                            answered.push(Sent::Slip);
                         }
                         continue;
                     }
@@ -321,14 +297,24 @@ async fn serve_udp(
             match handle_contained(&router, request, Transport::Udp, &mut scratch, &mut report) {
                 Handled::Reply(response) => {
                     sender.next(peer).extend_from_slice(response);
-                    answered.push((report, i, start));
+                    answered.push(Sent::Answer {
+                        report,
+                        index: i,
+                        start,
+                    });
                 }
                 Handled::Drop => {}
                 Handled::Panicked => {
                     scratch = Scratch::default();
-                    if let Some(reply) = servfail_reply(request) {
+                    if let Some(reply) =
+                        bare_reply_to(request, Transport::Udp, rcode::SERVFAIL, false)
+                    {
                         sender.next(peer).extend_from_slice(&reply);
-                        answered.push((report, i, start));
+                        answered.push(Sent::Answer {
+                            report,
+                            index: i,
+                            start,
+                        });
                     }
                 }
                 Handled::Pending(pending) => {
@@ -347,7 +333,7 @@ async fn serve_udp(
                             &router,
                             &report,
                             &request,
-                            Proto::Udp,
+                            Transport::Udp,
                             peer,
                             Some(&response),
                             start,
@@ -357,17 +343,21 @@ async fn serve_udp(
             }
         }
         sender.flush(&socket).await;
-        for (n, (report, i, start)) in answered.iter().enumerate() {
-            // Slipped replies (rate limiting) are not queries answered.
-            if *i == usize::MAX {
+        for (n, sent) in answered.iter().enumerate() {
+            let Sent::Answer {
+                report,
+                index,
+                start,
+            } = sent
+            else {
                 continue;
-            }
+            };
             let (response, peer) = sender.get(n);
             account(
                 &router,
                 report,
-                receiver.datagram(*i),
-                Proto::Udp,
+                receiver.datagram(*index),
+                Transport::Udp,
                 peer,
                 Some(response),
                 *start,
@@ -439,7 +429,8 @@ async fn serve_connection(
                 Handled::Reply(r) => r,
                 Handled::Drop => continue,
                 Handled::Panicked => {
-                    pending = servfail_reply(&request).unwrap_or_default();
+                    pending = bare_reply_to(&request, Transport::Tcp, rcode::SERVFAIL, false)
+                        .unwrap_or_default();
                     // The scratch space may be half-written: start it over.
                     scratch = Scratch::default();
                     if pending.is_empty() {
@@ -461,7 +452,7 @@ async fn serve_connection(
             &router,
             &report,
             &request,
-            Proto::Tcp,
+            Transport::Tcp,
             peer,
             Some(&out[2..]),
             start,

@@ -75,18 +75,6 @@ impl RateLimiter {
     }
 }
 
-/// A truncated reply with no records for `request`: header and question, QR and TC set.
-pub fn slip_reply(request: &[u8]) -> Option<Vec<u8>> {
-    let question = crate::forward::reply::WireQuestion::of(request)?;
-    let mut out = Vec::with_capacity(12 + question.bytes.len());
-    out.extend_from_slice(&request[..2]);
-    out.push(0x80 | 0x02 | (request[2] & 0x79)); // QR, TC, opcode and RD kept
-    out.push(request[3] & 0x10); // CD kept, rcode 0
-    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
-    out.extend_from_slice(&question.bytes);
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,14 +39,22 @@ fn question(qname: &str) -> WireQuestion {
     WireQuestion::of(&q.to_vec().unwrap()).unwrap()
 }
 
-fn view(q: &WireQuestion, edns: Option<bool>, limit: usize) -> ClientView<'_> {
-    ClientView {
-        id: 0x1234,
-        recursion_desired: true,
-        checking_disabled: false,
-        edns_dnssec_ok: edns,
+fn view(q: &WireQuestion, edns: Option<bool>, limit: usize) -> Client {
+    Client {
+        header: crate::dns::Header {
+            id: 0x1234,
+            opcode: 0,
+            recursion_desired: true,
+            checking_disabled: false,
+        },
+        edns: edns.map(|dnssec_ok| crate::dns::Edns {
+            payload: 1232,
+            version: 0,
+            dnssec_ok,
+        }),
         limit,
-        question: q,
+        transport: crate::dns::Transport::Udp,
+        question: q.clone(),
     }
 }
 
@@ -70,7 +78,7 @@ fn min_ttl_and_negative_ttl_are_read_from_the_records() {
     let mut m = response("b.example.", ResponseCode::NXDomain);
     m.add_authority(soa(900, 120));
     let r = Reply::parse(&m.to_vec().unwrap()).unwrap();
-    assert_eq!((r.rcode, r.negative_ttl), (RCODE_NXDOMAIN, Some(120)));
+    assert_eq!((r.rcode, r.negative_ttl), (rcode::NXDOMAIN, Some(120)));
     let mut m = response("b.example.", ResponseCode::NXDomain);
     m.add_authority(soa(30, 120));
     assert_eq!(

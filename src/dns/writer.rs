@@ -3,43 +3,10 @@
 //! pointers to it; glue owners point at the SRV target they follow. Truncation drops additional
 //! records from the end, then the authority section, then whole answer records (setting TC).
 
-use hickory_proto::rr::Name;
-
+use super::header::{Flags, put_header, put_opt};
+use super::{CLASS_IN, HEADER_LEN, OPT_LEN, UDP_MIN_PAYLOAD, request::Edns, rtype};
 use crate::zone::{Owner, Rdata, Rr, SoaValues, Suffix, Target};
 
-/// The header flags a response carries.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Flags {
-    pub id: u16,
-    pub opcode: u8,
-    pub authoritative: bool,
-    pub recursion_desired: bool,
-    pub recursion_available: bool,
-    pub checking_disabled: bool,
-    /// The full (possibly extended) rcode; bits above 4 go in the OPT record.
-    pub rcode: u16,
-}
-
-/// The client's EDNS, echoed in the response's OPT record.
-#[derive(Debug, Clone, Copy)]
-pub struct Edns {
-    pub dnssec_ok: bool,
-}
-
-/// Our advertised EDNS UDP payload size (DNS Flag Day 2020).
-pub const ADVERTISED_UDP_PAYLOAD: u16 = 1232;
-const HEADER_LEN: usize = 12;
-const OPT_LEN: usize = 11;
-const TYPE_A: u16 = 1;
-const TYPE_NS: u16 = 2;
-const TYPE_CNAME: u16 = 5;
-const TYPE_SOA: u16 = 6;
-const TYPE_PTR: u16 = 12;
-const TYPE_TXT: u16 = 16;
-const TYPE_AAAA: u16 = 28;
-const TYPE_SRV: u16 = 33;
-const TYPE_OPT: u16 = 41;
-const CLASS_IN: u16 = 1;
 /// The most name pointers remembered per message (glue owners); beyond it names are spelled out.
 const MAX_REMEMBERED: usize = 256;
 
@@ -57,13 +24,6 @@ pub struct MessageWriter {
     remembered: Vec<(usize, u16)>,
 }
 
-/// One question: the name as received, its type and class.
-pub struct Question<'a> {
-    pub name: &'a Name,
-    pub qtype: u16,
-    pub qclass: u16,
-}
-
 /// The sections of a response.
 pub struct Sections<'a> {
     pub answers: &'a [Rr],
@@ -75,11 +35,12 @@ pub struct Sections<'a> {
 }
 
 impl MessageWriter {
-    /// Writes a whole response and returns its bytes. `limit` is the size the client accepts.
+    /// Writes a whole response and returns its bytes. `question` is the question's wire bytes
+    /// as received (plain name, type, class); `limit` is the size the client accepts.
     pub fn write<'s>(
         &'s mut self,
-        flags: Flags,
-        question: Option<&Question<'_>>,
+        mut flags: Flags,
+        question: Option<&[u8]>,
         sections: &Sections<'_>,
         edns: Option<Edns>,
         limit: usize,
@@ -113,14 +74,13 @@ impl MessageWriter {
             self.additional_ends.push(self.buf.len());
         }
         let opt_len = if edns.is_some() { OPT_LEN } else { 0 };
-        let limit = limit.max(512);
+        let limit = limit.max(UDP_MIN_PAYLOAD);
 
         let mut counts = (
             sections.answers.len(),
             usize::from(sections.soa.is_some()),
             sections.additionals.len(),
         );
-        let mut truncated = false;
         if self.buf.len() + opt_len > limit {
             if authority_end + opt_len <= limit {
                 // Glue is optional (RFC 2181 §9: no TC): keep the additional records that fit,
@@ -151,60 +111,40 @@ impl MessageWriter {
                 };
                 self.buf.truncate(end);
                 counts = (keep, 0, 0);
-                truncated = true;
+                flags.truncated = true;
             }
         }
         if let Some(edns) = edns {
-            self.write_opt(edns, flags.rcode);
+            put_opt(&mut self.buf, edns, flags.rcode);
             counts.2 += 1;
         }
-        self.write_header(flags, truncated, qdcount, counts);
+        put_header(
+            &mut self.buf[..HEADER_LEN],
+            &flags,
+            [qdcount, counts.0, counts.1, counts.2],
+        );
         &self.buf
     }
 
-    fn write_header(
-        &mut self,
+    /// A reply with no records (see [`super::header::bare_reply`]), in this writer's buffer.
+    pub fn bare<'s>(
+        &'s mut self,
         flags: Flags,
-        truncated: bool,
-        qdcount: u16,
-        counts: (usize, usize, usize),
-    ) {
-        let mut b2 = 0x80 | ((flags.opcode & 0x0f) << 3);
-        if flags.authoritative {
-            b2 |= 0x04;
-        }
-        if truncated {
-            b2 |= 0x02;
-        }
-        if flags.recursion_desired {
-            b2 |= 0x01;
-        }
-        let mut b3 = (flags.rcode & 0x0f) as u8;
-        if flags.recursion_available {
-            b3 |= 0x80;
-        }
-        if flags.checking_disabled {
-            b3 |= 0x10;
-        }
-        let h = &mut self.buf[..HEADER_LEN];
-        h[0..2].copy_from_slice(&flags.id.to_be_bytes());
-        h[2] = b2;
-        h[3] = b3;
-        h[4..6].copy_from_slice(&qdcount.to_be_bytes());
-        h[6..8].copy_from_slice(&(counts.0 as u16).to_be_bytes());
-        h[8..10].copy_from_slice(&(counts.1 as u16).to_be_bytes());
-        h[10..12].copy_from_slice(&(counts.2 as u16).to_be_bytes());
+        question: Option<&[u8]>,
+        edns: Option<Edns>,
+    ) -> &'s [u8] {
+        super::header::bare_reply(&mut self.buf, flags, question, edns);
+        &self.buf
     }
 
-    fn write_question(&mut self, q: &Question<'_>) {
-        for label in q.name.iter() {
-            self.question_labels.push(self.buf.len() as u16);
-            self.buf.push(label.len() as u8);
-            self.buf.extend_from_slice(label);
+    /// Copies the question and notes where each of its labels starts (its name is plain).
+    fn write_question(&mut self, question: &[u8]) {
+        let mut pos = 0;
+        while let Some(&len) = question.get(pos).filter(|l| **l != 0) {
+            self.question_labels.push((self.buf.len() + pos) as u16);
+            pos += 1 + usize::from(len);
         }
-        self.buf.push(0);
-        self.buf.extend_from_slice(&q.qtype.to_be_bytes());
-        self.buf.extend_from_slice(&q.qclass.to_be_bytes());
+        self.buf.extend_from_slice(question);
     }
 
     /// Offset of the question's last `labels` labels, if that is a proper suffix of it.
@@ -218,11 +158,7 @@ impl MessageWriter {
     }
 
     fn labels(&mut self, dotted: &str) {
-        for label in dotted.split('.').filter(|l| !l.is_empty()) {
-            let bytes = &label.as_bytes()[..label.len().min(63)];
-            self.buf.push(bytes.len() as u8);
-            self.buf.extend_from_slice(bytes);
-        }
+        super::name::put_labels(&mut self.buf, dotted);
     }
 
     /// The zone as the question spells it, written out (no pointer).
@@ -297,14 +233,14 @@ impl MessageWriter {
     fn write_rr(&mut self, rr: &Rr, zone_offset: Option<u16>) {
         self.owner(&rr.owner, zone_offset);
         let rtype = match &rr.data {
-            Rdata::A(_) => TYPE_A,
-            Rdata::Aaaa(_) => TYPE_AAAA,
-            Rdata::Srv { .. } => TYPE_SRV,
-            Rdata::Ptr(_) => TYPE_PTR,
-            Rdata::Cname(_) => TYPE_CNAME,
-            Rdata::Ns(_) => TYPE_NS,
-            Rdata::Txt(_) => TYPE_TXT,
-            Rdata::Soa { .. } => TYPE_SOA,
+            Rdata::A(_) => rtype::A,
+            Rdata::Aaaa(_) => rtype::AAAA,
+            Rdata::Srv { .. } => rtype::SRV,
+            Rdata::Ptr(_) => rtype::PTR,
+            Rdata::Cname(_) => rtype::CNAME,
+            Rdata::Ns(_) => rtype::NS,
+            Rdata::Txt(_) => rtype::TXT,
+            Rdata::Soa { .. } => rtype::SOA,
         };
         let start = self.rr_header(rtype, rr.ttl);
         match &rr.data {
@@ -353,20 +289,8 @@ impl MessageWriter {
 
     fn write_soa_authority(&mut self, soa: SoaValues, zone_offset: Option<u16>) {
         self.owner(&Owner::QueryZone, zone_offset);
-        let start = self.rr_header(TYPE_SOA, soa.ttl);
+        let start = self.rr_header(rtype::SOA, soa.ttl);
         self.soa_rdata(soa.serial, soa.minimum, zone_offset);
         self.finish_rdata(start);
-    }
-
-    fn write_opt(&mut self, edns: Edns, rcode: u16) {
-        self.buf.push(0); // root owner
-        self.buf.extend_from_slice(&TYPE_OPT.to_be_bytes());
-        self.buf
-            .extend_from_slice(&ADVERTISED_UDP_PAYLOAD.to_be_bytes());
-        self.buf.push((rcode >> 4) as u8); // extended rcode
-        self.buf.push(0); // version
-        self.buf.push(if edns.dnssec_ok { 0x80 } else { 0 });
-        self.buf.push(0);
-        self.buf.extend_from_slice(&[0, 0]); // no options
     }
 }

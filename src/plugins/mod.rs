@@ -1,0 +1,227 @@
+//! The request pipeline: a server block's plugins as an ordered list of stages, built once
+//! from config in CoreDNS's `plugin.cfg` order (whatever order the config lists them in).
+//!
+//! A stage sees the parsed request and answers ([`Flow::Records`], [`Flow::Rcode`],
+//! [`Flow::Written`], [`Flow::Pending`]) or passes on ([`Flow::Next`]). Stages before the one
+//! that answered see its records on the way back ([`Pipeline::run`]), as CoreDNS plugins see
+//! what the next ones wrote. A plugin that is not configured is not in the list, so it costs
+//! nothing.
+
+pub mod cache;
+pub mod forward;
+pub mod kubernetes;
+pub mod loadbalance;
+pub mod log;
+pub mod loop_detect;
+
+use std::sync::Arc;
+
+use crate::dns::Request;
+use crate::dns::writer::MessageWriter;
+use crate::forward::LoopProbes;
+use crate::metrics::dns::QueryReport;
+use crate::zone::{AnswerBuf, ClusterZone, SoaValues};
+
+pub use forward::{Pending, Resolver};
+
+/// CoreDNS's `plugin.cfg` order, restricted to the plugins clusterdns has. `cache` wraps
+/// `forward` (see [`cache`]) rather than standing before `kubernetes`.
+pub const ORDER: [&str; 6] = [
+    "log",
+    "loadbalance",
+    "cache",
+    "kubernetes",
+    "loop",
+    "forward",
+];
+
+/// One configured plugin.
+#[derive(Debug, Clone)]
+pub enum Stage {
+    Log,
+    LoadBalance,
+    Kubernetes(kubernetes::Kubernetes),
+    Loop(Arc<LoopProbes>),
+    Forward(forward::Forward),
+}
+
+impl Stage {
+    /// The plugin's name, as in [`ORDER`].
+    pub fn name(&self) -> &'static str {
+        match self {
+            Stage::Log => "log",
+            Stage::LoadBalance => "loadbalance",
+            Stage::Kubernetes(_) => "kubernetes",
+            Stage::Loop(_) => "loop",
+            Stage::Forward(_) => "forward",
+        }
+    }
+}
+
+/// The plugins a block is configured with, before they are put in order.
+#[derive(Debug, Clone, Default)]
+pub struct Plugins {
+    pub log: bool,
+    pub loadbalance: bool,
+    pub kubernetes: Option<ClusterZone>,
+    /// Forward, with the cache when one is configured.
+    pub forward: Option<Arc<Resolver>>,
+    /// Where loop probes are recognised (the process-wide set); used with `forward`.
+    pub loops: Option<Arc<LoopProbes>>,
+}
+
+/// What a stage decided.
+pub enum Flow {
+    /// Not this stage's: the next one decides.
+    Next,
+    /// Records in [`Work::answer`], to be written as an authoritative answer.
+    Records(Records),
+    /// This rcode and no records.
+    Rcode(u16),
+    /// The whole response is in the writer's buffer (a cache hit).
+    Written,
+    /// The answer waits for an upstream.
+    Pending(Box<Pending>),
+}
+
+/// How the records in [`Work::answer`] are written.
+#[derive(Debug, Clone, Copy)]
+pub struct Records {
+    pub rcode: u16,
+    /// Label count of the zone the records belong to (a suffix of the question).
+    pub zone_labels: usize,
+    /// The zone SOA for the authority section (negative answers).
+    pub soa: Option<SoaValues>,
+}
+
+/// Per-task space the stages write into, reused across queries.
+#[derive(Debug, Default)]
+pub struct Work {
+    pub answer: AnswerBuf,
+    pub writer: MessageWriter,
+    /// Turns the address records of successive answers (loadbalance).
+    rotation: usize,
+}
+
+/// A block's stages in order.
+#[derive(Debug, Clone, Default)]
+pub struct Pipeline {
+    stages: Box<[Stage]>,
+}
+
+impl Pipeline {
+    /// Puts the configured plugins in [`ORDER`].
+    pub fn new(plugins: Plugins) -> Pipeline {
+        let mut stages = Vec::new();
+        if plugins.log {
+            stages.push(Stage::Log);
+        }
+        if plugins.loadbalance {
+            stages.push(Stage::LoadBalance);
+        }
+        if let Some(zone) = plugins.kubernetes {
+            stages.push(Stage::Kubernetes(kubernetes::Kubernetes { zone }));
+        }
+        if let Some(resolver) = plugins.forward {
+            if let Some(loops) = plugins.loops {
+                stages.push(Stage::Loop(loops));
+            }
+            stages.push(Stage::Forward(forward::Forward { resolver }));
+        }
+        Pipeline {
+            stages: stages.into(),
+        }
+    }
+
+    pub fn stages(&self) -> &[Stage] {
+        &self.stages
+    }
+
+    /// The block's resolver, when it forwards.
+    pub fn resolver(&self) -> Option<&Arc<Resolver>> {
+        self.stages.iter().find_map(|s| match s {
+            Stage::Forward(f) => Some(&f.resolver),
+            _ => None,
+        })
+    }
+
+    /// Recursion is available where the block forwards (the RA bit of every answer).
+    pub fn recursion_available(&self) -> bool {
+        self.resolver().is_some()
+    }
+
+    /// Runs the stages until one answers, then lets the earlier ones see its records.
+    /// [`Flow::Next`] means nobody answered.
+    pub fn run(
+        &self,
+        request: &Request<'_>,
+        qname: &str,
+        work: &mut Work,
+        report: &mut QueryReport,
+    ) -> Flow {
+        for (i, stage) in self.stages.iter().enumerate() {
+            let flow = match stage {
+                Stage::Log => log::handle(report),
+                Stage::LoadBalance => Flow::Next,
+                Stage::Kubernetes(k) => k.handle(request, qname, work, report),
+                Stage::Loop(probes) => loop_detect::handle(probes, request, qname, report),
+                Stage::Forward(f) => f.handle(request, qname, work, report),
+            };
+            if let Flow::Next = flow {
+                continue;
+            }
+            if let Flow::Records(_) = flow {
+                self.on_the_way_back(&self.stages[..i], work);
+            }
+            return flow;
+        }
+        Flow::Next
+    }
+
+    /// The stages before the one that answered, last first, see its records.
+    fn on_the_way_back(&self, earlier: &[Stage], work: &mut Work) {
+        for stage in earlier.iter().rev() {
+            if let Stage::LoadBalance = stage {
+                work.rotation = work.rotation.wrapping_add(1);
+                loadbalance::rotate_addresses(&mut work.answer.answers, work.rotation);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_follow_plugin_cfg_order_and_only_configured_ones_are_there() {
+        let config = crate::config::Config::parse(
+            "[[server]]\nlisten = [\"127.0.0.1:53\"]\nzones = [\".\"]\n\
+             [server.forward]\nto = [\"127.0.0.1:53\"]\n",
+            std::path::Path::new("test.toml"),
+        )
+        .unwrap();
+        let forward = config.servers[0].forward.clone().unwrap();
+        let resolver = Arc::new(Resolver {
+            forwarder: Arc::new(crate::forward::Forwarder::new(forward).unwrap()),
+            cache: None,
+        });
+        let all = Pipeline::new(Plugins {
+            log: true,
+            loadbalance: true,
+            kubernetes: None,
+            forward: Some(resolver),
+            loops: Some(Arc::default()),
+        });
+        let names: Vec<&str> = all.stages().iter().map(Stage::name).collect();
+        assert_eq!(names, ["log", "loadbalance", "loop", "forward"]);
+        let positions: Vec<usize> = names
+            .iter()
+            .map(|n| ORDER.iter().position(|o| o == n).unwrap())
+            .collect();
+        assert!(positions.is_sorted(), "{names:?} out of ORDER");
+        assert!(all.recursion_available());
+        let none = Pipeline::new(Plugins::default());
+        assert!(none.stages().is_empty() && !none.recursion_available());
+    }
+}
