@@ -124,6 +124,6 @@ mod tests {
         // OPT: root, type 41, 1232, ext-rcode 1 (16 >> 4), version 0, DO.
         assert_eq!(&out[19..], &[0, 0, 41, 0x04, 0xd0, 1, 0, 0x80, 0, 0, 0]);
         bare_reply(&mut out, Flags::default(), None, None);
-        assert_eq!(out, [0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(out, [0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     }
 }

@@ -161,8 +161,10 @@ impl Router {
         flags.rcode = records.rcode;
         let forwards = self.blocks.iter().any(|b| b.pipeline.recursion_available());
         let chase = match report.plugin {
-            Plugin::Kubernetes if forwards => kubernetes::chase_target(&work.answer.answers, request.qtype)
-                .and_then(|target| Some((self.resolver_for(&target)?.clone(), target))),
+            Plugin::Kubernetes if forwards => {
+                kubernetes::chase_target(&work.answer.answers, request.qtype)
+                    .and_then(|target| Some((self.resolver_for(&target)?.clone(), target)))
+            }
             _ => None,
         };
         let sections = crate::dns::writer::Sections {

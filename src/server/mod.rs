@@ -19,6 +19,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::dns::{Transport, name, rcode};
 use crate::metrics::dns::{Plugin, QueryReport, rcode_name, response_rcode, type_name};
+use crate::plugins::Pending;
 
 pub use handler::{Block, Handled, MAX_TCP_CONNECTIONS, Router, Scratch, bare_reply_to};
 /// A TCP connection with no complete query for this long is closed (RFC 7766 §6.2.3).
@@ -260,90 +261,129 @@ async fn serve_udp(
     mut rx: watch::Receiver<Router>,
     in_flight: Arc<InFlight>,
 ) {
-    let mut receiver = batch::Receiver::default();
-    let mut sender = batch::Sender::default();
-    let mut answered: Vec<Sent> = Vec::with_capacity(batch::BATCH);
-    let mut scratch = Scratch::default();
-    let mut router = rx.borrow_and_update().clone();
+    let router = rx.borrow_and_update().clone();
+    let mut worker = UdpWorker {
+        socket,
+        rx,
+        router,
+        in_flight,
+        receiver: batch::Receiver::default(),
+        sender: batch::Sender::default(),
+        answered: Vec::with_capacity(batch::BATCH),
+        scratch: Scratch::default(),
+    };
     loop {
-        if let Err(e) = receiver.receive(&socket).await {
+        if let Err(e) = worker.receiver.receive(&worker.socket).await {
             // ICMP errors surface here on some systems; they concern one peer only.
             tracing::debug!(error = %e, "udp receive failed");
             continue;
         }
-        current(&mut rx, &mut router);
-        let _guard = in_flight.enter();
-        answered.clear();
-        for i in 0..receiver.received.len() {
-            let peer = receiver.received[i].1;
-            let request = receiver.datagram(i);
-            if let Some(limiter) = &router.rate_limit {
-                match limiter.check(peer.ip()) {
-                    ratelimit::Verdict::Answer => {}
-                    ratelimit::Verdict::Drop => continue,
-                    ratelimit::Verdict::Slip => {
-                        if let Some(reply) =
-                            bare_reply_to(request, Transport::Udp, rcode::NOERROR, true)
-                        {
-                            sender.next(peer).extend_from_slice(&reply);
-                            answered.push(Sent::Slip);
-                        }
-                        continue;
-                    }
-                }
-            }
-            let start = Instant::now();
-            let mut report = QueryReport::default();
-            match handle_contained(&router, request, Transport::Udp, &mut scratch, &mut report) {
-                Handled::Reply(response) => {
-                    sender.next(peer).extend_from_slice(response);
-                    answered.push(Sent::Answer {
-                        report,
-                        index: i,
-                        start,
-                    });
-                }
-                Handled::Drop => {}
-                Handled::Panicked => {
-                    scratch = Scratch::default();
+        current(&mut worker.rx, &mut worker.router);
+        let _guard = worker.in_flight.enter();
+        worker.answered.clear();
+        for i in 0..worker.receiver.received.len() {
+            worker.answer(i);
+        }
+        worker.sender.flush(&worker.socket).await;
+        worker.account_batch();
+    }
+}
+
+/// One UDP socket's receive loop: its buffers and scratch space, reused batch after batch.
+struct UdpWorker {
+    socket: Arc<UdpSocket>,
+    rx: watch::Receiver<Router>,
+    router: Router,
+    in_flight: Arc<InFlight>,
+    receiver: batch::Receiver,
+    sender: batch::Sender,
+    /// What was sent for each reply of the batch, for counting after it is sent.
+    answered: Vec<Sent>,
+    scratch: Scratch,
+}
+
+impl UdpWorker {
+    /// Answers the batch's datagram `index` into the send batch, or hands it to a task.
+    fn answer(&mut self, index: usize) {
+        let peer = self.receiver.received[index].1;
+        let request = self.receiver.datagram(index);
+        if let Some(limiter) = &self.router.rate_limit {
+            match limiter.check(peer.ip()) {
+                ratelimit::Verdict::Answer => {}
+                ratelimit::Verdict::Drop => return,
+                ratelimit::Verdict::Slip => {
                     if let Some(reply) =
-                        bare_reply_to(request, Transport::Udp, rcode::SERVFAIL, false)
+                        bare_reply_to(request, Transport::Udp, rcode::NOERROR, true)
                     {
-                        sender.next(peer).extend_from_slice(&reply);
-                        answered.push(Sent::Answer {
-                            report,
-                            index: i,
-                            start,
-                        });
+                        self.sender.next(peer).extend_from_slice(&reply);
+                        self.answered.push(Sent::Slip);
                     }
-                }
-                Handled::Pending(pending) => {
-                    // Upstream answers take milliseconds: never hold the receive loop for them.
-                    let (socket, router) = (socket.clone(), router.clone());
-                    report.plugin = Plugin::Forward;
-                    let request = request.to_vec();
-                    let guard = in_flight.enter();
-                    tokio::spawn(async move {
-                        let _guard = guard;
-                        let response = pending.resolve().await;
-                        if let Err(e) = socket.send_to(&response, peer).await {
-                            tracing::debug!(error = %e, %peer, "udp send failed");
-                        }
-                        account(
-                            &router,
-                            &report,
-                            &request,
-                            Transport::Udp,
-                            peer,
-                            Some(&response),
-                            start,
-                        );
-                    });
+                    return;
                 }
             }
         }
-        sender.flush(&socket).await;
-        for (n, sent) in answered.iter().enumerate() {
+        let start = Instant::now();
+        let mut report = QueryReport::default();
+        let sent = Sent::Answer {
+            report,
+            index,
+            start,
+        };
+        let scratch = &mut self.scratch;
+        match handle_contained(&self.router, request, Transport::Udp, scratch, &mut report) {
+            Handled::Reply(response) => {
+                self.sender.next(peer).extend_from_slice(response);
+                self.answered.push(Sent::Answer { report, ..sent });
+            }
+            Handled::Drop => {}
+            Handled::Panicked => {
+                self.scratch = Scratch::default();
+                if let Some(reply) = bare_reply_to(request, Transport::Udp, rcode::SERVFAIL, false)
+                {
+                    self.sender.next(peer).extend_from_slice(&reply);
+                    self.answered.push(Sent::Answer { report, ..sent });
+                }
+            }
+            Handled::Pending(pending) => {
+                report.plugin = Plugin::Forward;
+                self.spawn_pending(*pending, request.to_vec(), peer, report, start);
+            }
+        }
+    }
+
+    /// Upstream answers take milliseconds: never hold the receive loop for them.
+    fn spawn_pending(
+        &self,
+        pending: Pending,
+        request: Vec<u8>,
+        peer: SocketAddr,
+        report: QueryReport,
+        start: Instant,
+    ) {
+        let (socket, router) = (self.socket.clone(), self.router.clone());
+        let guard = self.in_flight.enter();
+        tokio::spawn(async move {
+            let _guard = guard;
+            let response = pending.resolve().await;
+            if let Err(e) = socket.send_to(&response, peer).await {
+                tracing::debug!(error = %e, %peer, "udp send failed");
+            }
+            let answered = Some(response.as_slice());
+            account(
+                &router,
+                &report,
+                &request,
+                Transport::Udp,
+                peer,
+                answered,
+                start,
+            );
+        });
+    }
+
+    /// Counts (and logs) the answers of the batch just sent.
+    fn account_batch(&self) {
+        for (n, sent) in self.answered.iter().enumerate() {
             let Sent::Answer {
                 report,
                 index,
@@ -352,11 +392,13 @@ async fn serve_udp(
             else {
                 continue;
             };
-            let (response, peer) = sender.get(n);
+            let (response, peer) = self.sender.get(n);
+            let request = self.receiver.datagram(*index);
+            let router = &self.router;
             account(
-                &router,
+                router,
                 report,
-                receiver.datagram(*index),
+                request,
                 Transport::Udp,
                 peer,
                 Some(response),

@@ -28,7 +28,7 @@ pub fn lookup(zone: &ClusterZone, qname: &str, qtype: RecordType, out: &mut Answ
     let exists = if is_reverse_zone(matched) {
         reverse(zone, qname, rel, qtype, out)
     } else {
-        forward(zone, qname, rel, qtype, &Owner::Query, 0, out)
+        forward_zone_name(zone, qname, rel, qtype, &Owner::Query, 0, out)
     };
     let config = &zone.config;
     let soa = SoaValues {
@@ -100,7 +100,7 @@ fn label_count(zone: &str) -> usize {
 }
 
 /// A name below a forward zone. Returns whether the name exists.
-fn forward(
+fn forward_zone_name(
     zone: &ClusterZone,
     qname: &str,
     rel: &str,
@@ -294,7 +294,7 @@ pub fn pod_ip(label: &str) -> Option<IpAddr> {
 /// One hit of a service query: an address with a port and the name it is known by.
 struct Hit<'e> {
     ip: IpAddr,
-    port: i32,
+    port: Option<u16>,
     target: &'e Arc<str>,
 }
 
@@ -337,38 +337,69 @@ fn service(
         return false;
     }
 
+    let found = Found {
+        entry,
+        selector,
+        by_endpoints,
+        owner,
+        ttl,
+    };
     match qtype {
-        RecordType::A | RecordType::AAAA => {
-            let want_v4 = qtype == RecordType::A;
-            if selector == Selector::Service {
-                // Precomputed, deduplicated: the hot path.
-                if want_v4 {
-                    for a in &entry.v4 {
-                        push(out, owner, ttl, Rdata::A(*a));
-                    }
-                } else {
-                    for a in &entry.v6 {
-                        push(out, owner, ttl, Rdata::Aaaa(*a));
-                    }
+        RecordType::A | RecordType::AAAA => found.addresses(qtype == RecordType::A, out),
+        RecordType::SRV => found.srv(hits, out),
+        _ => {}
+    }
+    true
+}
+
+/// A service name that exists, and what is needed to answer it.
+struct Found<'a, 'e> {
+    entry: &'e ServiceEntry,
+    selector: Selector<'a>,
+    by_endpoints: bool,
+    owner: &'a Owner,
+    ttl: u32,
+}
+
+impl Found<'_, '_> {
+    fn addresses(&self, want_v4: bool, out: &mut AnswerBuf) {
+        let (entry, owner, ttl) = (self.entry, self.owner, self.ttl);
+        if self.selector == Selector::Service {
+            // Precomputed, deduplicated: the hot path.
+            if want_v4 {
+                for a in &entry.v4 {
+                    push(out, owner, ttl, Rdata::A(*a));
                 }
             } else {
-                for_each_hit(entry, selector, by_endpoints, |hit, _| {
-                    let data = match hit.ip {
-                        IpAddr::V4(a) if want_v4 => Rdata::A(a),
-                        IpAddr::V6(a) if !want_v4 => Rdata::Aaaa(a),
-                        _ => return,
-                    };
-                    if !out.answers.iter().any(|r| r.data == data) {
-                        push(out, owner, ttl, data);
-                    }
-                });
+                for a in &entry.v6 {
+                    push(out, owner, ttl, Rdata::Aaaa(*a));
+                }
             }
+            return;
         }
-        RecordType::SRV => {
-            let weight = u16::try_from((100 / hits).max(1)).unwrap_or(1);
-            for_each_hit(entry, selector, by_endpoints, |hit, must_dedup| {
+        for_each_hit(entry, self.selector, self.by_endpoints, |hit, _| {
+            let data = match hit.ip {
+                IpAddr::V4(a) if want_v4 => Rdata::A(a),
+                IpAddr::V6(a) if !want_v4 => Rdata::Aaaa(a),
+                _ => return,
+            };
+            if !out.answers.iter().any(|r| r.data == data) {
+                push(out, owner, ttl, data);
+            }
+        });
+    }
+
+    /// SRV records with their targets' addresses as glue; `hits` sets the weight.
+    fn srv(&self, hits: usize, out: &mut AnswerBuf) {
+        let (owner, ttl) = (self.owner, self.ttl);
+        let weight = u16::try_from((100 / hits).max(1)).unwrap_or(1);
+        for_each_hit(
+            self.entry,
+            self.selector,
+            self.by_endpoints,
+            |hit, must_dedup| {
                 // The portless sentinel matches, but has no port to publish.
-                let Ok(port) = u16::try_from(hit.port) else {
+                let Some(port) = hit.port else {
                     return;
                 };
                 let target = Target {
@@ -406,11 +437,9 @@ fn service(
                         data: glue_data,
                     });
                 }
-            });
-        }
-        _ => {}
+            },
+        );
     }
-    true
 }
 
 /// SRV records are deduplicated by (target, port), as CoreDNS does.
@@ -552,7 +581,7 @@ fn external_name(
     let mark_additionals = out.additionals.len();
     push(out, owner, zone.config.ttl, Rdata::Cname(cname.clone()));
     let before = out.answers.len();
-    forward(
+    forward_zone_name(
         zone,
         lower,
         relative(lower, matched),

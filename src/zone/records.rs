@@ -13,7 +13,7 @@ pub struct ServiceEntry {
     /// `name.namespace.svc`, lower-case: the SRV/PTR target without the zone.
     pub target: Arc<str>,
     pub kind: EntryKind,
-    /// The Service's ports (ClusterIP services); one sentinel port `-1` when it has none.
+    /// The Service's ports (ClusterIP services); one without a number when it has none.
     pub ports: Vec<PortEntry>,
     /// The ready endpoints of its EndpointSlices, in slice-name order: the index's own per-slice
     /// entries, shared rather than copied. Duplicates across slices are kept so SRV weights
@@ -42,9 +42,9 @@ pub enum EntryKind {
 pub struct PortEntry {
     pub name: Box<str>,
     pub protocol: Box<str>,
-    /// `-1` for the sentinel of a portless Service/slice: it matches a query without
-    /// `_port._proto` but yields no SRV record.
-    pub port: i32,
+    /// `None` for the stand-in of a portless Service/slice (or a number out of range): it
+    /// matches a query without `_port._proto` but yields no SRV record.
+    pub port: Option<u16>,
 }
 
 /// What one EndpointSlice contributes: built once when the slice changes, kept by the index
@@ -200,7 +200,7 @@ fn port_entries(ports: &[model::Port]) -> Vec<PortEntry> {
         return vec![PortEntry {
             name: "".into(),
             protocol: "".into(),
-            port: -1,
+            port: None,
         }];
     }
     ports
@@ -208,7 +208,7 @@ fn port_entries(ports: &[model::Port]) -> Vec<PortEntry> {
         .map(|p| PortEntry {
             name: p.name.to_ascii_lowercase().into(),
             protocol: p.protocol.to_ascii_lowercase().into(),
-            port: p.port,
+            port: u16::try_from(p.port).ok(),
         })
         .collect()
 }
@@ -346,7 +346,7 @@ mod tests {
     fn portless_service_gets_the_sentinel_port() {
         let (svc, _) = headless(vec![]);
         let e = service_entry(&svc, &[]);
-        assert_eq!(e.ports[0].port, -1);
+        assert_eq!(e.ports[0].port, None);
     }
 
     #[test]
