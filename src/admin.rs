@@ -2,17 +2,25 @@
 //! `GET /health` (200 while the process serves), `GET /ready` (200 once every source synced and
 //! every listener is bound, else 503 with the reason), `GET /metrics` (Prometheus text).
 //!
-//! A deliberately small HTTP/1.1 server: one request per connection, GET/HEAD only, bounded
-//! request size and time. Probes and scrapers need nothing more.
+//! Served by hyper's HTTP/1.1 server, deliberately kept small: one request per connection,
+//! GET/HEAD only (else 405), bounded request head size (431 past it) and time. Probes and
+//! scrapers need nothing more.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
 
 use crate::cache::CacheMetrics;
 use crate::forward::Forwarder;
@@ -21,10 +29,13 @@ use crate::metrics::exposition::Page;
 use crate::metrics::{Histogram, process};
 use crate::zone::Index;
 
-/// Longest request head read.
+/// Longest request head read (hyper's smallest read buffer); a longer one gets 431.
 const MAX_REQUEST: usize = 8192;
 /// A client that has not sent its request head by then is dropped.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest life of one connection, response included: a client that does not read its
+/// response is dropped too.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What `/ready` reports on.
 #[derive(Debug, Default)]
@@ -392,80 +403,250 @@ pub async fn bind(
     Ok(out)
 }
 
-/// Serves one admin listener forever.
+/// Serves one admin listener forever: each connection on its own task, so a slow or failing
+/// client delays nobody else and never stops the accept loop.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     readiness: Arc<Readiness>,
     registry: Arc<Registry>,
 ) {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(REQUEST_TIMEOUT)
+        .max_buf_size(MAX_REQUEST)
+        .keep_alive(false);
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors and the like: back off, then go on accepting.
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         let (readiness, registry) = (readiness.clone(), registry.clone());
+        let service = service_fn(move |request: Request<Incoming>| {
+            std::future::ready(Ok::<_, Infallible>(respond(
+                &request, routes, &readiness, &registry,
+            )))
+        });
+        let connection = http.serve_connection(TokioIo::new(stream), service);
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(
-                REQUEST_TIMEOUT,
-                answer(stream, routes, &readiness, &registry),
-            )
-            .await;
+            match tokio::time::timeout(CONNECTION_TIMEOUT, connection).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "admin connection failed"),
+                Err(_) => tracing::debug!("admin connection timed out"),
+            }
         });
     }
 }
 
-async fn answer(
-    mut stream: TcpStream,
+/// The reply to one request. hyper leaves the body out for `HEAD` (keeping its length).
+fn respond(
+    request: &Request<Incoming>,
     routes: Routes,
     readiness: &Readiness,
     registry: &Registry,
-) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 || head.len() + n > MAX_REQUEST {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
+) -> Response<Full<Bytes>> {
+    const TEXT: &str = "text/plain";
+    let (status, content_type, body) =
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                TEXT,
+                "method not allowed\n".to_owned(),
+            )
+        } else {
+            match request.uri().path() {
+                "/health" if routes.health => (StatusCode::OK, TEXT, "OK".to_owned()),
+                "/ready" if routes.ready => match readiness.check() {
+                    Ok(()) => (StatusCode::OK, TEXT, "OK".to_owned()),
+                    Err(why) => (StatusCode::SERVICE_UNAVAILABLE, TEXT, format!("{why}\n")),
+                },
+                "/metrics" if routes.metrics => (
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    registry.render(),
+                ),
+                _ => (
+                    StatusCode::NOT_FOUND,
+                    TEXT,
+                    "404 page not found\n".to_owned(),
+                ),
+            }
+        };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        headers.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
     }
-    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut words = line.split_whitespace();
-    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    let (status, content_type, body) = if method != "GET" && method != "HEAD" {
-        (405, "text/plain", "method not allowed\n".to_owned())
-    } else {
-        match path {
-            "/health" if routes.health => (200, "text/plain", "OK".to_owned()),
-            "/ready" if routes.ready => match readiness.check() {
-                Ok(()) => (200, "text/plain", "OK".to_owned()),
-                Err(why) => (503, "text/plain", format!("{why}\n")),
-            },
-            "/metrics" if routes.metrics => (
-                200,
-                "text/plain; version=0.0.4; charset=utf-8",
-                registry.render(),
-            ),
-            _ => (404, "text/plain", "404 page not found\n".to_owned()),
-        }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::PROGRAMMING_BUCKETS;
+    use std::time::Instant;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    const ALL: Routes = Routes {
+        health: true,
+        ready: true,
+        metrics: true,
     };
-    let reason = match status {
-        200 => "OK",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Service Unavailable",
-    };
-    let mut response = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    if method != "HEAD" {
-        response.extend_from_slice(body.as_bytes());
+
+    /// Serves `routes` on a loopback port with fresh state.
+    async fn start(routes: Routes) -> (SocketAddr, Arc<Readiness>) {
+        let mut bound = bind(&[("127.0.0.1:0".parse().unwrap(), routes)])
+            .await
+            .unwrap();
+        let (listener, routes) = bound.pop().unwrap();
+        let addr = listener.local_addr().unwrap();
+        let readiness = Arc::new(Readiness::default());
+        let registry = Arc::new(Registry::new(Arc::new(Histogram::new(PROGRAMMING_BUCKETS))));
+        tokio::spawn(serve(listener, routes, readiness.clone(), registry));
+        (addr, readiness)
     }
-    stream.write_all(&response).await?;
-    stream.shutdown().await
+
+    /// Sends `request` as is and reads until the server closes (at most 15 s).
+    async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut reply = Vec::new();
+        tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut reply))
+            .await
+            .expect("the server closes the connection")
+            .unwrap();
+        String::from_utf8(reply).unwrap()
+    }
+
+    /// Status, lower-cased head, body.
+    fn parse(reply: &str) -> (u16, String, String) {
+        let (head, body) = reply.split_once("\r\n\r\n").expect("a full response head");
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, head.to_ascii_lowercase(), body.to_owned())
+    }
+
+    async fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String, String) {
+        let text = format!("{method} {path} HTTP/1.1\r\nHost: test\r\n\r\n");
+        parse(&exchange(addr, text.as_bytes()).await)
+    }
+
+    #[tokio::test]
+    async fn endpoints_answer_with_status_content_type_and_body() {
+        let (addr, readiness) = start(ALL).await;
+        let (status, head, body) = request(addr, "GET", "/health").await;
+        assert_eq!((status, body.as_str()), (200, "OK"));
+        assert!(head.contains("\r\ncontent-type: text/plain\r\n"), "{head}");
+        assert!(head.contains("\r\ncontent-length: 2\r\n"), "{head}");
+        assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
+
+        let (status, _, body) = request(addr, "GET", "/ready?verbose").await;
+        assert_eq!(status, 503);
+        assert_eq!(body, "listeners not bound yet\n");
+        readiness.set_listeners_bound();
+        assert_eq!(request(addr, "GET", "/ready").await.0, 200);
+        readiness.set_shutting_down();
+        let (status, _, body) = request(addr, "GET", "/ready").await;
+        assert_eq!((status, body.as_str()), (503, "shutting down\n"));
+
+        let (status, head, body) = request(addr, "GET", "/metrics").await;
+        assert_eq!(status, 200);
+        assert!(
+            head.contains("\r\ncontent-type: text/plain; version=0.0.4; charset=utf-8\r\n"),
+            "{head}"
+        );
+        assert!(body.contains("\ncoredns_panics_total 0\n"), "{body}");
+
+        let (status, _, body) = request(addr, "GET", "/nope").await;
+        assert_eq!((status, body.as_str()), (404, "404 page not found\n"));
+    }
+
+    #[tokio::test]
+    async fn head_has_the_length_but_no_body_and_other_methods_get_405() {
+        let (addr, _) = start(ALL).await;
+        let (status, head, body) = request(addr, "HEAD", "/metrics").await;
+        assert_eq!(status, 200);
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .expect("a content-length")
+            .parse()
+            .unwrap();
+        assert!(length > 1000, "{head}");
+        assert_eq!(body, "", "HEAD sends no body");
+
+        for method in ["POST", "PUT", "DELETE", "OPTIONS"] {
+            let (status, head, body) = request(addr, method, "/health").await;
+            assert_eq!(status, 405, "{method}");
+            assert!(head.contains("\r\nallow: get, head\r\n"), "{head}");
+            assert_eq!(body, "method not allowed\n");
+        }
+    }
+
+    #[tokio::test]
+    async fn routes_not_served_on_an_address_are_404() {
+        let (addr, _) = start(Routes {
+            health: true,
+            ..Routes::default()
+        })
+        .await;
+        assert_eq!(request(addr, "GET", "/health").await.0, 200);
+        assert_eq!(request(addr, "GET", "/ready").await.0, 404);
+        assert_eq!(request(addr, "GET", "/metrics").await.0, 404);
+    }
+
+    #[tokio::test]
+    async fn malformed_or_oversized_requests_are_refused_and_the_server_goes_on() {
+        let (addr, _) = start(ALL).await;
+        let (status, _, _) = parse(&exchange(addr, b"\x00\x01garbage\r\n\r\n").await);
+        assert_eq!(status, 400);
+        let huge = format!(
+            "GET /health HTTP/1.1\r\nHost: test\r\nX-Filler: {}\r\n\r\n",
+            "a".repeat(2 * MAX_REQUEST)
+        );
+        let (status, _, _) = parse(&exchange(addr, huge.as_bytes()).await);
+        assert_eq!(status, 431);
+        // A client that vanishes mid-request.
+        let mut gone = TcpStream::connect(addr).await.unwrap();
+        gone.write_all(b"GET /hea").await.unwrap();
+        drop(gone);
+        assert_eq!(request(addr, "GET", "/health").await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn a_stalled_client_blocks_nobody_and_is_dropped_after_the_header_timeout() {
+        let (addr, _) = start(ALL).await;
+        let mut stalled = Vec::new();
+        for _ in 0..20 {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: te")
+                .await
+                .unwrap();
+            stalled.push(s);
+        }
+        let started = Instant::now();
+        for _ in 0..5 {
+            assert_eq!(request(addr, "GET", "/health").await.0, 200);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "others were served at once: {:?}",
+            started.elapsed()
+        );
+        // The stalled ones are closed, without a response, once REQUEST_TIMEOUT passes.
+        for s in &mut stalled {
+            let mut rest = Vec::new();
+            let read = tokio::time::timeout(
+                REQUEST_TIMEOUT + Duration::from_secs(3),
+                s.read_to_end(&mut rest),
+            )
+            .await;
+            assert!(read.is_ok(), "still open after {:?}", started.elapsed());
+            assert_eq!(String::from_utf8_lossy(&rest), "");
+        }
+        assert!(started.elapsed() >= REQUEST_TIMEOUT - Duration::from_millis(500));
+    }
 }
