@@ -276,7 +276,8 @@ struct RawCache {
     serve_stale: Option<RawDuration>,
 }
 
-/// A duration: whole seconds, or a string with a unit (`"500ms"`, `"2s"`, `"5m"`, `"1h"`).
+/// A duration: whole seconds, or a string read by [`parse_duration`] (`"500ms"`, `"2s"`, `"5m"`,
+/// `"1h"`, `"1m30s"`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 enum RawDuration {
@@ -764,38 +765,50 @@ impl RawForward {
 
 /// Reads a [`RawDuration`], or the default when the key is absent.
 fn duration(key: &str, value: Option<RawDuration>, default: &str) -> Result<Duration, FieldError> {
-    let bad = |v: &dyn fmt::Display| {
-        field_error(
-            key,
-            format!("{v} is not a duration (seconds, or a number with ms, s, m or h)"),
-        )
-    };
     match value {
         None => Ok(parse_duration(default).expect("valid default duration")),
-        Some(RawDuration::Seconds(n)) => u64::try_from(n)
-            .map(Duration::from_secs)
-            .map_err(|_| bad(&n)),
-        Some(RawDuration::Text(t)) => parse_duration(&t).ok_or_else(|| bad(&format!("{t:?}"))),
+        Some(RawDuration::Seconds(n)) => u64::try_from(n).map(Duration::from_secs).map_err(|_| {
+            field_error(key, format!("{n} is not a duration: seconds cannot be negative"))
+        }),
+        Some(RawDuration::Text(t)) => parse_duration(&t).map_err(|why| {
+            field_error(
+                key,
+                format!(
+                    "{t:?} is not a duration ({why}); write seconds, or numbers with units such as 500ms, 2s, 5m, 1h or 1m30s"
+                ),
+            )
+        }),
     }
 }
 
-/// `"500ms"`, `"1.5s"`, `"5m"`, `"1h"`, or a bare number of seconds.
-fn parse_duration(text: &str) -> Option<Duration> {
+/// The longest duration the text form takes.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
+/// humantime's forms (`"500ms"`, `"1.5s"`, `"5m"`, `"1h"`, `"1m30s"`, `"2 min"`), plus a bare number
+/// of seconds (`"5"`, `"0.5"`) and a number with a lone decimal point (`".5s"`, `"5.s"`).
+fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
+    // humantime wants a unit, and digits on both sides of a decimal point.
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let seconds = match unit {
-        "" | "s" => number,
-        "ms" => number / 1000.0,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => return None,
+    let (number, rest) = text.split_at(split);
+    let number = match number.strip_suffix('.') {
+        Some(n) if !n.contains('.') => n,
+        _ => number,
     };
-    (seconds.is_finite() && (0.0..=86_400.0 * 365.0).contains(&seconds))
-        .then(|| Duration::from_secs_f64(seconds))
+    let zero = if number.starts_with('.') { "0" } else { "" };
+    let unit = if rest.is_empty() && !number.is_empty() {
+        "s"
+    } else {
+        ""
+    };
+    let d = humantime::parse_duration(&format!("{zero}{number}{rest}{unit}"))
+        .map_err(|e| e.to_string())?;
+    if d > MAX_DURATION {
+        return Err("longer than a year".to_owned());
+    }
+    Ok(d)
 }
 
 impl RawCache {

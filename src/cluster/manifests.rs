@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use serde_yaml::Value;
+use serde_json::Value;
 
 use super::ClusterEvent;
 use super::model::{self, ClusterObject, ModelError, ObjectKey, ObjectKind};
@@ -128,22 +128,53 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 /// Parses one file's text (YAML documents, JSON being YAML too) into `snapshot`.
+///
+/// Documents are numbered in warnings as they are read, not counting empty ones.
 pub fn parse_text(text: &str, file: &Path, snapshot: &mut Snapshot) {
-    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        match <Value as serde::Deserialize>::deserialize(document) {
+    let mut input = text.as_bytes();
+    let mut documents =
+        serde_saphyr::read_with_options::<_, Value>(&mut input, yaml_options()).peekable();
+    let mut index = 0;
+    while let Some(document) = documents.next() {
+        index += 1;
+        match document {
             Ok(Value::Null) => {}
             Ok(value) => add_value(value, file, snapshot),
-            Err(e) => {
-                snapshot.warnings.push(format!(
-                    "{}: document {}: not valid YAML, skipped with the rest of the file: {e}",
-                    file.display(),
-                    index + 1
-                ));
-                // serde_yaml cannot resume after a syntax error.
-                return;
-            }
+            // After a syntax error the parser cannot resume: the iterator ends. After any
+            // other error (a key JSON cannot hold, a duplicate key) it goes on at the next `---`.
+            Err(e) => snapshot.warnings.push(format!(
+                "{}: document {index}: not valid YAML, skipped{}: {}",
+                file.display(),
+                if documents.peek().is_none() {
+                    " with the rest of the file"
+                } else {
+                    ""
+                },
+                one_line(&e.render_with_formatter(&serde_saphyr::UserMessageFormatter))
+            )),
         }
     }
+}
+
+/// serde-saphyr's default budget bounds sizes for untrusted input; a manifests directory is the
+/// operator's own and may be large, so only a nesting depth limit (128, as serde_yaml had) and
+/// the alias expansion limits (billion laughs) stay.
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_reader_input_bytes: None,
+            max_events: usize::MAX,
+            max_nodes: usize::MAX,
+            max_documents: usize::MAX,
+            max_total_scalar_bytes: usize::MAX,
+            max_depth: 128,
+        },
+    }
+}
+
+/// A warning is one line.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn add_value(value: Value, file: &Path, snapshot: &mut Snapshot) {
@@ -159,7 +190,7 @@ fn add_value(value: Value, file: &Path, snapshot: &mut Snapshot) {
         .to_owned();
     if kind == "List" || (kind.ends_with("List") && value.get("items").is_some()) {
         let items = match value.get("items") {
-            Some(Value::Sequence(items)) => items.clone(),
+            Some(Value::Array(items)) => items.clone(),
             Some(Value::Null) | None => Vec::new(),
             Some(_) => {
                 snapshot
@@ -233,7 +264,7 @@ fn convert<A, T>(value: Value, from_api: fn(&A) -> Result<T, ModelError>) -> Res
 where
     A: serde::de::DeserializeOwned,
 {
-    let api: A = serde_yaml::from_value(value).map_err(|e| e.to_string())?;
+    let api: A = serde_json::from_value(value).map_err(|e| e.to_string())?;
     from_api(&api).map_err(|e| e.to_string())
 }
 
@@ -333,6 +364,91 @@ mod tests {
     fn json_is_accepted() {
         let s = parse(r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"j"}}"#);
         assert_eq!(s.objects.len(), 1);
+    }
+
+    #[test]
+    fn a_syntax_error_keeps_the_documents_before_it_and_names_file_document_and_line() {
+        let s = parse(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: [b\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: c}\n",
+        );
+        let names: Vec<String> = s.objects.iter().map(|o| o.key().name).collect();
+        assert_eq!(names, ["a"]);
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        let w = &s.warnings[0];
+        assert!(
+            w.starts_with(
+                "t.yaml: document 2: not valid YAML, skipped with the rest of the file: "
+            ),
+            "{w}"
+        );
+        assert!(w.contains("line 7"), "{w}");
+        assert!(!w.contains('\n'), "{w}");
+    }
+
+    #[test]
+    fn empty_documents_comments_and_odd_keys_of_unused_kinds_are_fine() {
+        let s = parse(
+            "# leading comment\n---\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: a}\ndata: {1: one, true: yes}\n---\n# only a comment\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n...\n",
+        );
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let names: Vec<String> = s.objects.iter().map(|o| o.key().name).collect();
+        assert_eq!(names, ["a"]);
+    }
+
+    #[test]
+    fn a_document_json_cannot_hold_is_skipped_and_the_next_one_read() {
+        // A duplicate key, and a null key (kubectl, converting to JSON, refuses both).
+        let s = parse(
+            "apiVersion: v1\nkind: Namespace\nkind: Service\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: a}\ndata: {~: none}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n",
+        );
+        let names: Vec<String> = s.objects.iter().map(|o| o.key().name).collect();
+        assert_eq!(names, ["b"]);
+        assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
+        assert!(
+            s.warnings[0].starts_with("t.yaml: document 1: not valid YAML, skipped: ")
+                && s.warnings[0].contains("line 3"),
+            "{}",
+            s.warnings[0]
+        );
+        assert!(
+            s.warnings[1].starts_with("t.yaml: document 2: not valid YAML, skipped: ")
+                && s.warnings[1].contains("line 9"),
+            "{}",
+            s.warnings[1]
+        );
+    }
+
+    #[test]
+    fn anchors_and_merge_keys_are_resolved() {
+        let s = parse(
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata: &m {name: web, namespace: shop}\n  spec: {clusterIP: 10.0.0.1, ports: [{port: 80}]}\n- apiVersion: v1\n  kind: Service\n  metadata:\n    <<: *m\n    name: api\n  spec: {clusterIP: 10.0.0.2, ports: [{port: 80}]}\n",
+        );
+        let names: Vec<String> = s.objects.iter().map(|o| o.key().name).collect();
+        assert_eq!(names, ["web", "api"]);
+        let namespaces: Vec<String> = s.objects.iter().map(|o| o.key().namespace).collect();
+        assert_eq!(namespaces, ["shop", "shop"]);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn large_files_are_not_cut_by_parser_budgets() {
+        // More documents than serde-saphyr's default budget allows, and one List with more
+        // nodes than it allows.
+        let mut text = String::new();
+        for i in 0..1_500 {
+            text.push_str(&format!(
+                "---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: n{i}}}\n"
+            ));
+        }
+        text.push_str("---\napiVersion: v1\nkind: List\nitems:\n");
+        for i in 0..14_000 {
+            text.push_str(&format!(
+                "- {{apiVersion: v1, kind: Service, metadata: {{name: s{i}, namespace: n0, labels: {{a: b, c: d}}}}, spec: {{clusterIP: None, ports: [{{name: p, port: 80, protocol: TCP}}]}}}}\n"
+            ));
+        }
+        let s = parse(&text);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings.first());
+        assert_eq!(s.objects.len(), 15_500);
     }
 
     #[test]

@@ -385,7 +385,7 @@ mod tests {
     use super::*;
 
     fn service(yaml: &str) -> Result<Service, ModelError> {
-        Service::from_api(&serde_yaml::from_str(yaml).expect("test yaml parses"))
+        Service::from_api(&serde_saphyr::from_str(yaml).expect("test yaml parses"))
     }
 
     #[test]
@@ -431,7 +431,7 @@ mod tests {
 
     #[test]
     fn endpoint_ready_defaults_to_true_and_false_is_kept() {
-        let slice: k8s::EndpointSlice = serde_yaml::from_str(
+        let slice: k8s::EndpointSlice = serde_saphyr::from_str(
             "metadata: {name: s1, namespace: a, labels: {kubernetes.io/service-name: svc}}\naddressType: IPv4\nendpoints:\n- addresses: [10.1.0.1]\n- addresses: [10.1.0.2]\n  conditions: {ready: false}\nports: [{name: http, port: 80, protocol: TCP}]",
         )
         .unwrap();

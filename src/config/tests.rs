@@ -244,3 +244,79 @@ fn api_source_options_are_validated() {
             .contains("server[0].kubernetes.context: needs kubeconfig")
     );
 }
+
+#[test]
+fn durations_take_every_form_the_configs_use() {
+    let ms = |n| Duration::from_millis(n);
+    for (text, want) in [
+        ("500ms", ms(500)),
+        ("2s", ms(2_000)),
+        ("1m", ms(60_000)),
+        ("2h", ms(7_200_000)),
+        ("1.5s", ms(1_500)),
+        ("0s", Duration::ZERO),
+        // A bare number is seconds, like the integer form.
+        ("5", ms(5_000)),
+        ("0.5", ms(500)),
+        ("0", Duration::ZERO),
+        // What the hand-written parser took: a lone decimal point, surrounding blanks.
+        (".5s", ms(500)),
+        ("5.s", ms(5_000)),
+        (" 2s ", ms(2_000)),
+        // Go's (CoreDNS Corefile) compound form.
+        ("1m30s", ms(90_000)),
+        ("1h 30m", ms(5_400_000)),
+        ("365d", Duration::from_secs(365 * 86_400)),
+    ] {
+        assert_eq!(parse_duration(text), Ok(want), "{text:?}");
+    }
+}
+
+#[test]
+fn durations_reject_what_is_not_one() {
+    for (text, why) in [
+        ("", "empty"),
+        ("s", "expected number"),
+        ("5x", "unknown time unit \"x\""),
+        ("-1s", "expected number"),
+        ("1.5.s", "invalid character"),
+        ("1..s", "invalid character"),
+        ("2y", "longer than a year"),
+        ("366d", "longer than a year"),
+    ] {
+        let e = parse_duration(text).expect_err(text);
+        assert!(e.contains(why), "{text:?}: {e}");
+    }
+}
+
+#[test]
+fn duration_keys_are_read_and_errors_name_file_and_key() {
+    let config = parse(
+        "[admin]\nlameduck = \"1500ms\"\nreload_interval = 0\n[[server]]\n[server.forward]\nto = [\"10.0.0.2\"]\nhealth_check = \"1m30s\"\nexpire = 20\ntimeout = \"2.5s\"\n[server.cache]\nserve_stale = \"1h\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.admin.lameduck, Duration::from_millis(1_500));
+    assert_eq!(config.admin.reload_interval, Duration::ZERO);
+    let f = config.servers[0].forward.as_ref().unwrap();
+    assert_eq!(f.health_check, Duration::from_secs(90));
+    assert_eq!(f.expire, Duration::from_secs(20));
+    assert_eq!(f.timeout, Duration::from_millis(2_500));
+    let c = config.servers[0].cache.as_ref().unwrap();
+    assert_eq!(c.serve_stale, Duration::from_secs(3_600));
+
+    let e = error("[[server]]\n[server.forward]\nto = [\"10.0.0.2\"]\ntimeout = \"5x\"\n");
+    assert!(
+        e.starts_with("/tmp/test.toml: server[0].forward.timeout: \"5x\" is not a duration (unknown time unit \"x\""),
+        "{e}"
+    );
+    let e = error("[admin]\nlameduck = -1\n");
+    assert!(
+        e.starts_with("/tmp/test.toml: admin.lameduck: -1 is not a duration"),
+        "{e}"
+    );
+    let e = error("[[server]]\n[server.cache]\nserve_stale = \"2y\"\n");
+    assert!(
+        e.starts_with("/tmp/test.toml: server[0].cache.serve_stale: \"2y\" is not a duration (longer than a year)"),
+        "{e}"
+    );
+}

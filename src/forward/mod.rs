@@ -6,6 +6,7 @@
 //! Consecutive failures mark an upstream down; a health probe (`. IN NS`) brings it back.
 
 pub mod reply;
+mod resolv;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -123,7 +124,7 @@ impl Forwarder {
         for to in &config.to {
             match to {
                 UpstreamConfig::Addr(a) => addrs.push(*a),
-                UpstreamConfig::ResolvConf(path) => addrs.extend(read_resolv_conf(path)?),
+                UpstreamConfig::ResolvConf(path) => addrs.extend(resolv::read(path)?),
             }
         }
         addrs.dedup();
@@ -510,31 +511,4 @@ impl LoopProbes {
             self.active.store(false, Ordering::Relaxed);
         }
     }
-}
-
-/// The `nameserver` lines of a resolv.conf, on port 53.
-fn read_resolv_conf(path: &std::path::Path) -> Result<Vec<SocketAddr>, ForwardError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ForwardError::ResolvConf {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    let addrs: Vec<SocketAddr> = text
-        .lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            (words.next() == Some("nameserver"))
-                .then(|| words.next())
-                .flatten()
-                // A zone index (fe80::1%eth0) cannot be expressed in SocketAddr's parser.
-                .and_then(|ip| ip.split('%').next()?.parse().ok())
-                .map(|ip| SocketAddr::new(ip, 53))
-        })
-        .collect();
-    if addrs.is_empty() {
-        return Err(ForwardError::ResolvConf {
-            path: path.display().to_string(),
-            message: "no nameserver line".into(),
-        });
-    }
-    Ok(addrs)
 }

@@ -324,16 +324,15 @@ impl UdpWorker {
         }
         let start = Instant::now();
         let mut report = QueryReport::default();
-        let sent = Sent::Answer {
-            report,
-            index,
-            start,
-        };
         let scratch = &mut self.scratch;
         match handle_contained(&self.router, request, Transport::Udp, scratch, &mut report) {
             Handled::Reply(response) => {
                 self.sender.next(peer).extend_from_slice(response);
-                self.answered.push(Sent::Answer { report, ..sent });
+                self.answered.push(Sent::Answer {
+                    report,
+                    index,
+                    start,
+                });
             }
             Handled::Drop => {}
             Handled::Panicked => {
@@ -341,7 +340,11 @@ impl UdpWorker {
                 if let Some(reply) = bare_reply_to(request, Transport::Udp, rcode::SERVFAIL, false)
                 {
                     self.sender.next(peer).extend_from_slice(&reply);
-                    self.answered.push(Sent::Answer { report, ..sent });
+                    self.answered.push(Sent::Answer {
+                        report,
+                        index,
+                        start,
+                    });
                 }
             }
             Handled::Pending(pending) => {

@@ -24,12 +24,9 @@ fn deploy(path: &str) -> PathBuf {
 /// Every YAML document of a file, as JSON values.
 fn documents(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap();
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|d| {
-            let v: serde_yaml::Value = serde::Deserialize::deserialize(d)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            serde_json::to_value(v).unwrap()
-        })
+    serde_saphyr::from_multiple::<Value>(&text)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .into_iter()
         .filter(|v| !v.is_null())
         .collect()
 }
