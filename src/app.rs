@@ -129,58 +129,13 @@ impl Running {
         let mut listeners = BTreeMap::new();
         let mut announce = Vec::new();
         for (addr, blocks_here) in by_addr {
-            let zones: Vec<String> = blocks_here.iter().flat_map(|b| b.zones.clone()).collect();
             let old = self.listeners.remove(&addr);
             let new = bound.remove(&addr);
-            // Labelled with the bound address (port 0 picks one).
-            let label = match (&old, &new) {
-                (Some(l), _) => format!("dns://{}", l.serving.addr),
-                (None, Some(l)) => format!("dns://{}", l.addr),
-                (None, None) => unreachable!("every new address was bound above"),
-            };
-            let metrics = match &old {
-                Some(l) if l.metrics.same_zones(&zones) => l.metrics.clone(),
-                _ => Arc::new(DnsMetrics::new(label, &zones)),
-            };
-            let rate = blocks_here.iter().map(|b| b.rate_limit).find(|r| *r > 0);
-            let tcp_connections = blocks_here
-                .iter()
-                .map(|b| b.tcp_connections)
-                .max()
-                .unwrap_or(server::MAX_TCP_CONNECTIONS);
-            let mut router = Router::new(blocks_here, metrics.clone());
-            // The limiter's counts carry over a reload while the rate stays the same.
-            router.rate_limit = rate.map(|r| match &old {
-                Some(l) if l.rate_limit.as_ref().is_some_and(|x| x.per_second() == r) => {
-                    l.rate_limit.clone().expect("checked")
-                }
-                _ => Arc::new(RateLimiter::new(r)),
-            });
-            let rate_limit = router.rate_limit.clone();
-            let serving = match (old, new) {
-                (Some(l), _) => {
-                    l.serving.replace(router);
-                    l.serving
-                }
-                (None, Some(listener)) => {
-                    announce.push(listener.addr);
-                    server::serve(
-                        listener,
-                        router,
-                        self.shared.in_flight.clone(),
-                        tcp_connections,
-                    )
-                }
-                (None, None) => unreachable!("every new address was bound above"),
-            };
-            listeners.insert(
-                addr,
-                Listening {
-                    serving,
-                    metrics,
-                    rate_limit,
-                },
-            );
+            if let Some(listener) = &new {
+                announce.push(listener.addr);
+            }
+            let listening = self.listening(blocks_here, old, new);
+            listeners.insert(addr, listening);
         }
         for (addr, _) in std::mem::take(&mut self.listeners) {
             tracing::info!(%addr, "no longer listening");
@@ -216,6 +171,59 @@ impl Running {
             tokio::spawn(self.shared.loops.clone().probe(forwarder, zone));
         }
         Ok(())
+    }
+
+    /// The router for the blocks on one address, swapped into its old listener or serving a
+    /// newly bound one. Metrics and the rate limiter's counts carry over while unchanged.
+    fn listening(
+        &self,
+        blocks_here: Vec<Block>,
+        old: Option<Listening>,
+        new: Option<server::Listener>,
+    ) -> Listening {
+        let zones: Vec<String> = blocks_here.iter().flat_map(|b| b.zones.clone()).collect();
+        // Labelled with the bound address (port 0 picks one).
+        let label = match (&old, &new) {
+            (Some(l), _) => format!("dns://{}", l.serving.addr),
+            (None, Some(l)) => format!("dns://{}", l.addr),
+            (None, None) => unreachable!("every new address was bound"),
+        };
+        let metrics = match &old {
+            Some(l) if l.metrics.same_zones(&zones) => l.metrics.clone(),
+            _ => Arc::new(DnsMetrics::new(label, &zones)),
+        };
+        let rate = blocks_here.iter().map(|b| b.rate_limit).find(|r| *r > 0);
+        let tcp_connections = blocks_here
+            .iter()
+            .map(|b| b.tcp_connections)
+            .max()
+            .unwrap_or(server::MAX_TCP_CONNECTIONS);
+        let mut router = Router::new(blocks_here, metrics.clone());
+        router.rate_limit = rate.map(|r| match &old {
+            Some(l) if l.rate_limit.as_ref().is_some_and(|x| x.per_second() == r) => {
+                l.rate_limit.clone().expect("checked")
+            }
+            _ => Arc::new(RateLimiter::new(r)),
+        });
+        let rate_limit = router.rate_limit.clone();
+        let serving = match (old, new) {
+            (Some(l), _) => {
+                l.serving.replace(router);
+                l.serving
+            }
+            (None, Some(listener)) => server::serve(
+                listener,
+                router,
+                self.shared.in_flight.clone(),
+                tcp_connections,
+            ),
+            (None, None) => unreachable!("every new address was bound"),
+        };
+        Listening {
+            serving,
+            metrics,
+            rate_limit,
+        }
     }
 
     /// SIGTERM: `/ready` turns 503 at once, answers go on for `lameduck`, then the listeners

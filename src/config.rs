@@ -118,7 +118,7 @@ pub enum PodMode {
 /// (CoreDNS `forward`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForwardConfig {
-    pub to: Vec<Upstream>,
+    pub to: Vec<ForwardTo>,
     pub policy: Policy,
     /// How often a failing upstream is probed with `. IN NS`.
     pub health_check: Duration,
@@ -147,7 +147,7 @@ pub enum Policy {
 
 /// An upstream: an address, or a resolv.conf whose nameservers are used.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Upstream {
+pub enum ForwardTo {
     Addr(SocketAddr),
     ResolvConf(PathBuf),
 }
@@ -524,85 +524,8 @@ impl RawServer {
 
 impl RawKubernetes {
     fn validate(self, key: &str, base: &Path) -> Result<KubernetesConfig, FieldError> {
-        if self.zones.is_empty() {
-            return Err(field_error(
-                format!("{key}.zones"),
-                "needs at least one zone",
-            ));
-        }
-        let mut zones = Vec::new();
-        for (i, z) in self.zones.iter().enumerate() {
-            let k = format!("{key}.zones[{i}]");
-            if z.contains('/') {
-                zones.extend(cidr_zones(&k, z)?);
-            } else {
-                zones.push(zone_name(&k, z)?);
-            }
-        }
-        if zones.iter().all(|z| is_reverse_zone(z)) {
-            return Err(field_error(
-                format!("{key}.zones"),
-                "only reverse zones given: at least one forward zone (e.g. \"cluster.local\") is needed",
-            ));
-        }
-        if zones.iter().any(String::is_empty) {
-            return Err(field_error(
-                format!("{key}.zones"),
-                "the root zone \".\" cannot be a cluster zone",
-            ));
-        }
-        let chosen = [
-            self.manifests.as_ref().map(|_| "manifests"),
-            self.endpoint.as_ref().map(|_| "endpoint"),
-            self.kubeconfig.as_ref().map(|_| "kubeconfig"),
-        ];
-        let chosen: Vec<&str> = chosen.into_iter().flatten().collect();
-        if chosen.len() > 1 {
-            return Err(field_error(
-                format!("{key}.{}", chosen[1]),
-                format!(
-                    "conflicts with {key}.{}: give one source of cluster state",
-                    chosen[0]
-                ),
-            ));
-        }
-        if self.context.is_some() && self.kubeconfig.is_none() {
-            return Err(field_error(format!("{key}.context"), "needs kubeconfig"));
-        }
-        let source = if let Some(dir) = self.manifests {
-            let dir = if dir.is_absolute() {
-                dir
-            } else {
-                base.join(dir)
-            };
-            if !dir.is_dir() {
-                return Err(field_error(
-                    format!("{key}.manifests"),
-                    format!("{} is not a directory", dir.display()),
-                ));
-            }
-            ClusterSource::Manifests(dir)
-        } else if let Some(url) = self.endpoint {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(field_error(
-                    format!("{key}.endpoint"),
-                    format!("{url:?} is not an http:// or https:// URL"),
-                ));
-            }
-            ClusterSource::Endpoint(url)
-        } else if let Some(path) = self.kubeconfig {
-            let path = if path.is_absolute() {
-                path
-            } else {
-                base.join(path)
-            };
-            ClusterSource::Kubeconfig {
-                path,
-                context: self.context,
-            }
-        } else {
-            ClusterSource::InCluster
-        };
+        let zones = kubernetes_zones(key, &self.zones)?;
+        let source = self.source(key, base)?;
         let ttl = u32::try_from(self.ttl)
             .ok()
             .filter(|t| *t <= MAX_TTL)
@@ -663,6 +586,96 @@ impl RawKubernetes {
             endpoint_pod_names: self.endpoint_pod_names,
         })
     }
+
+    /// The one source of cluster state: manifests, an endpoint, a kubeconfig or in-cluster.
+    fn source(&self, key: &str, base: &Path) -> Result<ClusterSource, FieldError> {
+        let chosen = [
+            self.manifests.as_ref().map(|_| "manifests"),
+            self.endpoint.as_ref().map(|_| "endpoint"),
+            self.kubeconfig.as_ref().map(|_| "kubeconfig"),
+        ];
+        let chosen: Vec<&str> = chosen.into_iter().flatten().collect();
+        if chosen.len() > 1 {
+            return Err(field_error(
+                format!("{key}.{}", chosen[1]),
+                format!(
+                    "conflicts with {key}.{}: give one source of cluster state",
+                    chosen[0]
+                ),
+            ));
+        }
+        if self.context.is_some() && self.kubeconfig.is_none() {
+            return Err(field_error(format!("{key}.context"), "needs kubeconfig"));
+        }
+        let source = if let Some(dir) = self.manifests.clone() {
+            let dir = if dir.is_absolute() {
+                dir
+            } else {
+                base.join(dir)
+            };
+            if !dir.is_dir() {
+                return Err(field_error(
+                    format!("{key}.manifests"),
+                    format!("{} is not a directory", dir.display()),
+                ));
+            }
+            ClusterSource::Manifests(dir)
+        } else if let Some(url) = self.endpoint.clone() {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(field_error(
+                    format!("{key}.endpoint"),
+                    format!("{url:?} is not an http:// or https:// URL"),
+                ));
+            }
+            ClusterSource::Endpoint(url)
+        } else if let Some(path) = self.kubeconfig.clone() {
+            let path = if path.is_absolute() {
+                path
+            } else {
+                base.join(path)
+            };
+            ClusterSource::Kubeconfig {
+                path,
+                context: self.context.clone(),
+            }
+        } else {
+            ClusterSource::InCluster
+        };
+        Ok(source)
+    }
+}
+
+/// `[server.kubernetes] zones`: names and CIDRs (as their reverse zones); at least one forward
+/// zone, never the root.
+fn kubernetes_zones(key: &str, given: &[String]) -> Result<Vec<String>, FieldError> {
+    if given.is_empty() {
+        return Err(field_error(
+            format!("{key}.zones"),
+            "needs at least one zone",
+        ));
+    }
+    let mut zones = Vec::new();
+    for (i, z) in given.iter().enumerate() {
+        let k = format!("{key}.zones[{i}]");
+        if z.contains('/') {
+            zones.extend(cidr_zones(&k, z)?);
+        } else {
+            zones.push(zone_name(&k, z)?);
+        }
+    }
+    if zones.iter().all(|z| is_reverse_zone(z)) {
+        return Err(field_error(
+            format!("{key}.zones"),
+            "only reverse zones given: at least one forward zone (e.g. \"cluster.local\") is needed",
+        ));
+    }
+    if zones.iter().any(String::is_empty) {
+        return Err(field_error(
+            format!("{key}.zones"),
+            "the root zone \".\" cannot be a cluster zone",
+        ));
+    }
+    Ok(zones)
 }
 
 impl RawForward {
@@ -681,15 +694,15 @@ impl RawForward {
                 let k = format!("{key}.to[{i}]");
                 if t.starts_with('/') || t.starts_with('.') {
                     let p = PathBuf::from(t);
-                    Ok(Upstream::ResolvConf(if p.is_absolute() {
+                    Ok(ForwardTo::ResolvConf(if p.is_absolute() {
                         p
                     } else {
                         base.join(p)
                     }))
                 } else if let Ok(ip) = t.parse::<IpAddr>() {
-                    Ok(Upstream::Addr(SocketAddr::new(ip, 53)))
+                    Ok(ForwardTo::Addr(SocketAddr::new(ip, 53)))
                 } else {
-                    t.parse::<SocketAddr>().map(Upstream::Addr).map_err(|_| {
+                    t.parse::<SocketAddr>().map(ForwardTo::Addr).map_err(|_| {
                         field_error(
                             k,
                             format!(

@@ -107,8 +107,8 @@ pub async fn connect(source: &ClusterSource) -> Result<kube::Client, KubeError> 
     kube::Client::try_from(config).map_err(|e| KubeError::Client(e.to_string()))
 }
 
-/// Shared state of all watchers of one source.
-struct Shared<F> {
+/// The state all watchers of one source share.
+struct SourceState<F> {
     apply: F,
     /// Kind → watchers of that kind that have not finished their first list.
     unsynced: Mutex<HashMap<ObjectKind, usize>>,
@@ -143,7 +143,7 @@ where
     if options.pods {
         unsynced.insert(ObjectKind::Pod, scopes.len());
     }
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(SourceState {
         apply,
         unsynced: Mutex::new(unsynced),
         lost: AtomicBool::new(false),
@@ -224,7 +224,7 @@ async fn watch<K, F>(
     kind: ObjectKind,
     scope: Option<String>,
     slim: fn(&K) -> Result<ClusterObject, ModelError>,
-    shared: Arc<Shared<F>>,
+    shared: Arc<SourceState<F>>,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
     F: Fn(Vec<ClusterEvent>) + Send + Sync + 'static,
@@ -315,7 +315,7 @@ async fn watch<K, F>(
 }
 
 /// While the API is lost, asks for its version with capped backoff until it answers.
-async fn probe_until_regained<F>(shared: Arc<Shared<F>>)
+async fn probe_until_regained<F>(shared: Arc<SourceState<F>>)
 where
     F: Fn(Vec<ClusterEvent>) + Send + Sync + 'static,
 {

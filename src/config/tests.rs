@@ -203,9 +203,9 @@ fn forward_upstreams_accept_addresses_and_resolv_conf() {
     assert_eq!(
         config.servers[0].forward.as_ref().unwrap().to,
         [
-            Upstream::Addr("10.0.0.2:53".parse().unwrap()),
-            Upstream::Addr("[fd00::53]:5353".parse().unwrap()),
-            Upstream::ResolvConf("/etc/resolv.conf".into()),
+            ForwardTo::Addr("10.0.0.2:53".parse().unwrap()),
+            ForwardTo::Addr("[fd00::53]:5353".parse().unwrap()),
+            ForwardTo::ResolvConf("/etc/resolv.conf".into()),
         ]
     );
     assert!(

@@ -17,7 +17,7 @@ use rand::RngExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-use crate::config::{ForwardConfig, Policy, Upstream as UpstreamConfig};
+use crate::config::{ForwardConfig, ForwardTo, Policy};
 use crate::dns::{Transport, WireQuestion, query, rtype};
 use crate::metrics::{Histogram, LATENCY_BUCKETS};
 
@@ -123,8 +123,8 @@ impl Forwarder {
         let mut addrs: Vec<SocketAddr> = Vec::new();
         for to in &config.to {
             match to {
-                UpstreamConfig::Addr(a) => addrs.push(*a),
-                UpstreamConfig::ResolvConf(path) => addrs.extend(resolv::read(path)?),
+                ForwardTo::Addr(a) => addrs.push(*a),
+                ForwardTo::ResolvConf(path) => addrs.extend(resolv::read(path)?),
             }
         }
         addrs.dedup();
