@@ -17,6 +17,7 @@ use crate::cache::Cache;
 use crate::cluster::kube::{self, WatchOptions};
 use crate::cluster::manifests;
 use crate::config::{ClusterSource, Config, KubernetesConfig, PodMode, ServerConfig};
+use crate::dns::name::zone_label;
 use crate::forward::{Forwarder, LoopProbes};
 use crate::metrics::Histogram;
 use crate::metrics::dns::DnsMetrics;
@@ -255,18 +256,7 @@ fn resolver_metrics(blocks: &[BuiltBlock]) -> Vec<ResolverMetrics> {
         .iter()
         .filter_map(|b| {
             let r = b.resolver.as_ref()?;
-            let zones: Vec<String> = b
-                .block
-                .zones
-                .iter()
-                .map(|z| {
-                    if z.is_empty() {
-                        ".".into()
-                    } else {
-                        format!("{z}.")
-                    }
-                })
-                .collect();
+            let zones: Vec<String> = b.block.zones.iter().map(|z| zone_label(z)).collect();
             Some(ResolverMetrics {
                 server: format!("dns://{}", b.config.listen[0]),
                 zones: zones.join(" "),

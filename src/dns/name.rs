@@ -74,18 +74,25 @@ pub fn walk(
     }
 }
 
+/// The labels of the plain name at `pos`, up to its root or the first pointer.
+pub fn plain_labels(message: &[u8], mut pos: usize) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let len = usize::from(*message.get(pos)?);
+        if len == 0 || len & 0xc0 != 0 {
+            return None;
+        }
+        let label = message.get(pos + 1..pos + 1 + len).unwrap_or_default();
+        pos += 1 + len;
+        Some(label)
+    })
+}
+
 /// The plain name at `pos`, lower-case and dotted without the trailing dot, into `out`.
 /// Bytes that cannot occur in a cluster name (a dot inside a label, non-ASCII, control
 /// characters) become `?`, so such a name still finds its zone but matches no object.
-pub fn lower_dotted(message: &[u8], mut pos: usize, out: &mut String) {
+pub fn lower_dotted(message: &[u8], pos: usize, out: &mut String) {
     out.clear();
-    while let Some(&len) = message.get(pos) {
-        if len == 0 || len & 0xc0 != 0 {
-            break;
-        }
-        let label = message
-            .get(pos + 1..pos + 1 + usize::from(len))
-            .unwrap_or_default();
+    for label in plain_labels(message, pos) {
         if !out.is_empty() {
             out.push('.');
         }
@@ -94,29 +101,31 @@ pub fn lower_dotted(message: &[u8], mut pos: usize, out: &mut String) {
             b if b.is_ascii_graphic() => b.to_ascii_lowercase() as char,
             _ => '?',
         }));
-        pos += 1 + usize::from(len);
     }
 }
 
 /// The plain name at `pos` as the client spelled it, dotted with the trailing dot (`.` for
 /// the root), for logs.
-pub fn display(message: &[u8], mut pos: usize) -> String {
+pub fn display(message: &[u8], pos: usize) -> String {
     let mut name = String::new();
-    while let Some(&len) = message.get(pos) {
-        if len == 0 || len & 0xc0 != 0 {
-            break;
-        }
-        let label = message
-            .get(pos + 1..pos + 1 + usize::from(len))
-            .unwrap_or_default();
+    for label in plain_labels(message, pos) {
         name.push_str(&String::from_utf8_lossy(label));
         name.push('.');
-        pos += 1 + usize::from(len);
     }
     if name.is_empty() {
         name.push('.');
     }
     name
+}
+
+/// A configured zone (lower-case, no trailing dot, `""` for the root) as CoreDNS labels and
+/// prints it: absolute, `.` for the root.
+pub fn zone_label(zone: &str) -> String {
+    if zone.is_empty() {
+        ".".into()
+    } else {
+        format!("{zone}.")
+    }
 }
 
 /// Appends `dotted` (labels separated by dots; empty labels skipped, each cut at 63 octets)

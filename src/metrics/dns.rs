@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::exposition::Page;
 use super::{Histogram, LATENCY_BUCKETS, SIZE_BUCKETS};
 use crate::dns::Transport;
+use crate::dns::name::zone_label;
 
 /// Query types CoreDNS reports by name; the rest are `other`.
 const TYPES: &[(u16, &str)] = &[
@@ -138,16 +139,7 @@ fn counters(n: usize) -> Vec<AtomicU64> {
 impl DnsMetrics {
     /// `zones` as configured (lower-case, no trailing dot, `""` for the root).
     pub fn new(server: String, zones: &[String]) -> DnsMetrics {
-        let mut labels: Vec<String> = zones
-            .iter()
-            .map(|z| {
-                if z.is_empty() {
-                    ".".into()
-                } else {
-                    format!("{z}.")
-                }
-            })
-            .collect();
+        let mut labels: Vec<String> = zones.iter().map(|z| zone_label(z)).collect();
         labels.dedup();
         labels.push("dropped".into());
         let z = labels.len();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::dns::{Flags, Rejected, Request, Transport, rcode};
 use crate::metrics::dns::{DnsMetrics, Plugin, QueryReport};
-use crate::plugins::{Flow, Pending, Pipeline, Plugins, Records, Resolver, Work, kubernetes};
+use crate::plugins::{Flow, Pending, Pipeline, Plugins, Resolver, Work, kubernetes};
 use crate::zone;
 
 /// Most concurrent TCP connections per listener by default; more wait in the accept queue.
@@ -108,10 +108,7 @@ impl Router {
         report.qtype = request.qtype;
         let Some((block_index, zone_index)) = self.block_for(qname) else {
             let flags = Flags::reply_to(&request.header, u16::from(rcode::REFUSED));
-            return Handled::Reply(
-                work.writer
-                    .bare(flags, Some(request.question), request.edns),
-            );
+            return bare(&request, flags, work);
         };
         let block = &self.blocks[block_index];
         report.zone = self.zone_labels[block_index][zone_index];
@@ -121,7 +118,9 @@ impl Router {
         self.respond(&request, flags, flow, work, report)
     }
 
-    /// Writes what the pipeline decided.
+    /// Writes what the pipeline decided. Records make an authoritative answer; one that ends
+    /// in an ExternalName's CNAME out of our zones waits for the target's records when a block
+    /// here forwards that name.
     fn respond<'s>(
         &self,
         request: &Request<'_>,
@@ -130,33 +129,17 @@ impl Router {
         work: &'s mut Work,
         report: &QueryReport,
     ) -> Handled<'s> {
-        let rcode = match flow {
-            Flow::Records(records) => {
-                return self.write_records(request, flags, records, work, report);
-            }
+        let records = match flow {
+            Flow::Records(records) => records,
             Flow::Written => return Handled::Reply(&work.writer.buf),
             Flow::Pending(pending) => return Handled::Pending(pending),
-            Flow::Rcode(rcode) => rcode,
+            Flow::Rcode(rcode) => return bare(request, Flags { rcode, ..flags }, work),
             // Nobody here answers this name (no forwarder, or an `except` zone).
-            Flow::Next => u16::from(rcode::REFUSED),
+            Flow::Next => {
+                let rcode = u16::from(rcode::REFUSED);
+                return bare(request, Flags { rcode, ..flags }, work);
+            }
         };
-        flags.rcode = rcode;
-        Handled::Reply(
-            work.writer
-                .bare(flags, Some(request.question), request.edns),
-        )
-    }
-
-    /// An authoritative answer from the records a stage left; an ExternalName answer whose
-    /// target a block here forwards waits for that target's records.
-    fn write_records<'s>(
-        &self,
-        request: &Request<'_>,
-        mut flags: Flags,
-        records: Records,
-        work: &'s mut Work,
-        report: &QueryReport,
-    ) -> Handled<'s> {
         flags.authoritative = true;
         flags.rcode = records.rcode;
         let forwards = self.blocks.iter().any(|b| b.pipeline.recursion_available());
@@ -214,6 +197,14 @@ impl Router {
         }
         best.map(|(_, b, z)| (b, z))
     }
+}
+
+/// A reply with the question and no records.
+fn bare<'s>(request: &Request<'_>, flags: Flags, work: &'s mut Work) -> Handled<'s> {
+    Handled::Reply(
+        work.writer
+            .bare(flags, Some(request.question), request.edns),
+    )
 }
 
 /// A bare reply to raw request bytes, written off the normal path (a slipped reply, TC set;
