@@ -1,23 +1,49 @@
 //! clusterdns: a Kubernetes cluster DNS server, a drop-in replacement for CoreDNS as kube-dns.
 //!
-//! # Layout
+//! # Data flow
 //!
 //! ```text
-//!  manifests dir ─► cluster::manifests ─┐
-//!  (kube API: planned, cluster::kube)   ├─► ClusterEvent ─► zone::Index ─► zone::lookup ─► Answer
-//!                                       │   (slim model)    (concurrent,    (pure, no I/O)
-//!                                       │                    incremental)
-//!  UDP/TCP ─► server::handler: parse once, pick the server block by zone,
-//!             cluster zone → lookup → server::wire writes the response (EDNS, TC)
+//!  kube API ─► cluster::kube (kube-runtime watchers) ─┐
+//!  manifests dir ─► cluster::manifests (+ reload)     ├─► ClusterEvent ─► zone::Index
+//!                                                     │   (slim model)    (one writer, readers
+//!                                                     │                    never wait long)
+//!  UDP (recvmmsg batches) / TCP ─► server ─► dns::Request::parse (once, no allocation)
+//!    └► server::handler::Router picks the block (most specific zone)
+//!       └► plugins::Pipeline, the block's stages in CoreDNS's plugin.cfg order:
+//!            log → loadbalance → [cache] → kubernetes → loop → forward
+//!            (kubernetes: zone::lookup, pure; forward: cache, then forward::Forwarder)
+//!       └► dns::writer (EDNS, compression, truncation) ─► the socket
 //! ```
 //!
-//! - [`config`]: the TOML file, validated into typed values; errors name file and key.
-//! - [`cluster`]: sources of cluster state and the slim objects they produce.
-//! - [`zone`]: the index, the name grammar and the lookup that implements the spec.
-//! - [`server`]: sockets, request validation, response writing.
+//! A stage answers, or passes on; the stages before the one that answered see its records on
+//! the way back (loadbalance rotates them). `cache` wraps `forward` only: cluster answers never
+//! enter it. A plugin that is not configured is not in the list and costs nothing; the
+//! cluster-name path allocates nothing (`tests/alloc.rs`).
 //!
-//! `cluster` knows no DNS, `zone` knows neither Kubernetes API types nor sockets, `server`
-//! never imports `cluster`; `main.rs` wires them.
+//! # Modules
+//!
+//! - `src/main.rs`: command line (run, check,
+//!   convert-corefile), signals, allocator tuning.
+//! - [`app`]: wiring: config → sources → indexes → blocks → listeners; reload keeps what did
+//!   not change.
+//! - [`config`]: the TOML file, validated into typed values; errors name file and key.
+//! - [`corefile`]: Corefile → TOML converter.
+//! - [`k8s`]: slim serde mirrors of the API objects DNS reads.
+//! - [`cluster`]: sources of cluster state (API watchers, manifests) and the slim model.
+//! - [`zone`]: the index, the name grammar, the record builders and the pure lookup that
+//!   implements the spec.
+//! - [`dns`]: the wire format, once: constants, the parsed request, bare replies, query
+//!   building, label walking, the response writer.
+//! - [`plugins`]: the request pipeline and one module per stage.
+//! - [`server`]: sockets (UDP batches, TCP), routing to a block, rate limiting.
+//! - [`forward`]: the upstream pool, health checks, UDP/TCP exchange; `reply` walks upstream
+//!   replies once to check and re-serve them.
+//! - [`cache`]: the moka response cache of forwarded answers.
+//! - [`admin`]: `/health`, `/ready`, `/metrics` on hyper.
+//! - [`metrics`]: atomic histograms, per-listener DNS metrics, text exposition.
+//!
+//! `cluster` knows no DNS; `zone` knows neither Kubernetes API types nor sockets; `dns` does
+//! no I/O; `server` never imports `cluster`; `app.rs` and `main.rs` wire them.
 
 #![forbid(unsafe_code)]
 

@@ -5,6 +5,7 @@ mod cli;
 mod cluster_zone;
 mod deploy;
 mod differential;
+mod faults;
 mod forward;
 mod harness;
 mod kube_api;
