@@ -5,6 +5,12 @@
 //! to `[min_ttl, max_ttl]`, a negative one (NXDOMAIN, NODATA) for min(SOA TTL, SOA MINIMUM)
 //! (RFC 2308 §5) clamped to `negative_max_ttl`, an upstream SERVFAIL for `servfail_ttl`.
 //! Every record is served with the entry's remaining TTL.
+//!
+//! Time comes from the cache's [`Clock`] (the real one from [`Cache::new`], a test's from
+//! [`Cache::with_clock`]): every freshness decision (remaining TTL, the stale window, prefetch)
+//! reads it, so callers never read the time themselves ([`Cache::remaining`]). moka keeps its
+//! own clock, which cannot be replaced: its expiry (TTL plus the stale window) only bounds how
+//! long an entry holds memory; it never decides what a lookup returns.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -24,19 +30,27 @@ const PREFETCH_REMAINING_PERCENT: u32 = 10;
 /// The cache key: lower-cased wire name, type, class, DO and CD bits.
 pub type Key = Box<[u8]>;
 
+/// Where the cache reads the time: [`Instant::now`] in the server, a clock the test moves in
+/// tests.
+pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// What a cached upstream reply says, which decides its lifetime and its metrics label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
+pub enum ReplyClass {
+    /// NOERROR with answers.
     Success,
+    /// NXDOMAIN, or NOERROR without answers (NODATA), with an SOA.
     Denial,
+    /// An upstream SERVFAIL (cached for `servfail_ttl`).
     ServFail,
 }
 
-impl EntryKind {
+impl ReplyClass {
     /// The `type` label CoreDNS's cache metrics use.
     pub fn label(self) -> &'static str {
         match self {
-            EntryKind::Success => "success",
-            EntryKind::Denial | EntryKind::ServFail => "denial",
+            ReplyClass::Success => "success",
+            ReplyClass::Denial | ReplyClass::ServFail => "denial",
         }
     }
 }
@@ -44,7 +58,7 @@ impl EntryKind {
 #[derive(Debug)]
 pub struct Entry {
     pub reply: Reply,
-    pub kind: EntryKind,
+    pub class: ReplyClass,
     stored: Instant,
     /// Seconds the entry is fresh.
     ttl: u32,
@@ -54,13 +68,20 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Seconds of freshness left, or `None` once expired.
+    /// Seconds of freshness left at `now` (whole seconds of age are taken off), or `None`
+    /// once expired. Callers outside the cache use [`Cache::remaining`], which reads the
+    /// cache's clock.
     pub fn remaining(&self, now: Instant) -> Option<u32> {
         let age = now.saturating_duration_since(self.stored).as_secs();
         u64::from(self.ttl)
             .checked_sub(age)
             .filter(|r| *r > 0)
             .map(|r| r as u32)
+    }
+
+    /// How long the entry is fresh.
+    fn lifetime(&self) -> Duration {
+        Duration::from_secs(u64::from(self.ttl))
     }
 }
 
@@ -92,6 +113,7 @@ pub struct CacheMetrics {
 pub struct Cache {
     entries: moka::sync::Cache<Key, Arc<Entry>>,
     config: CacheConfig,
+    clock: Clock,
     pub metrics: Arc<CacheMetrics>,
 }
 
@@ -104,7 +126,8 @@ impl std::fmt::Debug for Cache {
     }
 }
 
-/// Entries stay in moka until their TTL plus the stale window has passed.
+/// Entries stay in moka until their TTL plus the stale window has passed (by moka's clock: a
+/// bound on memory only; [`Cache::lookup`] decides freshness by the cache's clock).
 struct EntryExpiry {
     stale: Duration,
 }
@@ -128,7 +151,13 @@ impl moka::Expiry<Key, Arc<Entry>> for EntryExpiry {
 }
 
 impl Cache {
+    /// A cache on the real clock.
     pub fn new(config: CacheConfig) -> Cache {
+        Cache::with_clock(config, Arc::new(Instant::now))
+    }
+
+    /// A cache that reads the time from `clock` (tests move it by hand).
+    pub fn with_clock(config: CacheConfig, clock: Clock) -> Cache {
         let metrics = Arc::new(CacheMetrics::default());
         let counters = metrics.clone();
         let entries = moka::sync::Cache::builder()
@@ -137,14 +166,22 @@ impl Cache {
                 stale: config.serve_stale,
             })
             .eviction_listener(move |_key, entry: Arc<Entry>, _cause: RemovalCause| {
-                entry_counter(&counters, entry.kind).fetch_sub(1, Ordering::Relaxed);
+                entry_counter(&counters, entry.class).fetch_sub(1, Ordering::Relaxed);
             })
             .build();
         Cache {
             entries,
             config,
+            clock,
             metrics,
         }
+    }
+
+    /// Seconds of freshness `entry` has left now (by the cache's clock), or `None` once
+    /// expired: the TTL to serve an entry with that the caller holds (as [`Cache::insert`]
+    /// returns it).
+    pub fn remaining(&self, entry: &Entry) -> Option<u32> {
+        entry.remaining((self.clock)())
     }
 
     pub fn lookup(&self, key: &Key) -> Lookup {
@@ -152,20 +189,21 @@ impl Cache {
             self.metrics.misses.fetch_add(1, Ordering::Relaxed);
             return Lookup::Miss;
         };
-        let now = Instant::now();
+        let now = (self.clock)();
+        let age = now.saturating_duration_since(entry.stored);
+        let lifetime = entry.lifetime();
         match entry.remaining(now) {
             Some(ttl) => {
                 let hits = entry.hits.fetch_add(1, Ordering::Relaxed) + 1;
-                let counter = match entry.kind {
-                    EntryKind::Success => &self.metrics.hits_success,
-                    EntryKind::Denial | EntryKind::ServFail => &self.metrics.hits_denial,
+                let counter = match entry.class {
+                    ReplyClass::Success => &self.metrics.hits_success,
+                    ReplyClass::Denial | ReplyClass::ServFail => &self.metrics.hits_denial,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
-                let lifetime = Duration::from_secs(u64::from(entry.ttl));
-                let left = lifetime.saturating_sub(now.saturating_duration_since(entry.stored));
+                let left = lifetime.saturating_sub(age);
                 let prefetch = self.config.prefetch > 0
                     && hits >= self.config.prefetch
-                    && entry.kind == EntryKind::Success
+                    && entry.class == ReplyClass::Success
                     && left.as_millis() * 100
                         <= lifetime.as_millis() * u128::from(PREFETCH_REMAINING_PERCENT)
                     && !entry.refreshing.swap(true, Ordering::Relaxed);
@@ -177,10 +215,11 @@ impl Cache {
             }
             None => {
                 self.metrics.misses.fetch_add(1, Ordering::Relaxed);
-                if self.config.serve_stale.is_zero() {
-                    Lookup::Miss
-                } else {
+                // moka may still hold an entry past the window (its clock is not ours).
+                if age < lifetime + self.config.serve_stale {
                     Lookup::Stale(entry)
+                } else {
+                    Lookup::Miss
                 }
             }
         }
@@ -189,18 +228,18 @@ impl Cache {
     /// Stores a reply if it is cacheable and returns the entry (for serving it at once);
     /// a reply that is not cached is handed back.
     pub fn insert(&self, key: Key, reply: Reply) -> Result<Arc<Entry>, Reply> {
-        let Some((kind, ttl)) = self.lifetime(&reply).filter(|(_, ttl)| *ttl > 0) else {
+        let Some((class, ttl)) = self.lifetime(&reply).filter(|(_, ttl)| *ttl > 0) else {
             return Err(reply);
         };
         let entry = Arc::new(Entry {
             reply,
-            kind,
-            stored: Instant::now(),
+            class,
+            stored: (self.clock)(),
             ttl,
             hits: AtomicU32::new(0),
             refreshing: AtomicBool::new(false),
         });
-        entry_counter(&self.metrics, kind).fetch_add(1, Ordering::Relaxed);
+        entry_counter(&self.metrics, class).fetch_add(1, Ordering::Relaxed);
         self.entries.insert(key, entry.clone());
         Ok(entry)
     }
@@ -225,8 +264,8 @@ impl Cache {
         self.len() == 0
     }
 
-    /// What kind of entry a reply makes and for how long, or `None` if it is not cached.
-    fn lifetime(&self, reply: &Reply) -> Option<(EntryKind, u32)> {
+    /// What class of entry a reply makes and for how long, or `None` if it is not cached.
+    fn lifetime(&self, reply: &Reply) -> Option<(ReplyClass, u32)> {
         if reply.truncated() {
             return None;
         }
@@ -234,24 +273,27 @@ impl Cache {
         match reply.rcode {
             rcode::NOERROR if reply.answer_count > 0 => {
                 let ttl = reply.min_ttl?.clamp(c.min_ttl, c.max_ttl);
-                Some((EntryKind::Success, ttl))
+                Some((ReplyClass::Success, ttl))
             }
             rcode::NOERROR | rcode::NXDOMAIN => {
                 // RFC 2308 §5: without an SOA there is no negative TTL: not cached.
                 let ttl = reply
                     .negative_ttl?
                     .clamp(c.min_ttl.min(c.negative_max_ttl), c.negative_max_ttl);
-                Some((EntryKind::Denial, ttl))
+                Some((ReplyClass::Denial, ttl))
             }
-            rcode::SERVFAIL if c.servfail_ttl > 0 => Some((EntryKind::ServFail, c.servfail_ttl)),
+            rcode::SERVFAIL if c.servfail_ttl > 0 => Some((ReplyClass::ServFail, c.servfail_ttl)),
             _ => None,
         }
     }
 }
 
-fn entry_counter(metrics: &CacheMetrics, kind: EntryKind) -> &AtomicI64 {
-    match kind {
-        EntryKind::Success => &metrics.entries_success,
-        EntryKind::Denial | EntryKind::ServFail => &metrics.entries_denial,
+fn entry_counter(metrics: &CacheMetrics, class: ReplyClass) -> &AtomicI64 {
+    match class {
+        ReplyClass::Success => &metrics.entries_success,
+        ReplyClass::Denial | ReplyClass::ServFail => &metrics.entries_denial,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 
-use crate::harness::{Proto, Server, query};
+use crate::harness::{Proto, Server, lines, query};
 
 /// The fake API server, killed on drop.
 pub struct FakeApi {
@@ -397,42 +397,80 @@ async fn invalid_api_objects_are_skipped_with_a_warning_and_the_rest_served() {
  {{"apiVersion":"v1","kind":"Service","metadata":{{"name":"nospec","namespace":"shop"}}}},
  {{"apiVersion":"v1","kind":"Service","metadata":{{"name":"manyports","namespace":"shop"}},
    "spec":{{"clusterIP":"10.96.10.92","ports":[{}]}}}},
- {{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{{"name":"junk-1","namespace":"shop",
-   "labels":{{"kubernetes.io/service-name":"frontend"}}}},"addressType":"IPv4",
-   "endpoints":[{{"addresses":["not-an-address"]}}]}}]}}"#,
+ {{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{{"name":"junk-1","namespace":"data",
+   "labels":{{"kubernetes.io/service-name":"postgres"}}}},"addressType":"IPv4",
+   "endpoints":[{{"addresses":["10.244.9.99"],"conditions":{{"ready":true}}}},
+                {{"addresses":["not-an-address"]}}]}},
+ {{"apiVersion":"v1","kind":"Service","metadata":{{"name":"inventory","namespace":"shop"}},
+   "spec":{{"clusterIP":"None","ports":[{{"name":"http","port":80,"protocol":"TCP"}}]}}}},
+ {{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{{"name":"inventory-a","namespace":"shop",
+   "labels":{{"kubernetes.io/service-name":"inventory"}}}},"addressType":"IPv4",
+   "endpoints":[{{"addresses":["10.244.9.1"],"conditions":{{"ready":true}}}}]}}]}}"#,
         many_ports.join(",")
     );
     api.control("apply", &bad);
     api.control("apply", CHECKOUT);
+    // inventory's Service and slice come after every invalid object on their watches: once
+    // it is served, all of them have been seen.
+    eventually(
+        &server,
+        "inventory.shop.svc.cluster.local.",
+        Duration::from_secs(10),
+        "valid objects after invalid ones",
+        |m| a_of(m) == ["10.244.9.1"],
+    )
+    .await;
     eventually(
         &server,
         "checkout.shop.svc.cluster.local.",
-        Duration::from_secs(5),
-        "valid object after invalid ones",
+        Duration::from_secs(10),
+        "valid objects applied after invalid ones",
         |m| a_of(m) == ["10.96.10.77"],
     )
     .await;
     let log = server.stderr();
-    assert!(log.contains("badip"), "warning names the object:\n{log}");
+    for object in [
+        "shop/badip".to_owned(),
+        format!("shop/{long_name}"),
+        "shop/nospec".to_owned(),
+        "data/junk-1".to_owned(),
+    ] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("skipping invalid object") && l.contains(&object)),
+            "a warning names {object}:\n{log}"
+        );
+    }
+    for name in ["badip", "nospec"] {
+        let m = query(
+            server.addr,
+            &format!("{name}.shop.svc.cluster.local."),
+            RecordType::A,
+            Proto::Udp,
+        )
+        .await;
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{name}");
+    }
+    // The headless postgres keeps its own ready endpoints: the junk slice, whose valid
+    // endpoint 10.244.9.99 would show here, added nothing.
     let m = query(
         server.addr,
-        "badip.shop.svc.cluster.local.",
+        "postgres.data.svc.cluster.local.",
         RecordType::A,
         Proto::Udp,
     )
     .await;
-    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
-    // frontend keeps its own endpoints: the junk slice added nothing.
+    assert_eq!(a_of(&m), ["10.244.1.30", "10.244.2.31"]);
+    // A Service with 10,000 ports is served (never fatal): one port's SRV is its one record,
+    // and all of them are cut to what fits in a message (TC set).
     let m = query(
         server.addr,
-        "frontend.shop.svc.cluster.local.",
+        "manyports.shop.svc.cluster.local.",
         RecordType::A,
         Proto::Udp,
     )
     .await;
-    assert_eq!(a_of(&m), ["10.96.10.10"]);
-    // A Service with 10,000 ports is either served or skipped, never fatal; SRV answers stay
-    // bounded by the message size.
+    assert_eq!(a_of(&m), ["10.96.10.92"]);
     let m = query(
         server.addr,
         "_p1._tcp.manyports.shop.svc.cluster.local.",
@@ -440,7 +478,30 @@ async fn invalid_api_objects_are_skipped_with_a_warning_and_the_rest_served() {
         Proto::Tcp,
     )
     .await;
-    assert!(m.answers.len() <= 1);
+    assert_eq!(
+        lines(&m.answers),
+        [
+            "_p1._tcp.manyports.shop.svc.cluster.local. 5 IN SRV 0 100 2 manyports.shop.svc.cluster.local."
+        ]
+    );
+    let mut over_udp = 0;
+    for proto in [Proto::Udp, Proto::Tcp] {
+        let m = query(
+            server.addr,
+            "manyports.shop.svc.cluster.local.",
+            RecordType::SRV,
+            proto,
+        )
+        .await;
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{proto:?}");
+        assert!(m.metadata.truncation, "{proto:?}: TC set");
+        let n = m.answers.len();
+        assert!(
+            n > over_udp && n < 10_000,
+            "{proto:?}: {n} of 10,000 SRV records (UDP: {over_udp})"
+        );
+        over_udp = n;
+    }
 }
 
 #[tokio::test]
@@ -448,11 +509,22 @@ async fn heavy_churn_keeps_answers_flowing_and_memory_returns() {
     let api = FakeApi::start();
     let server = watching(&api, "");
     let pid = server.child.id();
-    query(
-        server.addr,
-        "frontend.shop.svc.cluster.local.",
-        RecordType::A,
-        Proto::Udp,
+    // The churned slices belong to a headless Service, so the updates show in its answers.
+    api.control(
+        "apply",
+        r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"churn","namespace":"shop"},
+  "spec":{"clusterIP":"None","ports":[{"name":"grpc","port":9090,"protocol":"TCP"}]}}"#,
+    );
+    api.control(
+        "apply",
+        r#"{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"churn-seed","namespace":"shop","labels":{"kubernetes.io/service-name":"churn"}},"addressType":"IPv4","endpoints":[{"addresses":["10.244.60.1"],"conditions":{"ready":true}}],"ports":[{"name":"grpc","port":9090,"protocol":"TCP"}]}"#,
+    );
+    eventually(
+        &server,
+        "churn.shop.svc.cluster.local.",
+        Duration::from_secs(10),
+        "the churned Service served",
+        |m| a_of(m) == ["10.244.60.1"],
     )
     .await;
     let before = rss_kib(pid);
@@ -475,7 +547,7 @@ async fn heavy_churn_keeps_answers_flowing_and_memory_returns() {
             api.control(
                 "apply",
                 &format!(
-                    r#"{{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{{"name":"churn-{}","namespace":"shop","labels":{{"kubernetes.io/service-name":"cart"}}}},"addressType":"IPv4","endpoints":[{{"addresses":["{ip}"],"conditions":{{"ready":true}}}}],"ports":[{{"name":"grpc","port":9090,"protocol":"TCP"}}]}}"#,
+                    r#"{{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{{"name":"churn-{}","namespace":"shop","labels":{{"kubernetes.io/service-name":"churn"}}}},"addressType":"IPv4","endpoints":[{{"addresses":["{ip}"],"conditions":{{"ready":true}}}}],"ports":[{{"name":"grpc","port":9090,"protocol":"TCP"}}]}}"#,
                     n % 20
                 ),
             );
@@ -501,6 +573,20 @@ async fn heavy_churn_keeps_answers_flowing_and_memory_returns() {
     let updates = churn.join().unwrap();
     assert!(updates > 100, "churn ran: {updates} updates");
     assert!(asked > 50);
+    // Every update reached the zone: each of the 20 slices serves the last address it got.
+    let mut expected: Vec<String> = (updates - 20..updates)
+        .map(|n| format!("10.244.50.{}", n % 250 + 1))
+        .chain(["10.244.60.1".to_owned()])
+        .collect();
+    expected.sort();
+    eventually(
+        &server,
+        "churn.shop.svc.cluster.local.",
+        Duration::from_secs(10),
+        "the churn's final addresses",
+        |m| a_of(m) == expected,
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(pid);
     assert!(
