@@ -69,9 +69,8 @@ pub struct Entry {
 
 impl Entry {
     /// Seconds of freshness left at `now` (whole seconds of age are taken off), or `None`
-    /// once expired. Callers outside the cache use [`Cache::remaining`], which reads the
-    /// cache's clock.
-    pub fn remaining(&self, now: Instant) -> Option<u32> {
+    /// once expired (see [`Cache::remaining`], which reads the cache's clock).
+    fn remaining(&self, now: Instant) -> Option<u32> {
         let age = now.saturating_duration_since(self.stored).as_secs();
         u64::from(self.ttl)
             .checked_sub(age)

@@ -70,7 +70,7 @@ pub async fn fetch(
     };
     match cache.insert(client.cache_key(), reply) {
         Ok(entry) => {
-            let ttl = entry.remaining(std::time::Instant::now());
+            let ttl = cache.remaining(&entry);
             Ok((Arc::new(entry.reply.clone()), ttl))
         }
         Err(reply) => Ok((Arc::new(reply), None)),
