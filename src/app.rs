@@ -78,6 +78,18 @@ pub struct Running {
     blocks: Vec<BuiltBlock>,
     listeners: BTreeMap<SocketAddr, Listening>,
     shared: Arc<Shared>,
+    /// A reload whose new cluster sources have not synced yet: the running config serves
+    /// until they have.
+    deferred: Option<(Config, Vec<BuiltBlock>)>,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reloaded {
+    Applied,
+    /// New cluster sources are still syncing; [`Running::apply_deferred`] swaps them in once
+    /// [`Running::deferred_indexes`] have synced.
+    Deferred,
 }
 
 impl Running {
@@ -85,28 +97,78 @@ impl Running {
     pub async fn start(config: Config, shared: Arc<Shared>) -> anyhow::Result<Running> {
         let blocks = build_blocks(&config, &[], &shared).await?;
         shared.readiness.set_zones(indexes(&blocks));
-        wait_for_sync(&blocks, &[]).await;
+        if !wait_for_sync(&blocks, &[]).await {
+            warn_unsynced();
+        }
         let mut running = Running {
             config,
             blocks: Vec::new(),
             listeners: BTreeMap::new(),
             shared,
+            deferred: None,
         };
         running.install(blocks).await?;
         Ok(running)
     }
 
-    /// Applies a new (valid) config. On error nothing changes.
-    pub async fn reload(&mut self, config: Config) -> anyhow::Result<()> {
+    /// Applies a new (valid) config. On error nothing changes. New cluster sources sync before
+    /// they replace the old ones: while a synced zone serves, a source that has not synced
+    /// within its startup timeout (the API is away) defers the reload instead of turning
+    /// answers into SERVFAIL, however long that takes.
+    pub async fn reload(&mut self, config: Config) -> anyhow::Result<Reloaded> {
+        if self.deferred.as_ref().is_some_and(|(waiting, _)| *waiting == config) {
+            return Ok(Reloaded::Deferred);
+        }
+        // A newer config replaces one still syncing (its sources stop).
+        self.deferred = None;
         let blocks = build_blocks(&config, &self.blocks, &self.shared).await?;
-        let reused: Vec<*const Index> = self
+        let old: Vec<*const Index> = self
             .blocks
             .iter()
             .filter_map(|b| b.cluster.as_ref())
             .map(|c| Arc::as_ptr(&c.index))
             .collect();
-        // New indexes sync before they replace the old ones, so answers do not turn SERVFAIL.
-        wait_for_sync(&blocks, &reused).await;
+        let synced = wait_for_sync(&blocks, &old).await;
+        let serving_synced = self
+            .blocks
+            .iter()
+            .any(|b| b.cluster.as_ref().is_some_and(|c| c.index.is_synced()));
+        if !synced && serving_synced {
+            tracing::info!(
+                "config reload waits for its new cluster source to sync; the running config keeps serving until then"
+            );
+            self.deferred = Some((config, blocks));
+            return Ok(Reloaded::Deferred);
+        }
+        if !synced {
+            warn_unsynced();
+        }
+        self.install(blocks).await?;
+        self.config = config;
+        Ok(Reloaded::Applied)
+    }
+
+    pub fn has_deferred(&self) -> bool {
+        self.deferred.is_some()
+    }
+
+    /// Drops a deferred reload (its new sources stop); whether there was one.
+    pub fn drop_deferred(&mut self) -> bool {
+        self.deferred.take().is_some()
+    }
+
+    /// The new indexes a deferred reload waits for (empty when nothing is deferred).
+    pub fn deferred_indexes(&self) -> Vec<Arc<Index>> {
+        self.deferred
+            .as_ref()
+            .map_or_else(Vec::new, |(_, blocks)| indexes(blocks))
+    }
+
+    /// Installs the deferred reload (call once [`Running::deferred_indexes`] synced).
+    pub async fn apply_deferred(&mut self) -> anyhow::Result<()> {
+        let Some((config, blocks)) = self.deferred.take() else {
+            return Ok(());
+        };
         self.install(blocks).await?;
         self.config = config;
         Ok(())
@@ -267,9 +329,11 @@ fn resolver_metrics(blocks: &[BuiltBlock]) -> Vec<ResolverMetrics> {
         .collect()
 }
 
-/// Holds until every new cluster zone has synced, or its startup timeout has passed.
-async fn wait_for_sync(blocks: &[BuiltBlock], reused: &[*const Index]) {
+/// Holds until every new cluster zone has synced, or its startup timeout has passed; whether
+/// they all synced.
+async fn wait_for_sync(blocks: &[BuiltBlock], reused: &[*const Index]) -> bool {
     let start = Instant::now();
+    let mut synced = true;
     for b in blocks {
         let (Some(zone), Some(k)) = (&b.cluster, &b.config.kubernetes) else {
             continue;
@@ -279,14 +343,19 @@ async fn wait_for_sync(blocks: &[BuiltBlock], reused: &[*const Index]) {
         }
         while !zone.index.is_synced() {
             if start.elapsed() >= k.startup_timeout {
-                tracing::warn!(
-                    "serving before the Kubernetes API synced: unknown names get SERVFAIL until it does"
-                );
+                synced = false;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+    synced
+}
+
+fn warn_unsynced() {
+    tracing::warn!(
+        "serving before the Kubernetes API synced: unknown names get SERVFAIL until it does"
+    );
 }
 
 /// Builds every block of `config`, reusing the cluster zones and resolvers of `previous` blocks
@@ -341,11 +410,15 @@ async fn build_block(
     };
     let (cluster, source) = match &server.kubernetes {
         None => (None, None),
-        Some(k) => match previous
-            .iter()
-            .find(|b| b.config.kubernetes.as_ref() == Some(k) && b.config.listen == server.listen)
-        {
-            Some(kept) => (kept.cluster.clone(), kept.source.clone()),
+        Some(k) => match previous.iter().find(|b| {
+            b.config.kubernetes.as_ref().is_some_and(|old| old.same_index(k)) && b.cluster.is_some()
+        }) {
+            // Same index and watchers (no re-list); the answers' settings as now configured.
+            Some(kept) => {
+                let index = kept.cluster.as_ref().expect("checked").index.clone();
+                let config = Arc::new(zone_config(k, &own_addrs(&server.listen)));
+                (Some(ClusterZone { config, index }), kept.source.clone())
+            }
             None => {
                 let (zone, guard) =
                     start_cluster_zone(k, &own_addrs(&server.listen), &shared.registry.programming)
@@ -366,6 +439,7 @@ async fn build_block(
         block: Block {
             rate_limit: server.rate_limit,
             tcp_connections: server.tcp_connections,
+            max_udp_size: usize::from(server.max_udp_size),
             ..Block::new(server.zones.clone(), plugins)
         },
         cluster,
@@ -386,22 +460,8 @@ async fn start_cluster_zone(
         namespaces: k.namespaces.clone(),
         track_pods: k.pods == PodMode::Verified,
     }));
-    let primary = k
-        .zones
-        .iter()
-        .find(|z| !crate::config::is_reverse_zone(z))
-        .cloned()
-        .unwrap_or_default();
     let zone = ClusterZone {
-        config: Arc::new(ZoneConfig {
-            zones: k.zones.clone(),
-            primary: primary.into(),
-            ttl: k.ttl,
-            pods: k.pods,
-            fallthrough: k.fallthrough.clone(),
-            ignore_empty_service: k.ignore_empty_service,
-            own_addrs: own_addrs.to_vec(),
-        }),
+        config: Arc::new(zone_config(k, own_addrs)),
         index: index.clone(),
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -425,6 +485,25 @@ async fn start_cluster_zone(
         }
     };
     Ok((zone, SourceGuard { stop, tasks }))
+}
+
+/// How the zone answers from its index: what a reload may change without a new index.
+fn zone_config(k: &KubernetesConfig, own_addrs: &[IpAddr]) -> ZoneConfig {
+    let primary = k
+        .zones
+        .iter()
+        .find(|z| !crate::config::is_reverse_zone(z))
+        .cloned()
+        .unwrap_or_default();
+    ZoneConfig {
+        zones: k.zones.clone(),
+        primary: primary.into(),
+        ttl: k.ttl,
+        pods: k.pods,
+        fallthrough: k.fallthrough.clone(),
+        ignore_empty_service: k.ignore_empty_service,
+        own_addrs: own_addrs.to_vec(),
+    }
 }
 
 /// The server's own addresses for NS answers: the listen IPs; for a wildcard listen address,

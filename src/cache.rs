@@ -161,6 +161,7 @@ impl Cache {
         let counters = metrics.clone();
         let entries = moka::sync::Cache::builder()
             .max_capacity(config.capacity)
+            .weigher(|key: &Key, entry: &Arc<Entry>| weight(key, entry))
             .expire_after(EntryExpiry {
                 stale: config.serve_stale,
             })
@@ -285,6 +286,19 @@ impl Cache {
             _ => None,
         }
     }
+}
+
+/// What one unit of `capacity` holds: an entry of up to this many bytes (answer, key and
+/// bookkeeping) counts one; a larger one counts one per this many bytes started, so the cache
+/// holds at most `capacity` × 512 bytes whatever the answers' sizes.
+pub const UNIT_BYTES: usize = 512;
+/// The bookkeeping of an entry besides its answer and key: the entry, its `Arc` and moka's
+/// node, roughly.
+const ENTRY_OVERHEAD: usize = 160;
+
+fn weight(key: &Key, entry: &Entry) -> u32 {
+    let bytes = key.len() + entry.reply.size() + ENTRY_OVERHEAD;
+    u32::try_from(bytes.div_ceil(UNIT_BYTES)).unwrap_or(u32::MAX)
 }
 
 fn entry_counter(metrics: &CacheMetrics, class: ReplyClass) -> &AtomicI64 {

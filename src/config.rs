@@ -62,6 +62,9 @@ pub struct ServerConfig {
     pub rate_limit: u32,
     /// TCP connections served at once per listen address.
     pub tcp_connections: usize,
+    /// Largest UDP answer, whatever EDNS size a client asks for (CoreDNS `bufsize`); beyond,
+    /// TC. 1232 by default (DNS Flag Day 2020), as unbound and Knot cap theirs.
+    pub max_udp_size: u16,
     /// Zones this block serves, lower-case without the trailing dot; `""` is the root.
     pub zones: Vec<String>,
     pub kubernetes: Option<KubernetesConfig>,
@@ -87,6 +90,19 @@ pub struct KubernetesConfig {
     pub labels: Option<String>,
     /// How long serving waits for the first sync of the API source.
     pub startup_timeout: std::time::Duration,
+}
+
+impl KubernetesConfig {
+    /// Does `other` need the same index and watchers? Only the source, what it watches and how
+    /// records are built shape the index; zones, TTL, fallthrough and the like only change
+    /// how answers are read from it, so a reload that changes only those keeps the index.
+    pub fn same_index(&self, other: &KubernetesConfig) -> bool {
+        self.source == other.source
+            && self.namespaces == other.namespaces
+            && self.labels == other.labels
+            && self.endpoint_pod_names == other.endpoint_pod_names
+            && (self.pods == PodMode::Verified) == (other.pods == PodMode::Verified)
+    }
 }
 
 /// Where cluster state comes from.
@@ -155,7 +171,8 @@ pub enum ForwardTo {
 /// `[server.cache]`: the response cache in front of the forwarder (CoreDNS `cache`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CacheConfig {
-    /// Most entries held.
+    /// Entries of up to 512 bytes held at most; a larger answer counts one per 512 bytes
+    /// started, so answers take at most `capacity` × 512 bytes (see `cache::UNIT_BYTES`).
     pub capacity: u64,
     /// Clamps for the TTL of positive answers.
     pub min_ttl: u32,
@@ -206,6 +223,8 @@ struct RawServer {
     rate_limit: i64,
     #[serde(default = "default_tcp_connections")]
     tcp_connections: i64,
+    #[serde(default = "default_max_udp_size")]
+    max_udp_size: i64,
     kubernetes: Option<RawKubernetes>,
     forward: Option<RawForward>,
     cache: Option<RawCache>,
@@ -310,6 +329,10 @@ fn default_pods() -> PodMode {
 fn default_ttl() -> i64 {
     5
 }
+fn default_max_udp_size() -> i64 {
+    1232
+}
+
 fn default_startup_timeout_secs() -> i64 {
     5
 }
@@ -506,6 +529,15 @@ impl RawServer {
                     field_error(
                         format!("{key}.tcp_connections"),
                         "must be between 1 and 65536",
+                    )
+                })?,
+            max_udp_size: u16::try_from(self.max_udp_size)
+                .ok()
+                .filter(|n| *n >= 512)
+                .ok_or_else(|| {
+                    field_error(
+                        format!("{key}.max_udp_size"),
+                        format!("{} is out of range 512..=65535", self.max_udp_size),
                     )
                 })?,
             rate_limit: u32::try_from(self.rate_limit).map_err(|_| {

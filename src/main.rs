@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio::signal::unix::{SignalKind, signal};
 
 use clusterdns::admin::{self, Readiness, Registry, Routes};
-use clusterdns::app::{Running, Shared};
+use clusterdns::app::{Reloaded, Running, Shared};
 use clusterdns::config::Config;
 use clusterdns::corefile;
 use clusterdns::forward::LoopProbes;
@@ -198,6 +198,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 last_text = std::fs::read(&file).ok();
                 reload(&mut running, &shared, &file, &admin_addrs).await;
             }
+            _ = all_synced(running.deferred_indexes()), if running.has_deferred() => {
+                match running.apply_deferred().await {
+                    Ok(()) => tracing::info!(file = %file.display(), "config reloaded: its new cluster source synced"),
+                    Err(e) => tracing::error!(error = format!("{e:#}"), "config reload failed; the running config keeps serving"),
+                }
+            }
             _ = ticker.tick(), if !interval.is_zero() => {
                 // Reading through the path follows the symlinks a ConfigMap volume swaps.
                 let text = std::fs::read(&file).ok();
@@ -211,6 +217,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let lameduck = running.config.admin.lameduck;
     running.shutdown(lameduck).await;
     Ok(())
+}
+
+/// Resolves once every index has synced.
+async fn all_synced(indexes: Vec<Arc<clusterdns::zone::Index>>) {
+    while !indexes.iter().all(|i| i.is_synced()) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Validates and applies the config file; an invalid one leaves the running config serving.
@@ -232,14 +245,20 @@ async fn reload(
         }
     };
     if config == running.config {
-        tracing::info!("config unchanged");
+        // Back to what serves: a reload still waiting for its sources is dropped.
+        if running.drop_deferred() {
+            tracing::info!("config back to the running one; the reload that waited is dropped");
+        } else {
+            tracing::info!("config unchanged");
+        }
         return;
     }
     if admin_routes(&config) != admin_addrs {
         tracing::warn!("admin addresses changed: they take effect at the next restart");
     }
     match running.reload(config).await {
-        Ok(()) => tracing::info!(file = %file.display(), "config reloaded"),
+        Ok(Reloaded::Applied) => tracing::info!(file = %file.display(), "config reloaded"),
+        Ok(Reloaded::Deferred) => {}
         Err(e) => {
             shared
                 .registry

@@ -476,3 +476,29 @@ fn metrics_count_hits_misses_and_entries_by_class() {
     cache.prefetched();
     assert_eq!((load(&m.served_stale), load(&m.prefetch)), (1, 2));
 }
+
+#[test]
+fn capacity_bounds_bytes_so_large_answers_count_for_their_size() {
+    let (cache, _clock) = new_cache(CacheConfig {
+        capacity: 40,
+        ..config()
+    });
+    // Answers of about 4 kB (250 A records) weigh 9 units each: 40 units hold four of them.
+    let big: Vec<Vec<u8>> = (0..250).map(|_| a(300)).collect();
+    let big = reply_with(rcode::NOERROR, false, &big, &[]);
+    assert!(big.size() > 8 * UNIT_BYTES, "{} bytes", big.size());
+    for i in 0..50 {
+        cache.insert(key(&format!("big{i}.example")), big.clone()).unwrap();
+    }
+    let held = cache.len();
+    assert!((1..=4).contains(&held), "{held} large entries held");
+    // Small answers weigh one unit each: forty of them fit.
+    let (cache, _clock) = new_cache(CacheConfig {
+        capacity: 40,
+        ..config()
+    });
+    for i in 0..40 {
+        cache.insert(key(&format!("s{i}.example")), positive(300)).unwrap();
+    }
+    assert!(cache.len() >= 36, "{} small entries held", cache.len());
+}

@@ -33,6 +33,9 @@ pub struct Request<'a> {
     pub qclass: u16,
     pub edns: Option<Edns>,
     pub transport: Transport,
+    /// The largest UDP answer the server sends, whatever the client's EDNS size (the block's
+    /// `max_udp_size`; 1232 until a block is chosen).
+    pub max_udp: usize,
     /// The whole message, for forwarding it as it came.
     pub bytes: &'a [u8],
 }
@@ -110,6 +113,7 @@ impl<'a> Request<'a> {
             qclass,
             edns,
             transport,
+            max_udp: usize::from(super::ADVERTISED_UDP_PAYLOAD),
             bytes,
         })
     }

@@ -160,6 +160,11 @@ impl Reply {
         })
     }
 
+    /// Bytes the reply holds (its message and TTL offsets), for the cache's weight.
+    pub fn size(&self) -> usize {
+        self.bytes.len() + 4 * self.ttl_offsets.len()
+    }
+
     /// Is the TC bit set?
     pub fn truncated(&self) -> bool {
         self.bytes[2] & flag::TC != 0

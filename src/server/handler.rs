@@ -23,6 +23,8 @@ pub struct Block {
     /// TCP connections served at once on this block's addresses (the largest of the blocks
     /// sharing an address applies; a change takes effect for new listeners).
     pub tcp_connections: usize,
+    /// Largest UDP answer (CoreDNS `bufsize`).
+    pub max_udp_size: usize,
 }
 
 impl Block {
@@ -33,6 +35,7 @@ impl Block {
             pipeline: Pipeline::new(plugins),
             rate_limit: 0,
             tcp_connections: MAX_TCP_CONNECTIONS,
+            max_udp_size: usize::from(crate::dns::ADVERTISED_UDP_PAYLOAD),
         }
     }
 }
@@ -91,7 +94,7 @@ impl Router {
     ) -> Handled<'s> {
         *report = QueryReport::default();
         let Scratch { qname, work } = scratch;
-        let request = match Request::parse(bytes, transport, qname) {
+        let mut request = match Request::parse(bytes, transport, qname) {
             Ok(request) => request,
             Err(Rejected::Drop) => return Handled::Drop,
             Err(Rejected::Reply {
@@ -111,6 +114,7 @@ impl Router {
             return bare(&request, flags, work);
         };
         let block = &self.blocks[block_index];
+        request.max_udp = block.max_udp_size;
         report.zone = self.zone_labels[block_index][zone_index];
         let flow = block.pipeline.run(&request, qname, work, report);
         let mut flags = Flags::reply_to(&request.header, 0);

@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod handler;
 pub mod ratelimit;
+pub mod tcp_slots;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,11 +16,13 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use crate::dns::{Transport, name, rcode};
 use crate::metrics::dns::{Plugin, QueryReport, rcode_name, response_rcode, type_name};
 use crate::plugins::Pending;
+
+use tcp_slots::TcpSlots;
 
 pub use handler::{Block, Handled, MAX_TCP_CONNECTIONS, Router, Scratch, bare_reply_to};
 /// A TCP connection with no complete query for this long is closed (RFC 7766 §6.2.3).
@@ -417,9 +420,9 @@ async fn serve_tcp(
     in_flight: Arc<InFlight>,
     max_connections: usize,
 ) {
-    let permits = Arc::new(Semaphore::new(max_connections));
+    let slots = TcpSlots::new(max_connections);
     loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
+        let Some(permit) = slots.free().await else {
             return;
         };
         let (stream, peer) = match listener.accept().await {
@@ -430,12 +433,16 @@ async fn serve_tcp(
                 continue;
             }
         };
+        let Some(slot) = slots.take(peer.ip(), permit) else {
+            tracing::debug!(%peer, share = slots.per_client(), "tcp client holds its share of connections: closed");
+            continue;
+        };
         let (rx, in_flight) = (rx.clone(), in_flight.clone());
         tokio::spawn(async move {
             if let Err(e) = serve_connection(stream, peer, rx, &in_flight).await {
                 tracing::debug!(error = %e, %peer, "tcp connection ended");
             }
-            drop(permit);
+            drop(slot);
         });
     }
 }
@@ -492,7 +499,12 @@ async fn serve_connection(
         let mut out = Vec::with_capacity(response.len() + 2);
         out.extend_from_slice(&(response.len() as u16).to_be_bytes());
         out.extend_from_slice(response);
-        stream.write_all(&out).await?;
+        // A client that sends queries and never reads blocks this write: it gets as long as
+        // an idle client, then the connection (and its slot) goes.
+        match tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.write_all(&out)).await {
+            Ok(written) => written?,
+            Err(_) => return Ok(()),
+        }
         account(
             &router,
             &report,

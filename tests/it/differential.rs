@@ -583,7 +583,7 @@ async fn run_variant(
     let api = FakeApi::start_with(cluster);
     let coredns = CoreDns::start(api.addr, variant.coredns);
     let clusterdns = Server::with_config(&format!(
-        "[[server]]\nlisten = [\"127.0.0.1:0\"]\nzones = [\".\"]\n[server.kubernetes]\nendpoint = \"http://{}\"\n{}\nfallthrough = [\"in-addr.arpa\", \"ip6.arpa\"]\n",
+        "[[server]]\nlisten = [\"127.0.0.1:0\"]\nzones = [\".\"]\n# CoreDNS without bufsize honours any EDNS size: so does clusterdns here.\nmax_udp_size = 65535\n[server.kubernetes]\nendpoint = \"http://{}\"\n{}\nfallthrough = [\"in-addr.arpa\", \"ip6.arpa\"]\n",
         api.addr, variant.clusterdns
     ));
     for (step, ops) in steps {

@@ -5,7 +5,9 @@ use std::time::Duration;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 
-use crate::harness::{Proto, Server, query, query_opts, raw_tcp, raw_udp, request_bytes};
+use crate::harness::{
+    Proto, Server, TempDir, query, query_opts, raw_tcp, raw_udp, request_bytes,
+};
 
 /// A headless service with 200 ready endpoints in two slices.
 fn big_headless() -> String {
@@ -77,8 +79,14 @@ async fn truncation_sets_tc_over_udp_and_tcp_carries_all_200_endpoints() {
 }
 
 #[tokio::test]
-async fn edns_payload_size_is_honoured() {
-    let s = Server::with_manifests(&[("big.yaml", &big_headless())], "");
+async fn edns_payload_size_is_honoured_up_to_max_udp_size() {
+    let manifests = TempDir::new();
+    manifests.write("big.yaml", &big_headless());
+    let s = Server::with_config(&format!(
+        "[[server]]\nlisten = [\"127.0.0.1:0\"]\nzones = [\".\"]\nmax_udp_size = 4096\n\
+         [server.kubernetes]\nmanifests = {:?}\n",
+        manifests.0
+    ));
     // 200 A records compress to 16 bytes each: 3.2 kB fits a 4096-byte client, not a 1232 one.
     let big = raw_udp(
         s.addr,
