@@ -116,7 +116,11 @@ impl Running {
     /// within its startup timeout (the API is away) defers the reload instead of turning
     /// answers into SERVFAIL, however long that takes.
     pub async fn reload(&mut self, config: Config) -> anyhow::Result<Reloaded> {
-        if self.deferred.as_ref().is_some_and(|(waiting, _)| *waiting == config) {
+        if self
+            .deferred
+            .as_ref()
+            .is_some_and(|(waiting, _)| *waiting == config)
+        {
             return Ok(Reloaded::Deferred);
         }
         // A newer config replaces one still syncing (its sources stop).
@@ -411,7 +415,11 @@ async fn build_block(
     let (cluster, source) = match &server.kubernetes {
         None => (None, None),
         Some(k) => match previous.iter().find(|b| {
-            b.config.kubernetes.as_ref().is_some_and(|old| old.same_index(k)) && b.cluster.is_some()
+            b.config
+                .kubernetes
+                .as_ref()
+                .is_some_and(|old| old.same_index(k))
+                && b.cluster.is_some()
         }) {
             // Same index and watchers (no re-list); the answers' settings as now configured.
             Some(kept) => {

@@ -488,7 +488,9 @@ fn capacity_bounds_bytes_so_large_answers_count_for_their_size() {
     let big = reply_with(rcode::NOERROR, false, &big, &[]);
     assert!(big.size() > 8 * UNIT_BYTES, "{} bytes", big.size());
     for i in 0..50 {
-        cache.insert(key(&format!("big{i}.example")), big.clone()).unwrap();
+        cache
+            .insert(key(&format!("big{i}.example")), big.clone())
+            .unwrap();
     }
     let held = cache.len();
     assert!((1..=4).contains(&held), "{held} large entries held");
@@ -498,7 +500,9 @@ fn capacity_bounds_bytes_so_large_answers_count_for_their_size() {
         ..config()
     });
     for i in 0..40 {
-        cache.insert(key(&format!("s{i}.example")), positive(300)).unwrap();
+        cache
+            .insert(key(&format!("s{i}.example")), positive(300))
+            .unwrap();
     }
     assert!(cache.len() >= 36, "{} small entries held", cache.len());
 }

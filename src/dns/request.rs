@@ -118,14 +118,17 @@ impl<'a> Request<'a> {
         })
     }
 
-    /// The largest response the client takes: its EDNS size (at least 512) over UDP, 65535
-    /// over TCP.
+    /// The largest response to send: over UDP the client's EDNS size capped at `max_udp` (a
+    /// small query must not draw kilobytes: no amplifier), at least 512; 65535 over TCP.
     pub fn limit(&self) -> usize {
         match self.transport {
             Transport::Tcp => TCP_MAX_MESSAGE,
-            Transport::Udp => self.edns.map_or(UDP_MIN_PAYLOAD, |e| {
-                usize::from(e.payload).max(UDP_MIN_PAYLOAD)
-            }),
+            Transport::Udp => self
+                .edns
+                .map_or(UDP_MIN_PAYLOAD, |e| {
+                    usize::from(e.payload).min(self.max_udp)
+                })
+                .max(UDP_MIN_PAYLOAD),
         }
     }
 

@@ -93,12 +93,25 @@ mod tests {
         let b: IpAddr = "127.0.0.3".parse().unwrap();
         let mut held = Vec::new();
         for _ in 0..2 {
-            held.push(slots.take(a, slots.free().await.unwrap()).expect("within the share"));
+            held.push(
+                slots
+                    .take(a, slots.free().await.unwrap())
+                    .expect("within the share"),
+            );
         }
-        assert!(slots.take(a, slots.free().await.unwrap()).is_none(), "a third");
-        assert!(slots.take(b, slots.free().await.unwrap()).is_some(), "another client");
+        assert!(
+            slots.take(a, slots.free().await.unwrap()).is_none(),
+            "a third"
+        );
+        assert!(
+            slots.take(b, slots.free().await.unwrap()).is_some(),
+            "another client"
+        );
         held.pop();
-        assert!(slots.take(a, slots.free().await.unwrap()).is_some(), "one given back");
+        assert!(
+            slots.take(a, slots.free().await.unwrap()).is_some(),
+            "one given back"
+        );
         let v6a: IpAddr = "fd00::1".parse().unwrap();
         let v6b: IpAddr = "fd00::2".parse().unwrap();
         let _x = slots.take(v6a, slots.free().await.unwrap()).unwrap();

@@ -5,9 +5,7 @@ use std::time::Duration;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 
-use crate::harness::{
-    Proto, Server, TempDir, query, query_opts, raw_tcp, raw_udp, request_bytes,
-};
+use crate::harness::{Proto, Server, TempDir, query, query_opts, raw_tcp, raw_udp, request_bytes};
 
 /// A headless service with 200 ready endpoints in two slices.
 fn big_headless() -> String {

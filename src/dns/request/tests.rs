@@ -49,10 +49,7 @@ fn a_query_is_parsed_with_its_question_edns_and_lower_case_name() {
     assert!(edns.dnssec_ok);
     assert_eq!((edns.payload, edns.version), (4096, 0));
     assert_eq!(r.limit(), 1232, "capped at the server's largest UDP answer");
-    let r = Request {
-        max_udp: 4096,
-        ..r
-    };
+    let r = Request { max_udp: 4096, ..r };
     assert_eq!(r.limit(), 4096);
     let tcp = Request::parse(&bytes, Transport::Tcp, &mut qname).unwrap();
     assert_eq!(tcp.limit(), 65535);

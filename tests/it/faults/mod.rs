@@ -3,4 +3,5 @@
 
 mod cluster;
 mod forward;
+mod reload;
 mod server;

@@ -82,7 +82,10 @@ fn clients_that_never_read_cannot_take_every_tcp_slot() {
         let handles: Vec<_> = (0..16)
             .map(|_| scope.spawn(move || hog(addr, "127.0.0.2")))
             .collect();
-        handles.into_iter().filter_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap())
+            .collect()
     });
     assert!(!hogs.is_empty(), "the hogs connected");
     let start = Instant::now();
@@ -124,5 +127,9 @@ fn udp_answers_are_capped_at_1232_bytes_whatever_edns_size_is_asked() {
     let (s, _manifests) = server("max_udp_size = 4096");
     let reply = raw_udp(s.addr, &query, Duration::from_secs(5)).expect("a reply");
     let m = Message::from_vec(&reply).unwrap();
-    assert!(!m.metadata.truncation && m.answers.len() == 200, "{} bytes", reply.len());
+    assert!(
+        !m.metadata.truncation && m.answers.len() == 200,
+        "{} bytes",
+        reply.len()
+    );
 }
