@@ -1,6 +1,7 @@
 //! TCP connection slots of a listener: at most `total` connections at once, and at most a
-//! quarter of them (at least one) per client address (/32 for IPv4, /64 for IPv6), so a few
-//! clients that open connections and never read cannot take TCP away from everyone else.
+//! quarter of them per client address (/32 for IPv4, /64 for IPv6), so a few clients that open
+//! connections and never read cannot take TCP away from everyone else. A client may always
+//! hold four (or `total`, when smaller): a tiny limit is the operator's choice.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -29,7 +30,7 @@ impl TcpSlots {
         let total = total.max(1);
         Arc::new(TcpSlots {
             total: Arc::new(Semaphore::new(total)),
-            per_client: (total / 4).max(1),
+            per_client: (total / 4).max(total.min(4)),
             held: Mutex::new(HashMap::new()),
         })
     }
@@ -86,38 +87,34 @@ fn prefix(ip: IpAddr) -> u128 {
 mod tests {
     use super::*;
 
+    async fn take(slots: &Arc<TcpSlots>, ip: &str) -> Option<Slot> {
+        slots.take(ip.parse().unwrap(), slots.free().await.unwrap())
+    }
+
     #[tokio::test]
     async fn a_client_holds_at_most_a_quarter_and_gets_its_slots_back() {
-        let slots = TcpSlots::new(8);
-        let a: IpAddr = "127.0.0.2".parse().unwrap();
-        let b: IpAddr = "127.0.0.3".parse().unwrap();
+        let slots = TcpSlots::new(32);
+        assert_eq!(slots.per_client(), 8);
+        assert_eq!(
+            TcpSlots::new(3).per_client(),
+            3,
+            "a tiny limit is one client's"
+        );
         let mut held = Vec::new();
-        for _ in 0..2 {
-            held.push(
-                slots
-                    .take(a, slots.free().await.unwrap())
-                    .expect("within the share"),
-            );
+        for _ in 0..8 {
+            held.push(take(&slots, "127.0.0.2").await.expect("within the share"));
         }
-        assert!(
-            slots.take(a, slots.free().await.unwrap()).is_none(),
-            "a third"
-        );
-        assert!(
-            slots.take(b, slots.free().await.unwrap()).is_some(),
-            "another client"
-        );
+        assert!(take(&slots, "127.0.0.2").await.is_none(), "a ninth");
+        assert!(take(&slots, "127.0.0.3").await.is_some(), "another client");
         held.pop();
+        assert!(take(&slots, "127.0.0.2").await.is_some(), "one given back");
+        let mut v6 = Vec::new();
+        for _ in 0..7 {
+            v6.push(take(&slots, "fd00::1").await.unwrap());
+        }
+        v6.push(take(&slots, "fd00::2").await.unwrap());
         assert!(
-            slots.take(a, slots.free().await.unwrap()).is_some(),
-            "one given back"
-        );
-        let v6a: IpAddr = "fd00::1".parse().unwrap();
-        let v6b: IpAddr = "fd00::2".parse().unwrap();
-        let _x = slots.take(v6a, slots.free().await.unwrap()).unwrap();
-        let _y = slots.take(v6b, slots.free().await.unwrap()).unwrap();
-        assert!(
-            slots.take(v6a, slots.free().await.unwrap()).is_none(),
+            take(&slots, "fd00::1").await.is_none(),
             "one /64 is one client"
         );
     }
