@@ -56,8 +56,8 @@ pub struct ServerConfig {
     pub listen: Vec<SocketAddr>,
     /// Rotate multi-address answers (CoreDNS `loadbalance`).
     pub loadbalance: bool,
-    /// Log every query (CoreDNS `log`).
-    pub log: bool,
+    /// Log the queries whose response is of these classes (CoreDNS `log` with `class`).
+    pub log: LogClasses,
     /// UDP responses per second per client /24 or /56 (0: unlimited).
     pub rate_limit: u32,
     /// TCP connections served at once per listen address.
@@ -90,6 +90,62 @@ pub struct KubernetesConfig {
     pub labels: Option<String>,
     /// How long serving waits for the first sync of the API source.
     pub startup_timeout: std::time::Duration,
+}
+
+/// Which responses the query log writes, by CoreDNS's response classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogClasses {
+    pub success: bool,
+    pub denial: bool,
+    pub error: bool,
+}
+
+impl LogClasses {
+    pub const ALL: LogClasses = LogClasses {
+        success: true,
+        denial: true,
+        error: true,
+    };
+
+    pub fn any(self) -> bool {
+        self.success || self.denial || self.error
+    }
+}
+
+/// `log = true | false | ["success", "denial", "error", "all"]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(untagged)]
+enum RawLog {
+    #[default]
+    Off,
+    Switch(bool),
+    Classes(Vec<String>),
+}
+
+impl RawLog {
+    fn validate(self, key: &str) -> Result<LogClasses, FieldError> {
+        let names = match self {
+            RawLog::Off | RawLog::Switch(false) => return Ok(LogClasses::default()),
+            RawLog::Switch(true) => return Ok(LogClasses::ALL),
+            RawLog::Classes(names) => names,
+        };
+        let mut classes = LogClasses::default();
+        for (i, name) in names.iter().enumerate() {
+            match name.as_str() {
+                "success" => classes.success = true,
+                "denial" => classes.denial = true,
+                "error" => classes.error = true,
+                "all" => classes = LogClasses::ALL,
+                other => {
+                    return Err(field_error(
+                        format!("{key}[{i}]"),
+                        format!("{other:?} is not a class: success, denial, error or all"),
+                    ));
+                }
+            }
+        }
+        Ok(classes)
+    }
 }
 
 impl KubernetesConfig {
@@ -218,7 +274,7 @@ struct RawServer {
     #[serde(default = "default_true")]
     loadbalance: bool,
     #[serde(default)]
-    log: bool,
+    log: RawLog,
     #[serde(default)]
     rate_limit: i64,
     #[serde(default = "default_tcp_connections")]
@@ -521,7 +577,7 @@ impl RawServer {
         Ok(ServerConfig {
             listen,
             loadbalance: self.loadbalance,
-            log: self.log,
+            log: self.log.validate(&format!("{key}.log"))?,
             tcp_connections: usize::try_from(self.tcp_connections)
                 .ok()
                 .filter(|n| (1..=65_536).contains(n))

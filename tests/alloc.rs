@@ -131,7 +131,7 @@ fn the_request_path_of_cluster_names_allocates_nothing() {
     let zones = vec![String::new()];
     let metrics = Arc::new(DnsMetrics::new("dns://127.0.0.1:53".into(), &zones));
     let plugins = Plugins {
-        log: true,
+        log: clusterdns::config::LogClasses::ALL,
         loadbalance: true,
         kubernetes: Some(demo_zone()),
         ..Plugins::default()

@@ -70,7 +70,7 @@ pub struct QueryReport {
     pub rcode: u16,
     pub plugin: Plugin,
     /// The block asks for a query log line.
-    pub log: bool,
+    pub log: crate::config::LogClasses,
 }
 
 impl Default for QueryReport {
@@ -80,7 +80,7 @@ impl Default for QueryReport {
             qtype: 0,
             rcode: 0,
             plugin: Plugin::None,
-            log: false,
+            log: crate::config::LogClasses::default(),
         }
     }
 }
@@ -349,7 +349,7 @@ mod tests {
             qtype: 28,
             rcode: 0,
             plugin: Plugin::Kubernetes,
-            log: false,
+            log: crate::config::LogClasses::default(),
         };
         let response = [0u8, 0, 0x81, 0x83];
         m.observe(

@@ -38,7 +38,7 @@ pub const ORDER: [&str; 6] = [
 /// One configured plugin.
 #[derive(Debug, Clone)]
 pub enum Stage {
-    Log,
+    Log(crate::config::LogClasses),
     LoadBalance,
     Kubernetes(kubernetes::Kubernetes),
     Loop(Arc<LoopProbes>),
@@ -49,7 +49,7 @@ impl Stage {
     /// The plugin's name, as in [`ORDER`].
     pub fn name(&self) -> &'static str {
         match self {
-            Stage::Log => "log",
+            Stage::Log(_) => "log",
             Stage::LoadBalance => "loadbalance",
             Stage::Kubernetes(_) => "kubernetes",
             Stage::Loop(_) => "loop",
@@ -61,7 +61,7 @@ impl Stage {
 /// The plugins a block is configured with, before they are put in order.
 #[derive(Debug, Clone, Default)]
 pub struct Plugins {
-    pub log: bool,
+    pub log: crate::config::LogClasses,
     pub loadbalance: bool,
     pub kubernetes: Option<ClusterZone>,
     /// Forward, with the cache when one is configured.
@@ -113,8 +113,8 @@ impl Pipeline {
     /// Puts the configured plugins in [`ORDER`].
     pub fn new(plugins: Plugins) -> Pipeline {
         let mut stages = Vec::new();
-        if plugins.log {
-            stages.push(Stage::Log);
+        if plugins.log.any() {
+            stages.push(Stage::Log(plugins.log));
         }
         if plugins.loadbalance {
             stages.push(Stage::LoadBalance);
@@ -161,7 +161,7 @@ impl Pipeline {
     ) -> Flow {
         for (i, stage) in self.stages.iter().enumerate() {
             let flow = match stage {
-                Stage::Log => log::handle(report),
+                Stage::Log(classes) => log::handle(*classes, report),
                 Stage::LoadBalance => Flow::Next,
                 Stage::Kubernetes(k) => k.handle(request, qname, work, report),
                 Stage::Loop(probes) => loop_detect::handle(probes, request, qname, report),
@@ -207,7 +207,7 @@ mod tests {
             cache: None,
         });
         let all = Pipeline::new(Plugins {
-            log: true,
+            log: crate::config::LogClasses::ALL,
             loadbalance: true,
             kubernetes: None,
             forward: Some(resolver),

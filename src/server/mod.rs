@@ -203,9 +203,13 @@ fn account(
         response,
         elapsed,
     );
-    if report.log {
+    let answers = response
+        .and_then(|r| r.get(6..8))
+        .map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
+    let rcode = response.map_or(0, |r| response_rcode(report, r));
+    if report.log.any() && crate::plugins::log::wanted(report.log, rcode, answers) {
         let qname = name::display(request, crate::dns::HEADER_LEN);
-        let rcode = response.map_or("-", |r| rcode_name(response_rcode(report, r)));
+        let rcode = response.map_or("-", |_| rcode_name(rcode));
         tracing::info!(
             target: "clusterdns::query",
             client = %peer,

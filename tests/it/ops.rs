@@ -448,3 +448,39 @@ fn version_names_the_crate_version_and_git_commit() {
         .map(|c| c.trim_end_matches([')', '\n']));
     assert!(commit.is_some_and(|c| !c.is_empty()), "{text}");
 }
+
+#[tokio::test]
+async fn the_query_log_writes_only_the_classes_asked_for() {
+    // CoreDNS's `log . { class denial error }`: NXDOMAIN and REFUSED logged, NOERROR not.
+    let server = Server::with_config(&demo_block("log = [\"denial\", \"error\"]"));
+    let asked = [
+        ("frontend.shop.svc.cluster.local.", ResponseCode::NoError),
+        ("nosuch.shop.svc.cluster.local.", ResponseCode::NXDomain),
+        // No forwarder in the block: nobody answers it.
+        ("example.org.", ResponseCode::Refused),
+    ];
+    for (name, rcode) in asked {
+        let m = query(server.addr, name, RecordType::A, Proto::Udp).await;
+        assert_eq!(m.metadata.response_code, rcode, "{name}");
+    }
+    let logged = |name: &str| {
+        server
+            .stderr()
+            .lines()
+            .any(|l| l.contains("query") && l.contains(name))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(logged("nosuch.shop") && logged("example.org")) {
+        assert!(
+            Instant::now() < deadline,
+            "not logged:\n{}",
+            server.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !logged("frontend.shop"),
+        "a success was logged:\n{}",
+        server.stderr()
+    );
+}
