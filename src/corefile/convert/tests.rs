@@ -268,6 +268,7 @@ fn the_small_plugins() {
         ".:5353 {\n  bufsize 1232\n  errors {\n  }\n  log . {\n    class error\n  }\n  health 127.0.0.1:8099 {\n    lameduck 20s\n  }\n  prometheus 127.0.0.1:9153\n  reload 10s 5s\n  loadbalance round_robin\n  proxy . 1.1.1.1 {\n    policy first\n  }\n}\nb.example:5353 {\n  bufsize 4096\n  prometheus 127.0.0.1:9153\n  forward . 1.1.1.1\n}\n",
     );
     assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    valid(&c);
     assert_eq!(
         issues(&c.notes),
         [
