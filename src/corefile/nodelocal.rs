@@ -37,7 +37,10 @@ pub struct NodeLocal {
 impl NodeLocal {
     /// The substitutions a Corefile gets in this process: its environment and the placeholders.
     pub fn vars(&self) -> Result<Vars, String> {
-        let env: HashMap<String, String> = std::env::vars().collect();
+        // vars() would panic on a variable that is not UTF-8; such a one is left out.
+        let env: HashMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
         let pillars = self.pillars(&env)?;
         Ok(Vars { env, pillars })
     }
