@@ -14,7 +14,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use clusterdns::admin::{self, Readiness, Registry, Routes};
 use clusterdns::app::{Reloaded, Running, Shared};
 use clusterdns::config::Config;
-use clusterdns::corefile;
+use clusterdns::corefile::{self, ConfigSource};
 use clusterdns::forward::LoopProbes;
 use clusterdns::metrics::{Histogram, PROGRAMMING_BUCKETS};
 use clusterdns::server::InFlight;
@@ -38,6 +38,12 @@ struct Cli {
         default_value = "/etc/clusterdns/clusterdns.toml"
     )]
     config: PathBuf,
+    /// Run from a CoreDNS Corefile instead: converted in memory at start and at every reload
+    /// (imports re-read). Anything clusterdns does not implement is refused with its line.
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "config")]
+    corefile: Option<PathBuf>,
+    #[command(flatten)]
+    node_local: corefile::NodeLocal,
     /// Log format on stderr: human-readable text, or one JSON object per line.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -69,14 +75,32 @@ enum Command {
 fn main() -> ExitCode {
     fix_malloc_mmap_threshold();
     let cli = Cli::parse();
-    if let Some(Command::ConvertCorefile { corefile }) = &cli.command {
-        return convert_corefile(corefile);
-    }
-    let config = match Config::load(&cli.config) {
-        Ok(c) => c,
+    let vars = match cli.node_local.vars() {
+        Ok(v) => v,
         Err(e) => {
             eprintln!("clusterdns: {e}");
             return ExitCode::from(2);
+        }
+    };
+    if let Some(Command::ConvertCorefile { corefile }) = &cli.command {
+        return convert_corefile(corefile, &vars);
+    }
+    let source = match cli.corefile.clone() {
+        Some(path) => ConfigSource::Corefile { path, vars },
+        None => ConfigSource::Toml(cli.config.clone()),
+    };
+    let config = match source.load() {
+        Ok(loaded) => {
+            for n in &loaded.notes {
+                eprintln!("clusterdns: {}: note: {}", n.loc, n.text);
+            }
+            loaded.config
+        }
+        Err(e) => {
+            for line in e.to_string().lines() {
+                eprintln!("clusterdns: {line}");
+            }
+            return ExitCode::from(e.exit_code());
         }
     };
     match cli.command.unwrap_or(Command::Run) {
@@ -91,7 +115,7 @@ fn main() -> ExitCode {
         Command::ConvertCorefile { .. } => unreachable!("handled before loading the config"),
         Command::Run => {
             init_tracing(cli.log_format);
-            match run(config) {
+            match run(config, source) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), "cannot serve");
@@ -103,25 +127,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn convert_corefile(path: &std::path::Path) -> ExitCode {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+fn convert_corefile(path: &std::path::Path, vars: &corefile::Vars) -> ExitCode {
+    let options = corefile::Options { ipv6: true };
+    let conversion = match corefile::convert_file(path, vars, options).0 {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("clusterdns: cannot read {}: {e}", path.display());
+            eprintln!("clusterdns: {e}");
             return ExitCode::from(2);
         }
     };
-    let blocks = match corefile::parse(&text) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("clusterdns: {}: {e}", path.display());
-            return ExitCode::from(2);
-        }
-    };
-    let conversion = corefile::convert(&blocks);
     print!("{}", conversion.toml);
-    for line in &conversion.untranslated {
-        eprintln!("clusterdns: {}: not translated: {line}", path.display());
+    for n in &conversion.notes {
+        eprintln!("clusterdns: {}: note: {}", n.loc, n.text);
+    }
+    for n in &conversion.untranslated {
+        eprintln!("clusterdns: {}: not translated: {}", n.loc, n.text);
     }
     if conversion.untranslated.is_empty() {
         ExitCode::SUCCESS
@@ -144,15 +164,15 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-fn run(config: Config) -> anyhow::Result<()> {
+fn run(config: Config, source: ConfigSource) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, source))
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, source: ConfigSource) -> anyhow::Result<()> {
     // Before anything can report ready: a SIGTERM from then on must reach the lame duck, not
     // the default action (exit at once).
     let mut hangup = signal(SignalKind::hangup()).context("install SIGHUP handler")?;
@@ -177,10 +197,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             shared.registry.clone(),
         ));
     }
-    let file = config.file.clone();
-    let mut last_text = std::fs::read(&file).ok();
+    let mut last_text = source.snapshot();
     let mut running = Running::start(config, shared.clone()).await?;
-    tracing::info!(file = %file.display(), "serving");
+    tracing::info!(file = %source.path().display(), "serving");
 
     let interval = running.config.admin.reload_interval;
     let mut ticker = tokio::time::interval(if interval.is_zero() {
@@ -195,21 +214,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => break,
             _ = hangup.recv() => {
                 tracing::info!("SIGHUP: reloading the config");
-                last_text = std::fs::read(&file).ok();
-                reload(&mut running, &shared, &file, &admin_addrs).await;
+                last_text = source.snapshot();
+                reload(&mut running, &shared, &source, &admin_addrs).await;
             }
             _ = all_synced(running.deferred_indexes()), if running.has_deferred() => {
                 match running.apply_deferred().await {
-                    Ok(()) => tracing::info!(file = %file.display(), "config reloaded: its new cluster source synced"),
+                    Ok(()) => tracing::info!(file = %source.path().display(), "config reloaded: its new cluster source synced"),
                     Err(e) => tracing::error!(error = format!("{e:#}"), "config reload failed; the running config keeps serving"),
                 }
             }
             _ = ticker.tick(), if !interval.is_zero() => {
-                // Reading through the path follows the symlinks a ConfigMap volume swaps.
-                let text = std::fs::read(&file).ok();
+                // Reading through the path follows the symlinks a ConfigMap volume swaps; a
+                // Corefile's snapshot holds every file it imports.
+                let text = source.snapshot();
                 if text != last_text {
                     last_text = text;
-                    reload(&mut running, &shared, &file, &admin_addrs).await;
+                    reload(&mut running, &shared, &source, &admin_addrs).await;
                 }
             }
         }
@@ -230,11 +250,16 @@ async fn all_synced(indexes: Vec<Arc<clusterdns::zone::Index>>) {
 async fn reload(
     running: &mut Running,
     shared: &Shared,
-    file: &std::path::Path,
+    source: &ConfigSource,
     admin_addrs: &[(SocketAddr, Routes)],
 ) {
-    let config = match Config::load(file) {
-        Ok(c) => c,
+    let config = match source.load() {
+        Ok(loaded) => {
+            for n in &loaded.notes {
+                tracing::warn!(note = %n, "translated from the Corefile with a difference");
+            }
+            loaded.config
+        }
         Err(e) => {
             shared
                 .registry
@@ -257,7 +282,9 @@ async fn reload(
         tracing::warn!("admin addresses changed: they take effect at the next restart");
     }
     match running.reload(config).await {
-        Ok(Reloaded::Applied) => tracing::info!(file = %file.display(), "config reloaded"),
+        Ok(Reloaded::Applied) => {
+            tracing::info!(file = %source.path().display(), "config reloaded")
+        }
         Ok(Reloaded::Deferred) => {}
         Err(e) => {
             shared

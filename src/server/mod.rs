@@ -58,9 +58,29 @@ fn reuseport_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     };
     let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     socket.set_reuse_port(true)?;
+    // `[::]` is IPv6 only, so `0.0.0.0` on the same port can be listened on beside it (a
+    // Corefile's `.:53` is both, as Go's dual-stack wildcard).
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     UdpSocket::from_std(socket.into())
+}
+
+/// A TCP listener as tokio's `bind` makes one (SO_REUSEADDR, backlog 1024), IPv6 only on an
+/// IPv6 address like the UDP sockets.
+fn tcp_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// Binds `udp_sockets` UDP sockets then TCP on `addr`. With port 0, the port the first UDP
@@ -81,7 +101,7 @@ pub async fn bind(addr: SocketAddr, udp_sockets: usize) -> Result<Listener, Serv
         for _ in 1..udp_sockets.max(1) {
             udp.push(reuseport_udp(bound).map_err(|e| bind_error("udp", bound, e))?);
         }
-        match TcpListener::bind(bound).await {
+        match tcp_listener(bound) {
             Ok(tcp) => {
                 return Ok(Listener {
                     addr: bound,

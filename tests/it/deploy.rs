@@ -476,8 +476,14 @@ fn untranslatable_directives_are_listed_with_their_line_and_fail_the_exit_code()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("line 3: rewrite"), "{stderr}");
-    assert!(stderr.contains("line 5: noendpoints"), "{stderr}");
+    assert!(
+        stderr.contains("Corefile:3: not translated: rewrite"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Corefile:5: not translated: kubernetes noendpoints"),
+        "{stderr}"
+    );
     check(&String::from_utf8(out.stdout).unwrap()).expect("what was translated is valid");
     let broken = dir.write("Broken", ".:53 {\n    cache 30\n");
     let out = Command::new(BIN)
@@ -486,7 +492,7 @@ fn untranslatable_directives_are_listed_with_their_line_and_fail_the_exit_code()
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Broken:1: `{` is never closed"));
 }
 
 #[test]

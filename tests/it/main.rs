@@ -3,6 +3,7 @@
 
 mod cli;
 mod cluster_zone;
+mod corefile;
 mod deploy;
 mod differential;
 mod faults;

@@ -1,0 +1,347 @@
+use std::path::Path;
+
+use toml::Value;
+
+use super::*;
+use crate::config::Config;
+use crate::corefile::grammar::{Vars, parse_text};
+
+const DUAL: Options = Options { ipv6: true };
+
+fn conv_with(text: &str, options: Options) -> Conversion {
+    let blocks = parse_text(text, Path::new("Corefile"), &Vars::default()).unwrap();
+    convert(&blocks, Path::new("Corefile"), options)
+}
+
+fn conv(text: &str) -> Conversion {
+    conv_with(text, DUAL)
+}
+
+/// The converted TOML as a value, after checking that it is valid.
+fn valid(c: &Conversion) -> Value {
+    if let Err(e) = Config::parse(&c.toml, Path::new("/etc/coredns/Corefile")) {
+        panic!("{e}\n{}", c.toml);
+    }
+    c.toml.parse::<toml::Table>().map(Value::Table).unwrap()
+}
+
+fn complete(text: &str) -> Value {
+    let c = conv(text);
+    assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    valid(&c)
+}
+
+fn issues(list: &[Issue]) -> Vec<String> {
+    list.iter().map(ToString::to_string).collect()
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn kubeadms_corefile_converts_completely() {
+    let text = include_str!("../../../tests/corefiles/kubeadm.Corefile");
+    let c = conv(text);
+    assert!(c.untranslated.is_empty() && c.notes.is_empty(), "{c:?}");
+    let v = valid(&c);
+    let admin = &v["admin"];
+    assert_eq!(admin["health"].as_str(), Some("0.0.0.0:8080"));
+    assert_eq!(admin["ready"].as_str(), Some("0.0.0.0:8181"));
+    assert_eq!(admin["metrics"].as_str(), Some("0.0.0.0:9153"));
+    assert_eq!(admin["lameduck"].as_str(), Some("5s"));
+    assert_eq!(admin["reload_interval"].as_str(), Some("30s"));
+    let s = &v["server"][0];
+    assert_eq!(strings(&s["listen"]), ["0.0.0.0:53", "[::]:53"]);
+    assert_eq!(strings(&s["zones"]), ["."]);
+    assert_eq!(s["loadbalance"].as_bool(), Some(true));
+    let k = &s["kubernetes"];
+    assert_eq!(
+        strings(&k["zones"]),
+        ["cluster.local", "in-addr.arpa", "ip6.arpa"]
+    );
+    assert_eq!(strings(&k["fallthrough"]), ["in-addr.arpa", "ip6.arpa"]);
+    assert_eq!(
+        (k["pods"].as_str(), k["ttl"].as_integer()),
+        (Some("insecure"), Some(30))
+    );
+    assert_eq!(strings(&s["forward"]["to"]), ["/etc/resolv.conf"]);
+    assert_eq!(s["forward"]["max_concurrent"].as_integer(), Some(1000));
+    let cache = s["cache"].as_table().unwrap();
+    assert_eq!(cache.len(), 2, "{cache:?}");
+    assert_eq!(cache["max_ttl"].as_integer(), Some(30));
+    assert_eq!(cache["negative_max_ttl"].as_integer(), Some(30));
+}
+
+#[test]
+fn a_cache_ttl_and_a_denial_ttl_make_one_key_each() {
+    let v = complete(".:53 {\n  forward . 1.1.1.1\n  cache 900 {\n    denial 9984 30\n  }\n}\n");
+    let cache = &v["server"][0]["cache"];
+    assert_eq!(cache["max_ttl"].as_integer(), Some(900));
+    assert_eq!(cache["negative_max_ttl"].as_integer(), Some(30));
+    assert_eq!(cache["capacity"].as_integer(), Some(19_984));
+    let v = complete(
+        ".:53 {\n  forward . 1.1.1.1\n  cache {\n    success 9984 30 10\n    denial 9984 5 10\n    prefetch 10\n    serve_stale 1h verify\n    servfail 2s\n  }\n}\n",
+    );
+    let cache = &v["server"][0]["cache"];
+    assert_eq!(cache["capacity"].as_integer(), Some(19_968));
+    assert_eq!(cache["max_ttl"].as_integer(), Some(30));
+    assert_eq!(cache["negative_max_ttl"].as_integer(), Some(5));
+    assert_eq!(cache["min_ttl"].as_integer(), Some(10));
+    assert_eq!(cache["prefetch"].as_integer(), Some(10));
+    assert_eq!(cache["serve_stale"].as_str(), Some("3600s"));
+    assert_eq!(cache["servfail_ttl"].as_integer(), Some(2));
+}
+
+#[test]
+fn cache_options_that_clusterdns_cannot_honour_are_refused_or_noted() {
+    let c = conv(
+        ".:53 {\n  forward . 1.1.1.1\n  cache 30 example.org {\n  }\n}\nb:53 {\n  forward . 1.1.1.1\n  cache {\n    keepttl\n    success 1 10 1\n    denial 1 10 2\n    serve_stale\n    prefetch 5 5m 20%\n    disable success\n  }\n}\n",
+    );
+    assert_eq!(
+        issues(&c.untranslated),
+        [
+            "Corefile:3: cache: caching only some zones of the block is not implemented",
+            "Corefile:9: cache keepttl: not implemented: served TTLs count down",
+            "Corefile:14: cache disable: disabling the cache for forwarded names is not implemented (only the cluster zone's names are never cached)",
+            "Corefile:8: cache: success MINTTL 1 and denial MINTTL 2 differ: clusterdns has one min_ttl",
+        ]
+    );
+    assert_eq!(c.notes.len(), 2, "{:?}", c.notes);
+    assert!(
+        c.notes[0]
+            .to_string()
+            .starts_with("Corefile:12: cache serve_stale: served as REFRESH_MODE verify")
+    );
+    assert!(
+        c.notes[1]
+            .to_string()
+            .starts_with("Corefile:13: cache prefetch: DURATION and PERCENTAGE")
+    );
+}
+
+#[test]
+fn disabling_the_cache_for_the_cluster_zone_is_already_so_unless_it_falls_through() {
+    let kubeadm = ".:53 {\n  kubernetes cluster.local in-addr.arpa ip6.arpa {\n    fallthrough in-addr.arpa ip6.arpa\n  }\n  forward . 1.1.1.1\n  cache 30 {\n    disable success cluster.local\n    disable denial cluster.local\n  }\n}\n";
+    complete(kubeadm);
+    let c = conv(&kubeadm.replace("fallthrough in-addr.arpa ip6.arpa", "fallthrough"));
+    assert_eq!(c.untranslated.len(), 2, "{:?}", c.untranslated);
+    let c = conv(&kubeadm.replace("success cluster.local", "success example.org"));
+    assert_eq!(c.untranslated.len(), 1, "{:?}", c.untranslated);
+}
+
+#[test]
+fn several_keys_listen_on_every_port_they_name() {
+    let v = complete(".:53 .:30053 {\n  forward . 1.1.1.1\n}\n");
+    let servers = v["server"].as_array().unwrap();
+    assert_eq!(servers.len(), 1);
+    assert_eq!(
+        strings(&servers[0]["listen"]),
+        ["0.0.0.0:53", "[::]:53", "0.0.0.0:30053", "[::]:30053"]
+    );
+    assert_eq!(strings(&servers[0]["zones"]), ["."]);
+    let v = complete("cluster.local:53 in-addr.arpa:53 {\n  forward . 1.1.1.1\n}\n");
+    assert_eq!(
+        strings(&v["server"][0]["zones"]),
+        ["cluster.local", "in-addr.arpa"]
+    );
+    // Different zones on different ports stay apart, as CoreDNS serves them.
+    let v = complete("a.example:53 b.example:5353 {\n  forward . 1.1.1.1\n}\n");
+    let servers = v["server"].as_array().unwrap();
+    assert_eq!(strings(&servers[0]["listen"]), ["0.0.0.0:53", "[::]:53"]);
+    assert_eq!(strings(&servers[1]["zones"]), ["b.example"]);
+    assert_eq!(
+        strings(&servers[1]["listen"]),
+        ["0.0.0.0:5353", "[::]:5353"]
+    );
+    let v = complete_v4("dns://.:53 {\n  forward . 1.1.1.1\n}\n");
+    assert_eq!(strings(&v["server"][0]["listen"]), ["0.0.0.0:53"]);
+}
+
+fn complete_v4(text: &str) -> Value {
+    let c = conv_with(text, Options { ipv6: false });
+    assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    valid(&c)
+}
+
+#[test]
+fn cidr_keys_become_the_reverse_zones_that_cover_them() {
+    let v = complete("172.31.0.0/16:1053 {\n  forward . 1.1.1.1\n}\n");
+    assert_eq!(strings(&v["server"][0]["zones"]), ["31.172.in-addr.arpa"]);
+    assert_eq!(
+        strings(&v["server"][0]["listen"]),
+        ["0.0.0.0:1053", "[::]:1053"]
+    );
+    let v = complete("10.2.0.0/15:9254 {\n  forward . 1.1.1.1\n}\n");
+    assert_eq!(
+        strings(&v["server"][0]["zones"]),
+        ["2.10.in-addr.arpa", "3.10.in-addr.arpa"]
+    );
+    assert_eq!(
+        plugins::cidr_zones("fd00:1::/30").unwrap().unwrap(),
+        [
+            "0.0.0.0.0.0.d.f.ip6.arpa",
+            "1.0.0.0.0.0.d.f.ip6.arpa",
+            "2.0.0.0.0.0.d.f.ip6.arpa",
+            "3.0.0.0.0.0.d.f.ip6.arpa"
+        ]
+    );
+    assert_eq!(
+        plugins::cidr_zones("10.0.0.1/32").unwrap().unwrap(),
+        ["1.0.0.10.in-addr.arpa"]
+    );
+    assert_eq!(
+        plugins::cidr_zones("0.0.0.0/0").unwrap().unwrap(),
+        ["in-addr.arpa"]
+    );
+    assert_eq!(plugins::cidr_zones("example.org").unwrap(), None);
+}
+
+#[test]
+fn keys_with_other_transports_or_bad_ports_are_refused() {
+    let c = conv("tls://.:853 {\n  forward . 1.1.1.1\n}\n.:99999 {\n}\n.: {\n}\n");
+    assert_eq!(
+        issues(&c.untranslated),
+        [
+            "Corefile:1: server key tls://.:853: tls:// is not implemented: clusterdns serves DNS over UDP and TCP",
+            "Corefile:4: server key .:99999: port 99999 is out of range",
+            "Corefile:6: server key .:: nothing after the last `:`",
+        ]
+    );
+}
+
+#[test]
+fn bind_takes_addresses_and_interfaces() {
+    let v = complete(
+        "cluster.local:53 {\n  bind 169.254.20.10 10.96.0.10 fd00::10 {\n    except 10.96.0.10\n  }\n  bind 169.254.20.10\n  forward . 10.96.0.10\n}\n",
+    );
+    assert_eq!(
+        strings(&v["server"][0]["listen"]),
+        ["169.254.20.10:53", "[fd00::10]:53"]
+    );
+    let v = complete(".:53 {\n  bind lo\n  forward . 1.1.1.1\n}\n");
+    assert!(
+        strings(&v["server"][0]["listen"]).contains(&"127.0.0.1:53"),
+        "{v}"
+    );
+    let c = conv(".:53 {\n  bind no-such-interface0\n}\n");
+    assert_eq!(
+        issues(&c.untranslated),
+        [
+            "Corefile:2: bind: \"no-such-interface0\" is neither an IP address nor an interface of this machine"
+        ]
+    );
+}
+
+#[test]
+fn plugins_clusterdns_does_not_implement_are_named_with_their_line() {
+    let c = conv(
+        ".:53 {\n  hosts {\n    1.2.3.4 a\n  }\n  rewrite name a b\n  federation cluster.local {\n    prod prod.example\n  }\n  chaos\n  kubernetes cluster.local {\n    noendpoints\n    upstream\n    resyncperiod 30s\n  }\n  forward . 1.1.1.1 {\n    tls_servername x\n  }\n}\n",
+    );
+    assert_eq!(
+        issues(&c.untranslated),
+        [
+            "Corefile:2: hosts: plugin not implemented by clusterdns",
+            "Corefile:5: rewrite: plugin not implemented by clusterdns",
+            "Corefile:6: federation: removed in CoreDNS 1.7 (it served kubefed DNS records); not implemented",
+            "Corefile:9: chaos: plugin not implemented by clusterdns",
+            "Corefile:11: kubernetes noendpoints: option not implemented or wrong arguments",
+            "Corefile:16: forward tls_servername: option not implemented or wrong arguments",
+        ]
+    );
+    assert_eq!(
+        issues(&c.notes),
+        [
+            "Corefile:12: kubernetes upstream: ignored, as by CoreDNS since 1.7: CNAME targets are resolved by the client",
+            "Corefile:13: kubernetes resyncperiod: ignored, as by CoreDNS since 1.7: watches keep the state current",
+        ]
+    );
+}
+
+#[test]
+fn the_small_plugins() {
+    let c = conv(
+        ".:5353 {\n  bufsize 1232\n  errors {\n  }\n  log . {\n    class error\n  }\n  health 127.0.0.1:8099 {\n    lameduck 20s\n  }\n  prometheus 127.0.0.1:9153\n  reload 10s 5s\n  loadbalance round_robin\n  proxy . 1.1.1.1 {\n    policy first\n  }\n}\nb.example:5353 {\n  bufsize 4096\n  prometheus 127.0.0.1:9153\n  forward . 1.1.1.1\n}\n",
+    );
+    assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    valid(&c);
+    assert_eq!(
+        issues(&c.notes),
+        [
+            "Corefile:5: log: names, format and classes are not translated: every query is logged",
+            "Corefile:14: proxy: removed in CoreDNS 1.6: translated as forward",
+        ]
+    );
+    let v: Value = c.toml.parse::<toml::Table>().map(Value::Table).unwrap();
+    assert_eq!(v["admin"]["health"].as_str(), Some("127.0.0.1:8099"));
+    assert_eq!(v["admin"]["lameduck"].as_str(), Some("20s"));
+    assert_eq!(v["admin"]["reload_interval"].as_str(), Some("10s"));
+    assert!(v["admin"].get("ready").is_none());
+    let (a, b) = (&v["server"][0], &v["server"][1]);
+    assert_eq!(
+        (a["log"].as_bool(), a["loadbalance"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(a["forward"]["policy"].as_str(), Some("sequential"));
+    assert!(a.get("max_udp_size").is_none(), "1232 is the default");
+    assert_eq!(b["max_udp_size"].as_integer(), Some(4096));
+    assert_eq!(b["loadbalance"].as_bool(), Some(false));
+}
+
+#[test]
+fn admin_addresses_are_one_per_process() {
+    let c = conv(".:53 {\n  prometheus :9153\n}\nb:53 {\n  prometheus :9253\n}\n");
+    assert_eq!(
+        issues(&c.untranslated),
+        [
+            "Corefile:5: prometheus: clusterdns serves it on one address for all blocks: 0.0.0.0:9153 (Corefile:2) and 0.0.0.0:9253 differ"
+        ]
+    );
+    let v = complete(".:53 {\n  forward . 1.1.1.1\n}\n");
+    assert_eq!(v["admin"]["reload_interval"].as_integer(), Some(0));
+}
+
+#[test]
+fn kubernetes_and_forward_take_their_zones_from_the_block() {
+    let v = complete("cluster.local:53 {\n  kubernetes\n}\n");
+    assert_eq!(
+        strings(&v["server"][0]["kubernetes"]["zones"]),
+        ["cluster.local"]
+    );
+    let c = conv(
+        ".:53 {\n  kubernetes {\n  }\n  forward example.org 1.1.1.1\n  forward . tls://1.1.1.1\n}\n",
+    );
+    assert_eq!(
+        issues(&c.untranslated),
+        [
+            "Corefile:2: kubernetes: the root zone cannot be a cluster zone: name the cluster domain (kubernetes cluster.local …)",
+            "Corefile:4: forward: FROM example.org is narrower than the server block: give it a server block of its own (example.org:53 { forward . … })",
+            "Corefile:5: forward: tls:// upstreams are not implemented: plain DNS only",
+        ]
+    );
+    let v =
+        complete("example.org:53 {\n  forward example.org dns://10.0.0.1:5353 [fd00::1]:53\n}\n");
+    assert_eq!(
+        strings(&v["server"][0]["forward"]["to"]),
+        ["10.0.0.1:5353", "[fd00::1]:53"]
+    );
+}
+
+#[test]
+fn go_durations() {
+    let d = |s| go_duration(s);
+    assert_eq!(d("5s"), Some(Duration::from_secs(5)));
+    assert_eq!(d("1m30s"), Some(Duration::from_secs(90)));
+    assert_eq!(d("1.5h"), Some(Duration::from_secs(5400)));
+    assert_eq!(d("500ms"), Some(Duration::from_millis(500)));
+    assert_eq!(d("0"), Some(Duration::ZERO));
+    assert_eq!((d("5"), d("s"), d("5x"), d("")), (None, None, None, None));
+    assert_eq!(
+        duration_value(Duration::from_millis(1500)).as_str(),
+        Some("1500ms")
+    );
+}
