@@ -79,7 +79,8 @@ struct Admin {
 /// What one server block's directives translate to.
 #[derive(Debug, Default)]
 struct Plan {
-    log: bool,
+    /// `log`: `true` for every query, or the response classes to log.
+    log: Option<Value>,
     loadbalance: bool,
     binds: Vec<IpAddr>,
     max_udp_size: Option<u16>,
@@ -210,7 +211,10 @@ fn server_table(plan: &Plan, ports: &[u16], zones: &[String], o: Options) -> Tab
     t.insert("listen".into(), listen.into());
     t.insert("zones".into(), zones.to_vec().into());
     t.insert("loadbalance".into(), plan.loadbalance.into());
-    t.insert("log".into(), plan.log.into());
+    t.insert(
+        "log".into(),
+        plan.log.clone().unwrap_or(Value::Boolean(false)),
+    );
     if let Some(size) = plan.max_udp_size {
         t.insert("max_udp_size".into(), i64::from(size).into());
     }
@@ -281,16 +285,7 @@ fn directive(d: &Directive, plan: &mut Plan, admin: &mut Admin, out: &mut Out) {
                 "only round_robin, without options, is implemented",
             ),
         },
-        "log" => {
-            plan.log = true;
-            if !d.args.is_empty() || !d.block.is_empty() {
-                out.note(
-                    &d.loc,
-                    name,
-                    "names, format and classes are not translated: every query is logged",
-                );
-            }
-        }
+        "log" => plan.log = Some(log(d, out)),
         "bind" => bind(d, plan, out),
         "bufsize" => plan.max_udp_size = bufsize(d, out),
         "federation" => out.refuse(
@@ -299,6 +294,38 @@ fn directive(d: &Directive, plan: &mut Plan, admin: &mut Admin, out: &mut Out) {
             "removed in CoreDNS 1.7 (it served kubefed DNS records); not implemented",
         ),
         _ => out.refuse(&d.loc, name, "plugin not implemented by clusterdns"),
+    }
+}
+
+/// `log [NAMES…] [FORMAT] { class CLASSES… }`: the classes are kept; names other than the
+/// root and a format are noted (clusterdns logs whole blocks, with its own fields).
+fn log(d: &Directive, out: &mut Out) -> Value {
+    if d.args.iter().any(|a| a != ".") {
+        out.note(
+            &d.loc,
+            "log",
+            "names and format are not translated: the whole block is logged, in clusterdns's format (client, name, type, rcode, size, duration)",
+        );
+    }
+    let mut classes = Vec::new();
+    for sub in &d.block {
+        match sub.name.as_str() {
+            "class" if !sub.args.is_empty() => {
+                for class in &sub.args {
+                    if ["success", "denial", "error", "all"].contains(&class.as_str()) {
+                        classes.push(Value::String(class.clone()));
+                    } else {
+                        out.refuse(&sub.loc, "log", format!("unknown class {class:?}"));
+                    }
+                }
+            }
+            _ => out.refuse(&sub.loc, "log", format!("unknown option {:?}", sub.name)),
+        }
+    }
+    if classes.is_empty() {
+        Value::Boolean(true)
+    } else {
+        Value::Array(classes)
     }
 }
 

@@ -271,10 +271,7 @@ fn the_small_plugins() {
     valid(&c);
     assert_eq!(
         issues(&c.notes),
-        [
-            "Corefile:5: log: names, format and classes are not translated: every query is logged",
-            "Corefile:14: proxy: removed in CoreDNS 1.6: translated as forward",
-        ]
+        ["Corefile:14: proxy: removed in CoreDNS 1.6: translated as forward"]
     );
     let v: Value = c.toml.parse::<toml::Table>().map(Value::Table).unwrap();
     assert_eq!(v["admin"]["health"].as_str(), Some("127.0.0.1:8099"));
@@ -282,10 +279,9 @@ fn the_small_plugins() {
     assert_eq!(v["admin"]["reload_interval"].as_str(), Some("10s"));
     assert!(v["admin"].get("ready").is_none());
     let (a, b) = (&v["server"][0], &v["server"][1]);
-    assert_eq!(
-        (a["log"].as_bool(), a["loadbalance"].as_bool()),
-        (Some(true), Some(true))
-    );
+    // `log . { class error }`: only errors are logged, as by CoreDNS.
+    assert_eq!(strings(&a["log"]), ["error"]);
+    assert_eq!(a["loadbalance"].as_bool(), Some(true));
     assert_eq!(a["forward"]["policy"].as_str(), Some("sequential"));
     assert!(a.get("max_udp_size").is_none(), "1232 is the default");
     assert_eq!(b["max_udp_size"].as_integer(), Some(4096));
@@ -344,4 +340,27 @@ fn go_durations() {
         duration_value(Duration::from_millis(1500)).as_str(),
         Some("1500ms")
     );
+}
+
+#[test]
+fn log_classes_are_kept_and_names_or_formats_noted() {
+    let c = conv(
+        ".:53 {\n  log . \"{common}\" {\n    class denial error\n  }\n  forward . 1.1.1.1\n}\n",
+    );
+    assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    let v: Value = c.toml.parse::<toml::Table>().map(Value::Table).unwrap();
+    assert_eq!(strings(&v["server"][0]["log"]), ["denial", "error"]);
+    assert_eq!(
+        issues(&c.notes).len(),
+        1,
+        "the format is noted: {:?}",
+        c.notes
+    );
+    let c = conv(".:53 {\n  log {\n    class loud\n  }\n}\n");
+    assert_eq!(
+        issues(&c.untranslated),
+        ["Corefile:3: log: unknown class \"loud\""]
+    );
+    let v = complete(".:53 {\n  log\n  forward . 1.1.1.1\n}\n");
+    assert_eq!(v["server"][0]["log"].as_bool(), Some(true));
 }
