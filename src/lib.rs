@@ -27,7 +27,9 @@
 //! - [`app`]: wiring: config → sources → indexes → blocks → listeners; reload keeps what did
 //!   not change.
 //! - [`config`]: the TOML file, validated into typed values; errors name file and key.
-//! - [`corefile`]: Corefile → TOML converter.
+//! - [`corefile`]: the Corefile grammar (imports, snippets, env), node-local placeholders and
+//!   the conversion to TOML, for `--corefile` (in memory, at every reload) and
+//!   `convert-corefile`.
 //! - [`k8s`]: slim serde mirrors of the API objects DNS reads.
 //! - [`cluster`]: sources of cluster state (API watchers, manifests) and the slim model.
 //! - [`zone`]: the index, the name grammar, the record builders and the pure lookup that
