@@ -437,6 +437,10 @@ async fn build_block(
     };
     let plugins = Plugins {
         log: server.log,
+        chaos: server
+            .chaos
+            .as_ref()
+            .map(|c| crate::plugins::chaos::Chaos::new(c.version.clone(), c.authors.clone())),
         loadbalance: server.loadbalance,
         kubernetes: cluster.clone(),
         forward: resolver.clone(),

@@ -70,6 +70,8 @@ pub struct ServerConfig {
     pub kubernetes: Option<KubernetesConfig>,
     pub forward: Option<ForwardConfig>,
     pub cache: Option<CacheConfig>,
+    /// CH-class TXT answers about the server (CoreDNS `chaos`).
+    pub chaos: Option<ChaosConfig>,
 }
 
 /// `[server.kubernetes]`: the cluster zone.
@@ -90,6 +92,24 @@ pub struct KubernetesConfig {
     pub labels: Option<String>,
     /// How long serving waits for the first sync of the API source.
     pub startup_timeout: std::time::Duration,
+}
+
+/// `[server.chaos]`: what `version.bind` and `authors.bind` (class CH) answer.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosConfig {
+    #[serde(default = "default_chaos_version")]
+    pub version: String,
+    #[serde(default = "default_chaos_authors")]
+    pub authors: Vec<String>,
+}
+
+fn default_chaos_version() -> String {
+    concat!("clusterdns-", env!("CARGO_PKG_VERSION")).into()
+}
+
+fn default_chaos_authors() -> Vec<String> {
+    vec!["the clusterdns developers".into()]
 }
 
 /// Which responses the query log writes, by CoreDNS's response classes.
@@ -284,6 +304,7 @@ struct RawServer {
     kubernetes: Option<RawKubernetes>,
     forward: Option<RawForward>,
     cache: Option<RawCache>,
+    chaos: Option<ChaosConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -606,6 +627,7 @@ impl RawServer {
             kubernetes,
             forward,
             cache,
+            chaos: self.chaos,
         })
     }
 }

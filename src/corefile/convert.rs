@@ -84,6 +84,8 @@ struct Plan {
     loadbalance: bool,
     binds: Vec<IpAddr>,
     max_udp_size: Option<u16>,
+    /// `chaos [VERSION] [AUTHORS…]` as `[server.chaos]`.
+    chaos: Option<toml::Table>,
     kubernetes: Option<Kube>,
     forward: Option<Table>,
     cache: Option<Table>,
@@ -215,6 +217,9 @@ fn server_table(plan: &Plan, ports: &[u16], zones: &[String], o: Options) -> Tab
         "log".into(),
         plan.log.clone().unwrap_or(Value::Boolean(false)),
     );
+    if let Some(chaos) = &plan.chaos {
+        t.insert("chaos".into(), Value::Table(chaos.clone()));
+    }
     if let Some(size) = plan.max_udp_size {
         t.insert("max_udp_size".into(), i64::from(size).into());
     }
@@ -288,6 +293,7 @@ fn directive(d: &Directive, plan: &mut Plan, admin: &mut Admin, out: &mut Out) {
         "log" => plan.log = Some(log(d, out)),
         "bind" => bind(d, plan, out),
         "bufsize" => plan.max_udp_size = bufsize(d, out),
+        "chaos" => plan.chaos = Some(chaos(d, out)),
         "federation" => out.refuse(
             &d.loc,
             name,
@@ -295,6 +301,27 @@ fn directive(d: &Directive, plan: &mut Plan, admin: &mut Admin, out: &mut Out) {
         ),
         _ => out.refuse(&d.loc, name, "plugin not implemented by clusterdns"),
     }
+}
+
+/// `chaos [VERSION] [AUTHORS…]`: without a version CoreDNS answers its own; clusterdns answers
+/// its own too (noted).
+fn chaos(d: &Directive, out: &mut Out) -> toml::Table {
+    let mut t = toml::Table::new();
+    match d.args.split_first() {
+        Some((version, authors)) => {
+            t.insert("version".into(), Value::String(version.clone()));
+            if !authors.is_empty() {
+                let authors = authors.iter().cloned().map(Value::String).collect();
+                t.insert("authors".into(), Value::Array(authors));
+            }
+        }
+        None => out.note(
+            &d.loc,
+            "chaos",
+            "version.bind answers clusterdns's version, not CoreDNS's",
+        ),
+    }
+    t
 }
 
 /// `log [NAMES…] [FORMAT] { class CLASSES… }`: the classes are kept; names other than the

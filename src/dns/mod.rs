@@ -28,6 +28,8 @@ pub const MAX_LABEL_LEN: usize = 63;
 
 pub const OPCODE_QUERY: u8 = 0;
 pub const CLASS_IN: u16 = 1;
+/// CHAOS: only `chaos` answers it (version.bind and friends).
+pub const CLASS_CH: u16 = 3;
 
 /// Record types by their number (RFC 1035, 3596, 2782, 6891, 5936).
 pub mod rtype {

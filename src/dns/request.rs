@@ -102,7 +102,8 @@ impl<'a> Request<'a> {
         if header.opcode != OPCODE_QUERY {
             return refuse(u16::from(rcode::NOTIMP));
         }
-        if qclass != CLASS_IN || matches!(qtype, rtype::AXFR | rtype::IXFR) {
+        let class_served = qclass == CLASS_IN || qclass == super::CLASS_CH;
+        if !class_served || matches!(qtype, rtype::AXFR | rtype::IXFR) {
             return refuse(u16::from(rcode::REFUSED));
         }
         name::lower_dotted(bytes, HEADER_LEN, qname);

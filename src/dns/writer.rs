@@ -126,6 +126,39 @@ impl MessageWriter {
         &self.buf
     }
 
+    /// A response whose `answers` records are already encoded in `records` (owners pointing
+    /// at the question, see [`put_txt`]); over `limit` they are all dropped and TC set.
+    pub fn write_encoded<'s>(
+        &'s mut self,
+        mut flags: Flags,
+        question: &[u8],
+        records: &[u8],
+        answers: usize,
+        edns: Option<Edns>,
+        limit: usize,
+    ) -> &'s [u8] {
+        self.buf.clear();
+        self.buf.extend_from_slice(&[0u8; HEADER_LEN]);
+        self.buf.extend_from_slice(question);
+        let opt_len = if edns.is_some() { OPT_LEN } else { 0 };
+        let fits = self.buf.len() + records.len() + opt_len <= limit.max(UDP_MIN_PAYLOAD);
+        if fits {
+            self.buf.extend_from_slice(records);
+        }
+        flags.truncated = !fits;
+        if let Some(edns) = edns {
+            put_opt(&mut self.buf, edns, flags.rcode);
+        }
+        let counts = [
+            1,
+            if fits { answers } else { 0 },
+            0,
+            usize::from(edns.is_some()),
+        ];
+        put_header(&mut self.buf[..HEADER_LEN], &flags, counts);
+        &self.buf
+    }
+
     /// A reply with no records (see [`super::header::bare_reply`]), in this writer's buffer.
     pub fn bare<'s>(
         &'s mut self,
@@ -292,5 +325,24 @@ impl MessageWriter {
         let start = self.rr_header(rtype::SOA, soa.ttl);
         self.soa_rdata(soa.serial, soa.minimum, zone_offset);
         self.finish_rdata(start);
+    }
+}
+
+/// Appends a TXT record of `class` owned by the question's name (a pointer to it): `text` cut
+/// into character-strings of at most 255 octets.
+pub fn put_txt(out: &mut Vec<u8>, class: u16, ttl: u32, text: &str) {
+    out.extend_from_slice(&(0xC000 | HEADER_LEN as u16).to_be_bytes());
+    out.extend_from_slice(&rtype::TXT.to_be_bytes());
+    out.extend_from_slice(&class.to_be_bytes());
+    out.extend_from_slice(&ttl.to_be_bytes());
+    let chunks: Vec<&[u8]> = text.as_bytes().chunks(255).collect();
+    let rdlen = chunks.iter().map(|c| 1 + c.len()).sum::<usize>().max(1);
+    out.extend_from_slice(&(rdlen as u16).to_be_bytes());
+    if chunks.is_empty() {
+        out.push(0);
+    }
+    for chunk in chunks {
+        out.push(chunk.len() as u8);
+        out.extend_from_slice(chunk);
     }
 }

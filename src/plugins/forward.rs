@@ -37,8 +37,9 @@ impl Forward {
         work: &mut Work,
         report: &mut QueryReport,
     ) -> Flow {
-        // An `except` zone: nobody here answers this name.
-        if !self.resolver.forwarder.forwards(qname) {
+        // An `except` zone, or a class other than IN (CoreDNS would forward a CH query the
+        // chaos plugin does not answer; here it ends REFUSED): nobody here answers it.
+        if !self.resolver.forwarder.forwards(qname) || request.qclass != crate::dns::CLASS_IN {
             return Flow::Next;
         }
         let client = request.client();

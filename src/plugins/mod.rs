@@ -8,6 +8,7 @@
 //! nothing.
 
 pub mod cache;
+pub mod chaos;
 pub mod forward;
 pub mod kubernetes;
 pub mod loadbalance;
@@ -26,8 +27,9 @@ pub use forward::{Pending, Resolver};
 
 /// CoreDNS's `plugin.cfg` order, restricted to the plugins clusterdns has. `cache` wraps
 /// `forward` (see [`cache`]) rather than standing before `kubernetes`.
-pub const ORDER: [&str; 6] = [
+pub const ORDER: [&str; 7] = [
     "log",
+    "chaos",
     "loadbalance",
     "cache",
     "kubernetes",
@@ -39,6 +41,7 @@ pub const ORDER: [&str; 6] = [
 #[derive(Debug, Clone)]
 pub enum Stage {
     Log(crate::config::LogClasses),
+    Chaos(chaos::Chaos),
     LoadBalance,
     Kubernetes(kubernetes::Kubernetes),
     Loop(Arc<LoopProbes>),
@@ -50,6 +53,7 @@ impl Stage {
     pub fn name(&self) -> &'static str {
         match self {
             Stage::Log(_) => "log",
+            Stage::Chaos(_) => "chaos",
             Stage::LoadBalance => "loadbalance",
             Stage::Kubernetes(_) => "kubernetes",
             Stage::Loop(_) => "loop",
@@ -62,6 +66,7 @@ impl Stage {
 #[derive(Debug, Clone, Default)]
 pub struct Plugins {
     pub log: crate::config::LogClasses,
+    pub chaos: Option<chaos::Chaos>,
     pub loadbalance: bool,
     pub kubernetes: Option<ClusterZone>,
     /// Forward, with the cache when one is configured.
@@ -80,6 +85,9 @@ pub enum Flow {
     Rcode(u16),
     /// The whole response is in the writer's buffer (a cache hit).
     Written,
+    /// `answers` records already encoded in [`Work::encoded`] (owners pointing at the
+    /// question), with this rcode.
+    Encoded { rcode: u16, answers: usize },
     /// The answer waits for an upstream.
     Pending(Box<Pending>),
 }
@@ -98,6 +106,8 @@ pub struct Records {
 #[derive(Debug, Default)]
 pub struct Work {
     pub answer: AnswerBuf,
+    /// Records a stage encoded itself (see [`Flow::Encoded`]).
+    pub encoded: Vec<u8>,
     pub writer: MessageWriter,
     /// Turns the address records of successive answers (loadbalance).
     rotation: usize,
@@ -115,6 +125,9 @@ impl Pipeline {
         let mut stages = Vec::new();
         if plugins.log.any() {
             stages.push(Stage::Log(plugins.log));
+        }
+        if let Some(c) = plugins.chaos {
+            stages.push(Stage::Chaos(c));
         }
         if plugins.loadbalance {
             stages.push(Stage::LoadBalance);
@@ -162,6 +175,7 @@ impl Pipeline {
         for (i, stage) in self.stages.iter().enumerate() {
             let flow = match stage {
                 Stage::Log(classes) => log::handle(*classes, report),
+                Stage::Chaos(c) => c.handle(request, qname, work, report),
                 Stage::LoadBalance => Flow::Next,
                 Stage::Kubernetes(k) => k.handle(request, qname, work, report),
                 Stage::Loop(probes) => loop_detect::handle(probes, request, qname, report),
@@ -208,13 +222,14 @@ mod tests {
         });
         let all = Pipeline::new(Plugins {
             log: crate::config::LogClasses::ALL,
+            chaos: Some(chaos::Chaos::new("v".into(), vec![])),
             loadbalance: true,
             kubernetes: None,
             forward: Some(resolver),
             loops: Some(Arc::default()),
         });
         let names: Vec<&str> = all.stages().iter().map(Stage::name).collect();
-        assert_eq!(names, ["log", "loadbalance", "loop", "forward"]);
+        assert_eq!(names, ["log", "chaos", "loadbalance", "loop", "forward"]);
         let positions: Vec<usize> = names
             .iter()
             .map(|n| ORDER.iter().position(|o| o == n).unwrap())

@@ -136,6 +136,14 @@ impl Router {
         let records = match flow {
             Flow::Records(records) => records,
             Flow::Written => return Handled::Reply(&work.writer.buf),
+            Flow::Encoded { rcode, answers } => {
+                let flags = Flags { rcode, ..flags };
+                let (q, edns, limit) = (request.question, request.edns, request.limit());
+                let written =
+                    work.writer
+                        .write_encoded(flags, q, &work.encoded, answers, edns, limit);
+                return Handled::Reply(written);
+            }
             Flow::Pending(pending) => return Handled::Pending(pending),
             Flow::Rcode(rcode) => return bare(request, Flags { rcode, ..flags }, work),
             // Nobody here answers this name (no forwarder, or an `except` zone).

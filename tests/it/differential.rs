@@ -78,15 +78,25 @@ fn python(script: &str, args: &[&str]) {
 // === processes ===
 
 /// CoreDNS with the kubeadm-like Corefile against the fake API; killed on drop.
-struct CoreDns {
+pub struct CoreDns {
     child: Child,
-    addr: SocketAddr,
+    pub addr: SocketAddr,
     _dir: TempDir,
 }
 
 impl CoreDns {
     /// `options`: extra lines for the `kubernetes` block.
     fn start(api: SocketAddr, options: &str) -> CoreDns {
+        CoreDns::with_corefile(|port| {
+            format!(
+                ".:{port} {{\n    bind 127.0.0.1\n    errors\n    kubernetes cluster.local in-addr.arpa ip6.arpa {{\n        endpoint http://{api}\n        {options}\n        fallthrough in-addr.arpa ip6.arpa\n    }}\n}}\n"
+            )
+        })
+    }
+
+    /// The real CoreDNS 1.11 on 127.0.0.1 with the Corefile `corefile(port)` (it must bind
+    /// 127.0.0.1 on that port).
+    pub fn with_corefile(corefile: impl Fn(u16) -> String) -> CoreDns {
         let binary = coredns_binary();
         let mut last_error = String::new();
         // The port is picked by binding and releasing it; retry if someone took it meanwhile.
@@ -96,12 +106,7 @@ impl CoreDns {
                 .unwrap()
                 .port();
             let dir = TempDir::new();
-            let corefile = dir.write(
-                "Corefile",
-                &format!(
-                    ".:{port} {{\n    bind 127.0.0.1\n    errors\n    kubernetes cluster.local in-addr.arpa ip6.arpa {{\n        endpoint http://{api}\n        {options}\n        fallthrough in-addr.arpa ip6.arpa\n    }}\n}}\n"
-                ),
-            );
+            let corefile = dir.write("Corefile", &corefile(port));
             let log = std::fs::File::create(dir.0.join("stderr.log")).unwrap();
             let mut child = Command::new(&binary)
                 .arg("-conf")

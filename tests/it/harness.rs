@@ -112,6 +112,15 @@ impl Server {
 
     /// Starts the binary under a wrapper command (`ip netns exec NAME`).
     pub fn spawn_in(dir: TempDir, config: &Path, wrapper: &[&str]) -> Server {
+        Server::launch(dir, "--config", config, wrapper)
+    }
+
+    /// Starts the binary on a Corefile (`--corefile`).
+    pub fn spawn_corefile(dir: TempDir, corefile: &Path) -> Server {
+        Server::launch(dir, "--corefile", corefile, &[])
+    }
+
+    fn launch(dir: TempDir, flag: &str, config: &Path, wrapper: &[&str]) -> Server {
         let stderr = std::fs::File::create(dir.0.join("stderr.log")).expect("stderr log");
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
@@ -122,7 +131,7 @@ impl Server {
             None => Command::new(BIN),
         };
         let mut child = command
-            .arg("--config")
+            .arg(flag)
             .arg(config)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())

@@ -1,11 +1,12 @@
 //! Integration tests: the real binary, real clients (hickory's client, dig, raw sockets),
 //! assertions on the bytes that come back.
 
+mod chaos;
 mod cli;
 mod cluster_zone;
 mod corefile;
 mod deploy;
-mod differential;
+pub mod differential;
 mod faults;
 mod forward;
 mod harness;

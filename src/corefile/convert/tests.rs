@@ -240,7 +240,7 @@ fn bind_takes_addresses_and_interfaces() {
 #[test]
 fn plugins_clusterdns_does_not_implement_are_named_with_their_line() {
     let c = conv(
-        ".:53 {\n  hosts {\n    1.2.3.4 a\n  }\n  rewrite name a b\n  federation cluster.local {\n    prod prod.example\n  }\n  chaos\n  kubernetes cluster.local {\n    noendpoints\n    upstream\n    resyncperiod 30s\n  }\n  forward . 1.1.1.1 {\n    tls_servername x\n  }\n}\n",
+        ".:53 {\n  hosts {\n    1.2.3.4 a\n  }\n  rewrite name a b\n  federation cluster.local {\n    prod prod.example\n  }\n  whoami\n  kubernetes cluster.local {\n    noendpoints\n    upstream\n    resyncperiod 30s\n  }\n  forward . 1.1.1.1 {\n    tls_servername x\n  }\n}\n",
     );
     assert_eq!(
         issues(&c.untranslated),
@@ -248,7 +248,7 @@ fn plugins_clusterdns_does_not_implement_are_named_with_their_line() {
             "Corefile:2: hosts: plugin not implemented by clusterdns",
             "Corefile:5: rewrite: plugin not implemented by clusterdns",
             "Corefile:6: federation: removed in CoreDNS 1.7 (it served kubefed DNS records); not implemented",
-            "Corefile:9: chaos: plugin not implemented by clusterdns",
+            "Corefile:9: whoami: plugin not implemented by clusterdns",
             "Corefile:11: kubernetes noendpoints: option not implemented or wrong arguments",
             "Corefile:16: forward tls_servername: option not implemented or wrong arguments",
         ]
@@ -363,4 +363,15 @@ fn log_classes_are_kept_and_names_or_formats_noted() {
     );
     let v = complete(".:53 {\n  log\n  forward . 1.1.1.1\n}\n");
     assert_eq!(v["server"][0]["log"].as_bool(), Some(true));
+}
+
+#[test]
+fn chaos_keeps_its_version_and_authors() {
+    let v = complete(".:53 {\n  chaos CoreDNS-1.11.1 alice bob\n  forward . 1.1.1.1\n}\n");
+    let chaos = &v["server"][0]["chaos"];
+    assert_eq!(chaos["version"].as_str(), Some("CoreDNS-1.11.1"));
+    assert_eq!(strings(&chaos["authors"]), ["alice", "bob"]);
+    let c = conv(".:53 {\n  chaos\n  forward . 1.1.1.1\n}\n");
+    assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    assert_eq!(issues(&c.notes).len(), 1, "{:?}", c.notes);
 }
