@@ -48,8 +48,14 @@ fn chaos_answers_as_coredns_does() {
     // differently").
     for question in [["unknown.bind", "TXT"], ["version.bind", "A"]] {
         let args = ["+norec", question[0], question[1], "CH"];
-        assert!(dig(coredns.addr, &args).contains("status: SERVFAIL"), "{question:?}");
-        assert!(dig(ours.addr, &args).contains("status: REFUSED"), "{question:?}");
+        assert!(
+            dig(coredns.addr, &args).contains("status: SERVFAIL"),
+            "{question:?}"
+        );
+        assert!(
+            dig(ours.addr, &args).contains("status: REFUSED"),
+            "{question:?}"
+        );
     }
     // The host name, which both read from the same machine.
     let args = ["+short", "hostname.bind", "TXT", "CH"];

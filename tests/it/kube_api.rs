@@ -115,7 +115,7 @@ fn a_of(m: &Message) -> Vec<String> {
 }
 
 /// Polls until `check` holds for the answer to `name` A, or panics after `within`.
-async fn eventually(
+pub async fn eventually(
     server: &Server,
     name: &str,
     within: Duration,

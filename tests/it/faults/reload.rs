@@ -6,7 +6,7 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
 use crate::harness::{Proto, Server, TempDir, http_get, query};
-use crate::kube_api::FakeApi;
+use crate::kube_api::{FakeApi, eventually};
 
 fn config(api: &FakeApi, kubernetes_extra: &str) -> String {
     format!(
@@ -15,29 +15,6 @@ fn config(api: &FakeApi, kubernetes_extra: &str) -> String {
          [server.kubernetes]\nendpoint = \"http://{}\"\npods = \"insecure\"\n{kubernetes_extra}\n",
         api.addr
     )
-}
-
-/// Asks until `check` holds, at most `within` (a generous bound: the wait is not measured).
-async fn until(
-    s: &Server,
-    name: &str,
-    within: Duration,
-    what: &str,
-    check: impl Fn(&Message) -> bool,
-) {
-    let deadline = Instant::now() + within;
-    loop {
-        let m = query(s.addr, name, RecordType::A, Proto::Udp).await;
-        if check(&m) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name}: {what} not seen within {within:?}; last {m:?}\nstderr:\n{}",
-            s.stderr()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn ttl_of(m: &Message) -> Option<u32> {
@@ -53,7 +30,7 @@ async fn a_config_edit_during_an_api_outage_keeps_every_answer() {
     let dir = TempDir::new();
     let path = dir.write("clusterdns.toml", &config(&api, "ttl = 5"));
     let s = Server::spawn(dir, &path);
-    until(&s, FRONTEND, Duration::from_secs(20), "served", |m| {
+    eventually(&s, FRONTEND, Duration::from_secs(20), "served", |m| {
         ttl_of(m) == Some(5)
     })
     .await;
@@ -62,7 +39,7 @@ async fn a_config_edit_during_an_api_outage_keeps_every_answer() {
     api.control("fail", r#"{"status":500}"#);
     // Only the TTL changes: the index and its watchers stay, the new TTL is served at once.
     s.dir.write("clusterdns.toml", &config(&api, "ttl = 17"));
-    until(&s, FRONTEND, Duration::from_secs(20), "the new TTL", |m| {
+    eventually(&s, FRONTEND, Duration::from_secs(20), "the new TTL", |m| {
         m.metadata.response_code == ResponseCode::NoError && ttl_of(m) == Some(17)
     })
     .await;
@@ -104,7 +81,7 @@ async fn a_config_edit_during_an_api_outage_keeps_every_answer() {
 
     // The API is back: the new source syncs and the reload applies (only `shop` now).
     api.control("recover", "");
-    until(
+    eventually(
         &s,
         POSTGRES,
         Duration::from_secs(30),
