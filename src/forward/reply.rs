@@ -51,8 +51,12 @@ pub struct Reply {
     question_end: usize,
     /// Start of the additional section (after answers and authority).
     additional_start: usize,
+    /// Where each record ends, in order (the OPT record left out): truncation keeps whole
+    /// records.
+    record_ends: Box<[u32]>,
     pub rcode: u8,
     pub answer_count: u16,
+    authority_count: u16,
     /// The smallest TTL over answer, authority and additional records.
     pub min_ttl: Option<u32>,
     /// RFC 2308 §5: for a negative answer, min(SOA TTL, SOA MINIMUM) from the authority SOA.
@@ -89,6 +93,7 @@ impl Reply {
             .ok_or(Malformed)?;
         let mut pos = question_end;
         let mut ttl_offsets = Vec::with_capacity(an + ns + ar);
+        let mut record_ends = Vec::with_capacity(an + ns + ar);
         let mut min_ttl: Option<u32> = None;
         let mut negative_ttl = None;
         let mut additional_start = None;
@@ -121,6 +126,7 @@ impl Reply {
                 return Err(ReplyError::OptNotLast);
             }
             ttl_offsets.push(u32::try_from(name_end + 4).map_err(|_| Malformed)?);
+            record_ends.push(u32::try_from(pos).map_err(|_| Malformed)?);
             if rdlen > 0
                 && let Some((skip, names)) = rdata_names(rr_type, &message[rdata..pos])
             {
@@ -153,8 +159,10 @@ impl Reply {
             ttl_offsets: ttl_offsets.into_boxed_slice(),
             question_end,
             additional_start,
+            record_ends: record_ends.into_boxed_slice(),
             rcode: message[3] & 0x0f,
             answer_count: an as u16,
+            authority_count: ns as u16,
             min_ttl,
             negative_ttl,
         })
@@ -162,7 +170,7 @@ impl Reply {
 
     /// Bytes the reply holds (its message and TTL offsets), for the cache's weight.
     pub fn size(&self) -> usize {
-        self.bytes.len() + 4 * self.ttl_offsets.len()
+        self.bytes.len() + 8 * self.ttl_offsets.len()
     }
 
     /// Is the TC bit set?
@@ -199,22 +207,54 @@ impl Reply {
             }
         }
         let opt_len = if client.edns.is_some() { OPT_LEN } else { 0 };
-        let limit = client.limit.max(UDP_MIN_PAYLOAD);
-        if out.len() + opt_len > limit {
-            // First without the additional section, then without any record and TC set.
-            if self.additional_start + opt_len <= limit && self.additional_start <= out.len() {
-                out.truncate(self.additional_start);
-                out[10..12].copy_from_slice(&[0, 0]);
-            } else {
-                out.truncate(self.question_end);
-                out[6..12].copy_from_slice(&[0; 6]);
-                out[2] |= flag::TC;
-            }
+        let room = client.limit.max(UDP_MIN_PAYLOAD) - opt_len;
+        if out.len() > room {
+            self.truncate(out, room);
         }
         if let Some(edns) = client.edns {
             let arcount = u16::from_be_bytes([out[10], out[11]]) + 1;
             out[10..12].copy_from_slice(&arcount.to_be_bytes());
             put_opt(out, edns, u16::from(rcode::NOERROR));
+        }
+    }
+}
+
+impl Reply {
+    /// Cuts `out` (this reply as written) to `room` bytes at a record boundary, as much kept as
+    /// fits: first the additional records that do not fit go (glue is optional: no TC, RFC 2181
+    /// §9), then the authority section, then answer records from the end, with TC set. Names
+    /// only point backwards, so what is kept still reads.
+    fn truncate(&self, out: &mut Vec<u8>, room: usize) {
+        let (an, ns) = (
+            usize::from(self.answer_count),
+            usize::from(self.authority_count),
+        );
+        let ends = &self.record_ends;
+        let fitting = |records: &[u32]| records.iter().take_while(|e| **e as usize <= room).count();
+        let answers_end = an
+            .checked_sub(1)
+            .map_or(self.question_end, |i| ends[i] as usize);
+        let (answers, authority, additional) = if self.additional_start <= room {
+            let keep = fitting(&ends[an + ns..]);
+            let end = (an + ns + keep)
+                .checked_sub(1)
+                .map_or(self.question_end, |i| ends[i] as usize);
+            out.truncate(end.max(self.additional_start));
+            (an, ns, keep)
+        } else if an > 0 && answers_end <= room {
+            out.truncate(answers_end);
+            (an, 0, 0)
+        } else {
+            let keep = fitting(&ends[..an]);
+            let end = keep
+                .checked_sub(1)
+                .map_or(self.question_end, |i| ends[i] as usize);
+            out.truncate(end);
+            out[2] |= flag::TC;
+            (keep, 0, 0)
+        };
+        for (at, count) in [(6, answers), (8, authority), (10, additional)] {
+            out[at..at + 2].copy_from_slice(&(count as u16).to_be_bytes());
         }
     }
 }

@@ -1,7 +1,7 @@
 use std::str::FromStr;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::{A, SOA, TXT};
+use hickory_proto::rr::rdata::{A, NS, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::*;
@@ -113,7 +113,7 @@ fn written_for_a_client_it_carries_its_id_spelling_ttl_and_own_opt() {
 }
 
 #[test]
-fn an_oversized_reply_loses_additionals_then_sets_tc() {
+fn an_oversized_reply_keeps_the_answers_that_fit_and_sets_tc() {
     let mut m = response("t.example.", ResponseCode::NoError);
     for i in 0..20 {
         let text = "x".repeat(40);
@@ -130,7 +130,12 @@ fn an_oversized_reply_loses_additionals_then_sets_tc() {
     assert!(out.len() <= 512);
     let back = Message::from_vec(&out).unwrap();
     assert!(back.metadata.truncation);
-    assert!(back.answers.is_empty());
+    // About 50 bytes each: as many whole answers as fit in 512, not none.
+    assert!(
+        (7..20).contains(&back.answers.len()),
+        "{}",
+        back.answers.len()
+    );
     assert!(back.edns.is_some());
     r.write_for(&view(&q, None, 65535), None, &mut out);
     assert_eq!(Message::from_vec(&out).unwrap().answers.len(), 20);
@@ -242,4 +247,53 @@ fn names_compressed_against_earlier_names_are_kept_and_re_served_intact() {
     assert_eq!(served.answers[1].name, name("web.www.example."));
     assert_eq!(served.authorities[0].data, m.authorities[0].data);
     assert!(served.answers.iter().all(|r| r.ttl == 7));
+}
+
+#[test]
+fn glue_and_authority_go_before_answers_and_without_tc() {
+    let mut m = response("t.example.", ResponseCode::NoError);
+    for i in 0..4 {
+        m.add_answer(Record::from_rdata(
+            name("t.example."),
+            60,
+            RData::A(A::new(10, 0, 0, i)),
+        ));
+    }
+    m.add_authority(soa(60, 60));
+    for i in 0..30 {
+        m.add_additional(Record::from_rdata(
+            name(&format!("glue{i}.example.")),
+            60,
+            RData::TXT(TXT::new(vec!["y".repeat(30)])),
+        ));
+    }
+    let r = Reply::parse(&m.to_vec().unwrap()).unwrap();
+    let q = question("t.example.");
+    let mut out = Vec::new();
+    // Room for the answers, the SOA and some of the additional records.
+    r.write_for(&view(&q, None, 900), None, &mut out);
+    let back = Message::from_vec(&out).unwrap();
+    assert!(out.len() <= 900);
+    assert!(!back.metadata.truncation, "glue is optional");
+    assert_eq!((back.answers.len(), back.authorities.len()), (4, 1));
+    assert!(
+        (1..30).contains(&back.additionals.len()),
+        "{}",
+        back.additionals.len()
+    );
+    // An authority section too large for the room: it goes, the answers stay, still no TC.
+    for i in 0..20 {
+        m.add_authority(Record::from_rdata(
+            name("example."),
+            60,
+            RData::NS(NS(name(&format!("ns{i}.{}.example.", "z".repeat(30))))),
+        ));
+    }
+    let r = Reply::parse(&m.to_vec().unwrap()).unwrap();
+    r.write_for(&view(&q, None, 512), None, &mut out);
+    let back = Message::from_vec(&out).unwrap();
+    assert!(out.len() <= 512);
+    assert_eq!(back.answers.len(), 4);
+    assert!(back.authorities.is_empty() && back.additionals.is_empty());
+    assert!(!back.metadata.truncation);
 }
