@@ -347,11 +347,18 @@ struct RawForward {
     force_tcp: bool,
     #[serde(default)]
     prefer_udp: bool,
-    #[serde(default)]
+    #[serde(default = "default_max_concurrent")]
     max_concurrent: i64,
     #[serde(default)]
     except: Vec<String>,
     timeout: Option<RawDuration>,
+}
+
+/// kubeadm's `max_concurrent 1000`: without a bound, a flood of unique names at a slow upstream
+/// holds a task and a socket per query until memory and descriptors run out. `0` still means
+/// unbounded.
+fn default_max_concurrent() -> i64 {
+    1000
 }
 
 #[derive(Debug, Deserialize)]

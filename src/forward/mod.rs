@@ -1,12 +1,25 @@
 //! The forwarder: sends a query to upstream resolvers (CoreDNS `forward`).
 //!
-//! Every attempt uses a fresh random ID and, over UDP, a fresh socket (so a fresh random source
-//! port); a reply counts only when ID and question match. TC moves the same upstream to TCP. A
-//! failed attempt moves to the next upstream; the whole exchange is bounded by `timeout`.
-//! Consecutive failures mark an upstream down; a health probe (`. IN NS`) brings it back.
+//! - **Attempts** (`udp.rs`, `tcp.rs`): every attempt has a fresh random ID and, over UDP, a
+//!   fresh socket (a fresh random source port); a reply counts only when ID and question match
+//!   (RFC 5452). An unanswered UDP datagram is sent again, to the next upstream of the query's
+//!   order or to the same one when there is one, after 250 ms, then 500 ms, 1 s…, all inside
+//!   `timeout`; the previous attempt stays open, so its late answer still counts. TC moves to
+//!   TCP on the upstream that sent it. Over TCP each upstream gets its share of `timeout`.
+//! - **Health** (`health.rs`): an unanswered attempt starts a health check (`. IN NS`) of its
+//!   upstream; `max_fails` failed checks in a row mark it down, an answered check brings it
+//!   back. Failed queries themselves count for nothing.
+//! - **Bounds**: `max_concurrent` queries in flight (then REFUSED), at most two open sockets
+//!   per query, every upstream socket within a budget derived from the descriptor limit
+//!   (`sockets.rs`). A local failure (no descriptor, no buffer, no port) fails the query at once
+//!   (SERVFAIL) and says nothing about the upstream.
 
+mod health;
 pub mod reply;
 mod resolv;
+mod sockets;
+mod tcp;
+mod udp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,18 +27,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::time::{Duration, Instant};
 
 use rand::RngExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
 
 use crate::config::{ForwardConfig, ForwardTo, Policy};
 use crate::dns::{Transport, WireQuestion, query, rtype};
 use crate::metrics::{Histogram, LATENCY_BUCKETS};
 
-/// Largest reply read over UDP.
-const UDP_REPLY_BUFFER: usize = 65535;
-/// Bounds a health probe.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
-/// The smallest time given to one upstream attempt.
+/// The smallest time given to one upstream over TCP.
 const MIN_ATTEMPT: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -37,13 +44,29 @@ pub enum ForwardError {
     NoUpstream,
     #[error("every upstream failed; last: {0}")]
     AllFailed(String),
+    /// This host could not send the query (descriptors, buffers, ports): not the upstreams'
+    /// fault, and not counted against them.
+    #[error("cannot send upstream: {0}")]
+    Local(String),
     #[error("cannot read upstreams from {path}: {message}")]
     ResolvConf { path: String, message: String },
+}
+
+/// Why an attempt got no answer.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// This host could not make or use a socket: says nothing about the upstream.
+    #[error("{0}")]
+    Local(String),
+    /// The upstream did not answer in time, refused, or broke the connection.
+    #[error("{0}")]
+    Upstream(String),
 }
 
 /// Per-upstream counters, exported as CoreDNS's `coredns_forward_*{to}`.
 #[derive(Debug)]
 pub struct UpstreamMetrics {
+    /// Attempts sent (each retransmission counts, as each CoreDNS `Connect` does).
     pub requests: AtomicU64,
     /// Responses by rcode (0..=15), as `coredns_forward_responses_total{rcode}`.
     pub responses: [AtomicU64; 16],
@@ -55,14 +78,14 @@ pub struct UpstreamMetrics {
 #[derive(Debug)]
 pub struct Upstream {
     pub addr: SocketAddr,
-    /// Consecutive failures; `max_fails` of them mark it down.
+    /// Consecutive failed health checks; `max_fails` of them mark it down.
     fails: AtomicU32,
     /// A forwarding loop was detected through it: never used again.
     looped: AtomicBool,
-    /// Set while a health-probe task runs for it.
+    /// Set while a health-check task runs for it.
     probing: AtomicBool,
     /// Idle TCP connections, reused until `expire`.
-    idle_tcp: std::sync::Mutex<Vec<(TcpStream, Instant)>>,
+    idle_tcp: std::sync::Mutex<Vec<(tcp::Conn, Instant)>>,
     pub metrics: UpstreamMetrics,
 }
 
@@ -114,6 +137,17 @@ struct Slot<'a>(&'a AtomicUsize);
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The forwarder hears of every attempt: counted when sent, checked when unanswered.
+impl udp::Observer for Arc<Forwarder> {
+    fn sent(&self, upstream: &Upstream) {
+        upstream.metrics.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn unanswered(&self, upstream: &Arc<Upstream>) {
+        self.suspect(upstream);
     }
 }
 
@@ -184,6 +218,18 @@ impl Forwarder {
         up
     }
 
+    /// Takes a place among the queries in flight, or `Overloaded` past `max_concurrent`.
+    fn slot(&self) -> Result<Slot<'_>, ForwardError> {
+        let max = self.config.max_concurrent;
+        let before = self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let slot = Slot(&self.in_flight);
+        if max > 0 && before >= max {
+            self.max_concurrent_rejects.fetch_add(1, Ordering::Relaxed);
+            return Err(ForwardError::Overloaded(max));
+        }
+        Ok(slot)
+    }
+
     /// Sends `request` (the client's message) upstream and returns the first matching reply.
     /// The client's flags, EDNS and question go as they came; only the ID is replaced.
     pub async fn exchange(
@@ -192,16 +238,7 @@ impl Forwarder {
         question: &WireQuestion,
         transport: Transport,
     ) -> Result<Vec<u8>, ForwardError> {
-        let max = self.config.max_concurrent;
-        if max > 0 && self.in_flight.fetch_add(1, Ordering::Relaxed) >= max {
-            self.in_flight.fetch_sub(1, Ordering::Relaxed);
-            self.max_concurrent_rejects.fetch_add(1, Ordering::Relaxed);
-            return Err(ForwardError::Overloaded(max));
-        }
-        if max == 0 {
-            self.in_flight.fetch_add(1, Ordering::Relaxed);
-        }
-        let _slot = Slot(&self.in_flight);
+        let _slot = self.slot()?;
         let use_tcp =
             self.config.force_tcp || (transport == Transport::Tcp && !self.config.prefer_udp);
         let deadline = Instant::now() + self.config.timeout;
@@ -209,7 +246,61 @@ impl Forwarder {
         if order.is_empty() {
             return Err(ForwardError::NoUpstream);
         }
-        let mut last_error = String::from("no attempt made");
+        let answer = if use_tcp {
+            self.over_tcp(&order, request, question, deadline).await
+        } else {
+            self.over_udp(&order, request, question, deadline).await
+        };
+        match answer {
+            Ok(answer) => {
+                let metrics = &answer.upstream.metrics;
+                metrics.duration.observe(answer.rtt.as_secs_f64());
+                metrics.responses[usize::from(answer.reply[3] & 0x0f)]
+                    .fetch_add(1, Ordering::Relaxed);
+                Ok(answer.reply)
+            }
+            Err(Failure::Local(e)) => {
+                tracing::debug!(error = %e, "query not sent upstream");
+                Err(ForwardError::Local(e))
+            }
+            Err(Failure::Upstream(e)) => Err(ForwardError::AllFailed(e)),
+        }
+    }
+
+    /// UDP with retransmission; a truncated reply is asked again over TCP of the upstream that
+    /// sent it, in the time left.
+    async fn over_udp(
+        self: &Arc<Self>,
+        order: &[Arc<Upstream>],
+        request: &[u8],
+        question: &WireQuestion,
+        deadline: Instant,
+    ) -> Result<udp::Answer, Failure> {
+        let answer =
+            udp::exchange(order, request, question, deadline, udp::FIRST_WINDOW, self).await?;
+        if answer.reply[2] & crate::dns::flag::TC == 0 {
+            return Ok(answer);
+        }
+        let upstream = answer.upstream;
+        tracing::debug!(upstream = %upstream.addr, "truncated reply: retrying over TCP");
+        self.tcp_within(
+            &upstream,
+            request,
+            question,
+            deadline.saturating_duration_since(Instant::now()),
+        )
+        .await
+    }
+
+    /// Each upstream in turn, each with its share of the time left.
+    async fn over_tcp(
+        self: &Arc<Self>,
+        order: &[Arc<Upstream>],
+        request: &[u8],
+        question: &WireQuestion,
+        deadline: Instant,
+    ) -> Result<udp::Answer, Failure> {
+        let mut last = Failure::Upstream("no attempt made".to_owned());
         for (i, upstream) in order.iter().enumerate() {
             let now = Instant::now();
             if now >= deadline {
@@ -217,76 +308,43 @@ impl Forwarder {
             }
             let left = deadline - now;
             let share = (left / (order.len() - i) as u32).max(MIN_ATTEMPT).min(left);
-            upstream.metrics.requests.fetch_add(1, Ordering::Relaxed);
-            let started = Instant::now();
-            match attempt(upstream, request, question, use_tcp, share, &self.config).await {
-                Ok(reply) => {
-                    upstream
-                        .metrics
-                        .duration
-                        .observe(started.elapsed().as_secs_f64());
-                    upstream.metrics.responses[usize::from(reply[3] & 0x0f)]
-                        .fetch_add(1, Ordering::Relaxed);
-                    if upstream.fails.swap(0, Ordering::Relaxed) >= self.config.max_fails
-                        && self.config.max_fails > 0
-                    {
-                        tracing::info!(upstream = %upstream.addr, "upstream up");
-                    }
-                    return Ok(reply);
-                }
-                Err(e) => {
-                    last_error = format!("{}: {e}", upstream.addr);
+            match self.tcp_within(upstream, request, question, share).await {
+                Ok(answer) => return Ok(answer),
+                Err(Failure::Local(e)) => return Err(Failure::Local(e)),
+                Err(failure) => last = failure,
+            }
+        }
+        Err(last)
+    }
+
+    /// One TCP exchange with `upstream` within `budget`; unanswered, it starts a check.
+    async fn tcp_within(
+        self: &Arc<Self>,
+        upstream: &Arc<Upstream>,
+        request: &[u8],
+        question: &WireQuestion,
+        budget: Duration,
+    ) -> Result<udp::Answer, Failure> {
+        use udp::Observer;
+        self.sent(upstream);
+        let started = Instant::now();
+        let work = tcp::exchange(upstream, request, question, self.config.expire);
+        let result = match tokio::time::timeout(budget, work).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure::Upstream(format!("no reply within {budget:?}"))),
+        };
+        match result {
+            Ok(reply) => Ok(udp::Answer {
+                reply,
+                upstream: upstream.clone(),
+                rtt: started.elapsed(),
+            }),
+            Err(failure) => {
+                if let Failure::Upstream(e) = &failure {
                     tracing::debug!(upstream = %upstream.addr, error = %e, "upstream attempt failed");
-                    self.failed(upstream);
+                    self.unanswered(upstream);
                 }
-            }
-        }
-        Err(ForwardError::AllFailed(last_error))
-    }
-
-    /// Counts a failure; on the one that marks the upstream down, starts probing it.
-    fn failed(self: &Arc<Self>, upstream: &Arc<Upstream>) {
-        let fails = upstream.fails.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.config.max_fails > 0 && fails == self.config.max_fails {
-            tracing::warn!(upstream = %upstream.addr, fails, "upstream down");
-        }
-        if !upstream.probing.swap(true, Ordering::Relaxed) {
-            let (this, upstream) = (self.clone(), upstream.clone());
-            tokio::spawn(async move { this.probe_until_healthy(upstream).await });
-        }
-    }
-
-    /// Probes `. IN NS` every `health_check` until the upstream answers.
-    async fn probe_until_healthy(self: Arc<Self>, upstream: Arc<Upstream>) {
-        let probe = query::health_probe();
-        let question = WireQuestion::of(&probe).expect("a question");
-        loop {
-            tokio::time::sleep(self.config.health_check).await;
-            let ok = attempt(
-                &upstream,
-                &probe,
-                &question,
-                self.config.force_tcp,
-                PROBE_TIMEOUT,
-                &self.config,
-            )
-            .await
-            .is_ok();
-            if ok {
-                let was = upstream.fails.swap(0, Ordering::Relaxed);
-                if self.config.max_fails > 0 && was >= self.config.max_fails {
-                    tracing::info!(upstream = %upstream.addr, "upstream up");
-                }
-                upstream.probing.store(false, Ordering::Relaxed);
-                return;
-            }
-            upstream
-                .metrics
-                .healthcheck_failures
-                .fetch_add(1, Ordering::Relaxed);
-            let fails = upstream.fails.fetch_add(1, Ordering::Relaxed) + 1;
-            if self.config.max_fails > 0 && fails == self.config.max_fails {
-                tracing::warn!(upstream = %upstream.addr, fails, "upstream down");
+                Err(failure)
             }
         }
     }
@@ -302,146 +360,11 @@ impl Forwarder {
     }
 }
 
-/// One attempt at one upstream within `budget`: UDP (then TCP on TC) or TCP alone.
-async fn attempt(
-    upstream: &Upstream,
-    request: &[u8],
-    question: &WireQuestion,
-    use_tcp: bool,
-    budget: Duration,
-    config: &ForwardConfig,
-) -> Result<Vec<u8>, String> {
-    let deadline = Instant::now() + budget;
-    let work = async {
-        if !use_tcp {
-            let reply = exchange_udp(upstream.addr, request, question).await?;
-            if reply[2] & crate::dns::flag::TC == 0 {
-                return Ok(reply);
-            }
-            tracing::debug!(upstream = %upstream.addr, "truncated reply: retrying over TCP");
-        }
-        exchange_tcp(upstream, request, question, config.expire).await
-    };
-    match tokio::time::timeout_at(deadline.into(), work).await {
-        Ok(r) => r,
-        Err(_) => Err(format!("no reply within {budget:?}")),
-    }
-}
-
 fn fresh_id(request: &[u8]) -> (u16, Vec<u8>) {
     let id: u16 = rand::rng().random();
     let mut message = request.to_vec();
     message[0..2].copy_from_slice(&id.to_be_bytes());
     (id, message)
-}
-
-async fn exchange_udp(
-    addr: SocketAddr,
-    request: &[u8],
-    question: &WireQuestion,
-) -> Result<Vec<u8>, String> {
-    let (id, message) = fresh_id(request);
-    let bind: SocketAddr = if addr.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    // A fresh socket per query: the kernel picks a random source port. Connecting it makes
-    // the kernel drop datagrams from any other address.
-    let socket = UdpSocket::bind(bind)
-        .await
-        .map_err(|e| format!("udp bind: {e}"))?;
-    socket
-        .connect(addr)
-        .await
-        .map_err(|e| format!("udp connect: {e}"))?;
-    socket
-        .send(&message)
-        .await
-        .map_err(|e| format!("udp send: {e}"))?;
-    let mut buf = vec![0u8; UDP_REPLY_BUFFER];
-    loop {
-        let len = socket
-            .recv(&mut buf)
-            .await
-            .map_err(|e| format!("udp receive: {e}"))?;
-        if reply::belongs_to(&buf[..len], id, question) {
-            buf.truncate(len);
-            return Ok(buf);
-        }
-        // A reply with the wrong ID or question is a spoofing attempt or a stale answer.
-        tracing::debug!(upstream = %addr, "ignoring a reply that does not match the query");
-    }
-}
-
-async fn exchange_tcp(
-    upstream: &Upstream,
-    request: &[u8],
-    question: &WireQuestion,
-    expire: Duration,
-) -> Result<Vec<u8>, String> {
-    // A reused connection may have been closed by the upstream: then one fresh try.
-    let reused = take_idle(upstream, expire);
-    let had_reused = reused.is_some();
-    if let Some(stream) = reused
-        && let Ok(r) = exchange_on(stream, upstream, request, question).await
-    {
-        return Ok(r);
-    }
-    let stream = TcpStream::connect(upstream.addr)
-        .await
-        .map_err(|e| format!("tcp connect: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    exchange_on(stream, upstream, request, question)
-        .await
-        .map_err(|e| {
-            if had_reused {
-                format!("{e} (after a reused connection failed)")
-            } else {
-                e
-            }
-        })
-}
-
-fn take_idle(upstream: &Upstream, expire: Duration) -> Option<TcpStream> {
-    let mut idle = upstream.idle_tcp.lock().unwrap_or_else(|p| p.into_inner());
-    idle.retain(|(_, since)| since.elapsed() < expire);
-    idle.pop().map(|(s, _)| s)
-}
-
-async fn exchange_on(
-    mut stream: TcpStream,
-    upstream: &Upstream,
-    request: &[u8],
-    question: &WireQuestion,
-) -> Result<Vec<u8>, String> {
-    let (id, message) = fresh_id(request);
-    let len = u16::try_from(message.len()).map_err(|_| "query too long for TCP".to_owned())?;
-    let mut out = Vec::with_capacity(message.len() + 2);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&message);
-    stream
-        .write_all(&out)
-        .await
-        .map_err(|e| format!("tcp send: {e}"))?;
-    loop {
-        let mut prefix = [0u8; 2];
-        stream
-            .read_exact(&mut prefix)
-            .await
-            .map_err(|e| format!("tcp receive: {e}"))?;
-        let mut reply = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
-        stream
-            .read_exact(&mut reply)
-            .await
-            .map_err(|e| format!("tcp receive: {e}"))?;
-        if reply::belongs_to(&reply, id, question) {
-            let mut idle = upstream.idle_tcp.lock().unwrap_or_else(|p| p.into_inner());
-            idle.push((stream, Instant::now()));
-            return Ok(reply);
-        }
-        tracing::debug!(upstream = %upstream.addr, "ignoring a TCP reply that does not match the query");
-    }
 }
 
 /// Names this server sent upstream to detect a forwarding loop (CoreDNS `loop`): one that
@@ -498,11 +421,11 @@ impl LoopProbes {
             let Some(question) = WireQuestion::of(&probe) else {
                 return;
             };
-            let _ = tokio::time::timeout(
-                LOOP_PROBE_WINDOW,
-                exchange_udp(upstream.addr, &probe, &question),
-            )
-            .await;
+            // One datagram (no retransmission): it waits the whole window for its answer.
+            let deadline = Instant::now() + LOOP_PROBE_WINDOW;
+            let targets = std::slice::from_ref(&upstream);
+            let _ =
+                udp::exchange(targets, &probe, &question, deadline, LOOP_PROBE_WINDOW, &()).await;
         });
         futures_util::future::join_all(queries).await;
         let mut probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());

@@ -32,6 +32,11 @@ pub enum Behaviour {
     Garbage,
     /// Replies with the real answer cut off in the middle of its records.
     Cut,
+    /// Over UDP, drops the first datagram of each question (name and type) and answers the
+    /// ones after it, as a busy upstream that lost a packet.
+    DropFirst,
+    /// Answers only the health check (`. IN NS`); never any other query.
+    OnlyHealthChecks,
 }
 
 /// One query as the upstream saw it.
@@ -207,6 +212,13 @@ fn respond(
         return Vec::new();
     };
     let name = q.name().to_ascii();
+    let earlier = state
+        .lock()
+        .unwrap()
+        .seen
+        .iter()
+        .filter(|s| !s.tcp && s.name == name && s.qtype == q.query_type())
+        .count();
     state.lock().unwrap().seen.push(Seen {
         name: name.clone(),
         qtype: q.query_type(),
@@ -229,6 +241,10 @@ fn respond(
     }
     match behaviour {
         Behaviour::Silent => return Vec::new(),
+        Behaviour::DropFirst if !tcp && earlier == 0 => return Vec::new(),
+        Behaviour::OnlyHealthChecks if !(name == "." && q.query_type() == RecordType::NS) => {
+            return Vec::new();
+        }
         Behaviour::ServFail => {
             reply.metadata.response_code = ResponseCode::ServFail;
             return vec![reply.to_vec().unwrap()];
