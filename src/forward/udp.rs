@@ -25,8 +25,10 @@ use crate::dns::WireQuestion;
 
 /// How long the first attempt waits before the next is sent; each later window doubles.
 pub(super) const FIRST_WINDOW: Duration = Duration::from_millis(250);
-/// Attempts of one query open at once: the newest and the one before it.
-const OPEN_PER_QUERY: usize = 2;
+/// Attempts of one query open at once: with windows of 250 ms, 500 ms, 1 s, 2 s, every attempt
+/// of a query within the default 2 s timeout stays open, so a slow upstream's answer to the
+/// first datagram still counts when it comes after the third retransmission.
+const OPEN_PER_QUERY: usize = 4;
 /// The largest UDP payload.
 const RECEIVE_BUFFER: usize = 65535;
 

@@ -155,12 +155,18 @@ fn questions_that_are_not_answered_get_their_rcode_with_the_question() {
         rcode_of(Request::parse(&notimp, Transport::Udp, &mut qname)),
         Some(4)
     );
+    // Class CH reaches the pipeline (chaos answers it); other classes are refused here.
     let mut chaos = QUESTION.to_vec();
     let n = chaos.len();
     chaos[n - 1] = 3;
+    let chaos_query = message([1, 0], 1, 0, &chaos, &[]);
+    let parsed = Request::parse(&chaos_query, Transport::Udp, &mut qname).expect("CH parses");
+    assert_eq!(parsed.qclass, 3);
+    let mut hesiod = QUESTION.to_vec();
+    hesiod[n - 1] = 4;
     assert_eq!(
         rcode_of(Request::parse(
-            &message([1, 0], 1, 0, &chaos, &[]),
+            &message([1, 0], 1, 0, &hesiod, &[]),
             Transport::Udp,
             &mut qname
         )),

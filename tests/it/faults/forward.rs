@@ -379,8 +379,8 @@ capacity = 10000
     assert_eq!(f.cluster_answered, f.cluster_asked, "cluster names answer");
     assert!(f.cluster_asked >= 10, "asked {}", f.cluster_asked);
     assert!(
-        f.fds_peak <= fds_before + 2 * 1000 + 64,
-        "descriptors bounded (2 sockets per query in flight): {fds_before} → {}",
+        f.fds_peak <= fds_before + 4 * 1000 + 64,
+        "descriptors bounded (at most 4 sockets per query in flight): {fds_before} → {}",
         f.fds_peak
     );
     assert!(
