@@ -10,13 +10,12 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use super::sockets::{Permit, classify};
@@ -107,6 +106,11 @@ impl Attempt {
 
     /// Reads one waiting datagram: `Some` when it is the reply to this attempt.
     fn read(&self, question: &WireQuestion) -> io::Result<Option<Vec<u8>>> {
+        // A pending ICMP error (port unreachable): tokio's try_recv only reads on readable
+        // readiness, which an error alone does not give.
+        if let Some(error) = self.socket.take_error()? {
+            return Err(error);
+        }
         RECEIVE.with_borrow_mut(|buf| {
             let len = self.socket.try_recv(buf)?;
             let datagram = &buf[..len];
@@ -142,6 +146,7 @@ pub(super) async fn exchange(
         window: first_window,
         resend_at: Instant::now(),
         last: Failure::Upstream("no attempt made".to_owned()),
+        refused_by_all: false,
     }
     .run()
     .await
@@ -160,6 +165,10 @@ struct Exchange<'a> {
     window: Duration,
     resend_at: Instant,
     last: Failure,
+    /// Every upstream was tried and the last open attempt failed at once (an ICMP error such
+    /// as port unreachable): nobody is there to answer, so the exchange ends now rather than
+    /// at the timeout, as CoreDNS's forward does.
+    refused_by_all: bool,
 }
 
 impl Exchange<'_> {
@@ -182,6 +191,9 @@ impl Exchange<'_> {
             };
             if let Some(answer) = ready.and_then(|i| self.receive(i)) {
                 return Ok(answer);
+            }
+            if self.refused_by_all {
+                return Err(self.last);
             }
         }
     }
@@ -238,6 +250,7 @@ impl Exchange<'_> {
                 tracing::debug!(upstream = %attempt.upstream.addr, error = %failure, "upstream attempt failed");
                 self.last = failure;
                 if self.open.is_empty() {
+                    self.refused_by_all = self.made >= self.targets.len();
                     self.next_at_once();
                 }
                 None
@@ -266,17 +279,19 @@ impl Exchange<'_> {
     }
 }
 
-/// Resolves to the index of an open attempt with a datagram (or an error) waiting; never while
-/// none is open.
-fn readable(open: &VecDeque<Attempt>) -> impl Future<Output = usize> + '_ {
-    std::future::poll_fn(move |cx| {
-        for (i, attempt) in open.iter().enumerate() {
-            if attempt.socket.poll_recv_ready(cx).is_ready() {
-                return Poll::Ready(i);
-            }
-        }
-        Poll::Pending
-    })
+/// Resolves to the index of an open attempt with a datagram or an error waiting; never while
+/// none is open. Errors are asked for too: an ICMP port unreachable only raises EPOLLERR, which
+/// readable-only readiness never reports.
+async fn readable(open: &VecDeque<Attempt>) -> usize {
+    if open.is_empty() {
+        return std::future::pending().await;
+    }
+    let interest = Interest::READABLE | Interest::ERROR;
+    let waits = open
+        .iter()
+        .map(|attempt| Box::pin(attempt.socket.ready(interest)));
+    let (_, index, _) = futures_util::future::select_all(waits).await;
+    index
 }
 
 #[cfg(test)]

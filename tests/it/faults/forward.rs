@@ -388,3 +388,17 @@ capacity = 10000
         "RSS back to its level: {rss_before} → {rss_after} KiB"
     );
 }
+
+#[test]
+fn an_upstream_that_is_not_there_fails_at_once_not_at_the_timeout() {
+    // A port nobody listens on: every datagram draws an ICMP port unreachable.
+    let closed = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let server = forwarding(closed, "timeout = \"8s\"");
+    let (m, took) = ask_once(server.addr, "gone.example.org");
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    // Generous against a busy machine, far below the 8 s timeout it used to wait out.
+    assert!(took < Duration::from_secs(3), "SERVFAIL took {took:?}");
+}
