@@ -222,7 +222,7 @@ if [ "$FAULTS" = 1 ]; then
     sleep "$((DURATION * 55 / 100))"
     echo "fault: random-name flood at a blackholed upstream, 8000 q/s for 8 s" >&2
     taskset -c "$CLIENT_CPUS" dnsperf -s 127.0.0.1 -p "$PORT" -d "$WORK/flood.txt" -l 8 \
-      -Q 8000 -c 4 -t 3 > "$WORK/flood.out" 2>&1 || true
+      -Q 8000 -q 64000 -c 4 -t 3 > "$WORK/flood.out" 2>&1 || true
   ) &
   PIDS+=($!)
   (
