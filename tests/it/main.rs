@@ -5,6 +5,7 @@ mod chaos;
 mod cli;
 mod cluster_zone;
 mod corefile;
+mod corefile_differential;
 mod deploy;
 pub mod differential;
 mod faults;
