@@ -21,6 +21,7 @@ use crate::dns::name::zone_label;
 use crate::forward::{Forwarder, LoopProbes};
 use crate::metrics::Histogram;
 use crate::metrics::dns::DnsMetrics;
+use crate::plugins::hosts::Hosts;
 use crate::plugins::{Plugins, Resolver};
 use crate::server::ratelimit::RateLimiter;
 use crate::server::{self, Block, InFlight, Router, Serving};
@@ -435,9 +436,15 @@ async fn build_block(
             }
         },
     };
+    let hosts = match server.hosts.clone() {
+        // Reading a large hosts file takes a while: off the async workers.
+        Some(h) => Some(tokio::task::spawn_blocking(move || Hosts::start(&h)).await?),
+        None => None,
+    };
     let plugins = Plugins {
         log: server.log,
         loadbalance: server.loadbalance,
+        hosts,
         kubernetes: cluster.clone(),
         forward: resolver.clone(),
         loops: Some(shared.loops.clone()),

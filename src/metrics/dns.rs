@@ -57,8 +57,9 @@ pub enum Plugin {
     Cache = 2,
     Forward = 3,
     Loop = 4,
+    Hosts = 5,
 }
-const PLUGINS: &[&str] = &["", "kubernetes", "cache", "forward", "loop"];
+const PLUGINS: &[&str] = &["", "kubernetes", "cache", "forward", "loop", "hosts"];
 
 /// What the handler learned about one query, for counting it.
 #[derive(Debug, Clone, Copy)]

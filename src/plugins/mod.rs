@@ -9,6 +9,7 @@
 
 pub mod cache;
 pub mod forward;
+pub mod hosts;
 pub mod kubernetes;
 pub mod loadbalance;
 pub mod log;
@@ -26,10 +27,11 @@ pub use forward::{Pending, Resolver};
 
 /// CoreDNS's `plugin.cfg` order, restricted to the plugins clusterdns has. `cache` wraps
 /// `forward` (see [`cache`]) rather than standing before `kubernetes`.
-pub const ORDER: [&str; 6] = [
+pub const ORDER: [&str; 7] = [
     "log",
     "loadbalance",
     "cache",
+    "hosts",
     "kubernetes",
     "loop",
     "forward",
@@ -40,6 +42,7 @@ pub const ORDER: [&str; 6] = [
 pub enum Stage {
     Log(crate::config::LogClasses),
     LoadBalance,
+    Hosts(hosts::Hosts),
     Kubernetes(kubernetes::Kubernetes),
     Loop(Arc<LoopProbes>),
     Forward(forward::Forward),
@@ -51,6 +54,7 @@ impl Stage {
         match self {
             Stage::Log(_) => "log",
             Stage::LoadBalance => "loadbalance",
+            Stage::Hosts(_) => "hosts",
             Stage::Kubernetes(_) => "kubernetes",
             Stage::Loop(_) => "loop",
             Stage::Forward(_) => "forward",
@@ -63,6 +67,7 @@ impl Stage {
 pub struct Plugins {
     pub log: crate::config::LogClasses,
     pub loadbalance: bool,
+    pub hosts: Option<hosts::Hosts>,
     pub kubernetes: Option<ClusterZone>,
     /// Forward, with the cache when one is configured.
     pub forward: Option<Arc<Resolver>>,
@@ -119,6 +124,9 @@ impl Pipeline {
         if plugins.loadbalance {
             stages.push(Stage::LoadBalance);
         }
+        if let Some(h) = plugins.hosts {
+            stages.push(Stage::Hosts(h));
+        }
         if let Some(zone) = plugins.kubernetes {
             stages.push(Stage::Kubernetes(kubernetes::Kubernetes { zone }));
         }
@@ -163,6 +171,7 @@ impl Pipeline {
             let flow = match stage {
                 Stage::Log(classes) => log::handle(*classes, report),
                 Stage::LoadBalance => Flow::Next,
+                Stage::Hosts(h) => h.handle(request, qname, work, report),
                 Stage::Kubernetes(k) => k.handle(request, qname, work, report),
                 Stage::Loop(probes) => loop_detect::handle(probes, request, qname, report),
                 Stage::Forward(f) => f.handle(request, qname, work, report),
@@ -209,6 +218,7 @@ mod tests {
         let all = Pipeline::new(Plugins {
             log: crate::config::LogClasses::ALL,
             loadbalance: true,
+            hosts: None,
             kubernetes: None,
             forward: Some(resolver),
             loops: Some(Arc::default()),

@@ -9,6 +9,7 @@ mod differential;
 mod faults;
 mod forward;
 mod harness;
+mod hosts;
 mod kube_api;
 mod ops;
 mod protocol;
