@@ -21,6 +21,7 @@ use crate::dns::name::zone_label;
 use crate::forward::{Forwarder, LoopProbes};
 use crate::metrics::Histogram;
 use crate::metrics::dns::DnsMetrics;
+use crate::plugins::hosts::Hosts;
 use crate::plugins::{Plugins, Resolver};
 use crate::server::ratelimit::RateLimiter;
 use crate::server::{self, Block, InFlight, Router, Serving};
@@ -435,6 +436,11 @@ async fn build_block(
             }
         },
     };
+    let hosts = match server.hosts.clone() {
+        // Reading a large hosts file takes a while: off the async workers.
+        Some(h) => Some(tokio::task::spawn_blocking(move || Hosts::start(&h)).await?),
+        None => None,
+    };
     let plugins = Plugins {
         log: server.log,
         chaos: server
@@ -442,6 +448,7 @@ async fn build_block(
             .as_ref()
             .map(|c| crate::plugins::chaos::Chaos::new(c.version.clone(), c.authors.clone())),
         loadbalance: server.loadbalance,
+        hosts,
         kubernetes: cluster.clone(),
         forward: resolver.clone(),
         loops: Some(shared.loops.clone()),

@@ -72,6 +72,27 @@ pub struct ServerConfig {
     pub cache: Option<CacheConfig>,
     /// CH-class TXT answers about the server (CoreDNS `chaos`).
     pub chaos: Option<ChaosConfig>,
+    pub hosts: Option<HostsConfig>,
+}
+
+/// `[server.hosts]`: names from an `/etc/hosts`-style file and inline entries (CoreDNS
+/// `hosts`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostsConfig {
+    /// The hosts file (absolute); `None`: the inline entries only.
+    pub file: Option<PathBuf>,
+    /// Names outside these zones are not served (lower-case, no trailing dot, `""` the root;
+    /// CIDR zones expanded). The block's zones by default.
+    pub zones: Vec<String>,
+    /// Inline lines, `ADDRESS NAME…`, served after the file's.
+    pub entries: Vec<String>,
+    pub ttl: u32,
+    /// No PTR records from the entries (CoreDNS `no_reverse`).
+    pub no_reverse: bool,
+    /// How often the file is checked for changes (0: never).
+    pub reload: Duration,
+    /// Zones whose unknown names go on to the next plugin; `""` (from `"."`) means all.
+    pub fallthrough: Vec<String>,
 }
 
 /// `[server.kubernetes]`: the cluster zone.
@@ -305,6 +326,23 @@ struct RawServer {
     forward: Option<RawForward>,
     cache: Option<RawCache>,
     chaos: Option<ChaosConfig>,
+    hosts: Option<RawHosts>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHosts {
+    file: Option<PathBuf>,
+    zones: Option<Vec<String>>,
+    #[serde(default)]
+    entries: Vec<String>,
+    #[serde(default = "default_hosts_ttl")]
+    ttl: i64,
+    #[serde(default)]
+    no_reverse: bool,
+    reload: Option<RawDuration>,
+    #[serde(default)]
+    fallthrough: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -415,6 +453,10 @@ fn default_ttl() -> i64 {
 }
 fn default_max_udp_size() -> i64 {
     1232
+}
+
+fn default_hosts_ttl() -> i64 {
+    3600
 }
 
 fn default_startup_timeout_secs() -> i64 {
@@ -602,6 +644,10 @@ impl RawServer {
             .cache
             .map(|c| c.validate(&format!("{key}.cache")))
             .transpose()?;
+        let hosts = self
+            .hosts
+            .map(|h| h.validate(&format!("{key}.hosts"), base, &zones))
+            .transpose()?;
         Ok(ServerConfig {
             listen,
             loadbalance: self.loadbalance,
@@ -635,6 +681,7 @@ impl RawServer {
             forward,
             cache,
             chaos: self.chaos,
+            hosts,
         })
     }
 }
@@ -791,6 +838,71 @@ fn kubernetes_zones(key: &str, given: &[String]) -> Result<Vec<String>, FieldErr
             format!("{key}.zones"),
             "the root zone \".\" cannot be a cluster zone",
         ));
+    }
+    Ok(zones)
+}
+
+impl RawHosts {
+    fn validate(self, key: &str, base: &Path, block: &[String]) -> Result<HostsConfig, FieldError> {
+        let zones = match &self.zones {
+            None => block.to_vec(),
+            Some(given) if given.is_empty() => {
+                return Err(field_error(
+                    format!("{key}.zones"),
+                    "needs at least one zone (leave it out for the block's zones)",
+                ));
+            }
+            Some(given) => zones_or_cidrs(&format!("{key}.zones"), given)?,
+        };
+        if self.file.is_none() && self.entries.is_empty() {
+            return Err(field_error(
+                key,
+                "needs a file, entries, or both (CoreDNS's `hosts` alone reads /etc/hosts: write file = \"/etc/hosts\")",
+            ));
+        }
+        for (i, line) in self.entries.iter().enumerate() {
+            crate::plugins::hosts::check_entry(line, &zones)
+                .map_err(|why| field_error(format!("{key}.entries[{i}]"), why))?;
+        }
+        let ttl = u32::try_from(self.ttl)
+            .ok()
+            .filter(|t| (1..=65_535).contains(t))
+            .ok_or_else(|| {
+                field_error(
+                    format!("{key}.ttl"),
+                    format!("{} is out of range 1..=65535", self.ttl),
+                )
+            })?;
+        let fallthrough = self
+            .fallthrough
+            .iter()
+            .enumerate()
+            .map(|(i, z)| zone_name(&format!("{key}.fallthrough[{i}]"), z))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(HostsConfig {
+            file: self
+                .file
+                .map(|f| if f.is_absolute() { f } else { base.join(f) }),
+            zones,
+            entries: self.entries,
+            ttl,
+            no_reverse: self.no_reverse,
+            reload: duration(&format!("{key}.reload"), self.reload, "5s")?,
+            fallthrough,
+        })
+    }
+}
+
+/// Zone names and CIDRs (as the reverse zones that cover them).
+fn zones_or_cidrs(key: &str, given: &[String]) -> Result<Vec<String>, FieldError> {
+    let mut zones = Vec::new();
+    for (i, z) in given.iter().enumerate() {
+        let k = format!("{key}[{i}]");
+        if z.contains('/') {
+            zones.extend(cidr_zones(&k, z)?);
+        } else {
+            zones.push(zone_name(&k, z)?);
+        }
     }
     Ok(zones)
 }

@@ -10,7 +10,7 @@
 //!  UDP (recvmmsg batches) / TCP ─► server ─► dns::Request::parse (once, no allocation)
 //!    └► server::handler::Router picks the block (most specific zone)
 //!       └► plugins::Pipeline, the block's stages in CoreDNS's plugin.cfg order:
-//!            log → chaos → loadbalance → [cache] → kubernetes → loop → forward
+//!            log → chaos → loadbalance → [cache] → hosts → kubernetes → loop → forward
 //!            (kubernetes: zone::lookup, pure; forward: cache, then forward::Forwarder)
 //!       └► dns::writer (EDNS, compression, truncation) ─► the socket
 //! ```

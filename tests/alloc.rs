@@ -1,5 +1,5 @@
-//! A cluster-zone lookup allocates nothing: counted with a wrapping global allocator.
-//! (A test binary of its own, so no other test's allocations are counted.)
+//! A cluster-zone lookup and a `hosts` hit allocate nothing: counted with a wrapping global
+//! allocator. (A test binary of its own, so no other test's allocations are counted.)
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,10 +8,11 @@ use hickory_proto::rr::RecordType;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 use clusterdns::cluster::manifests::{Snapshot, parse_text};
-use clusterdns::config::PodMode;
+use clusterdns::config::{HostsConfig, PodMode};
 use clusterdns::dns::Transport;
 use clusterdns::metrics::dns::{DnsMetrics, QueryReport};
 use clusterdns::plugins::Plugins;
+use clusterdns::plugins::hosts::Hosts;
 use clusterdns::server::{Block, Handled, Router, Scratch};
 use clusterdns::zone::records::BuildOptions;
 use clusterdns::zone::{AnswerBuf, ClusterZone, Index, IndexOptions, ZoneConfig, lookup};
@@ -165,5 +166,81 @@ fn the_request_path_of_cluster_names_allocates_nothing() {
         (stats.allocations, stats.reallocations),
         (0, 0),
         "allocations during 1100 requests: {stats:?}"
+    );
+}
+
+/// A `hosts` hit through the whole request path: A, AAAA and PTR answers and a NODATA, from
+/// the file's table and the inline one, allocate nothing.
+#[test]
+fn the_request_path_of_hosts_hits_allocates_nothing() {
+    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = std::env::temp_dir().join(format!("clusterdns-alloc-hosts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("hosts");
+    std::fs::write(
+        &file,
+        "10.0.0.1 web.example.org www.example.org\nfd00::1 web.example.org\n",
+    )
+    .unwrap();
+    let hosts = Hosts::start(&HostsConfig {
+        file: Some(file),
+        zones: vec![String::new()],
+        entries: vec!["10.0.0.2 web.example.org inline.example.org".into()],
+        ttl: 3600,
+        no_reverse: false,
+        reload: std::time::Duration::ZERO,
+        fallthrough: Vec::new(),
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+    let zones = vec![String::new()];
+    let metrics = Arc::new(DnsMetrics::new("dns://127.0.0.1:53".into(), &zones));
+    let plugins = Plugins {
+        log: clusterdns::config::LogClasses::ALL,
+        loadbalance: true,
+        hosts: Some(hosts),
+        ..Plugins::default()
+    };
+    let router = Router::new(vec![Block::new(zones, plugins)], metrics);
+    let queries = [
+        ("web.example.org", RecordType::A),
+        ("WWW.example.org", RecordType::A),
+        ("web.example.org", RecordType::AAAA),
+        ("inline.example.org", RecordType::MX),
+        ("1.0.0.10.in-addr.arpa", RecordType::PTR),
+        ("2.0.0.10.in-addr.arpa", RecordType::PTR),
+        (
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa",
+            RecordType::PTR,
+        ),
+    ];
+    let requests: Vec<Vec<u8>> = queries.iter().map(|(n, t)| request(n, *t)).collect();
+    let mut scratch = Scratch::default();
+    let mut report = QueryReport::default();
+    let mut answer = |bytes: &[u8], scratch: &mut Scratch| -> usize {
+        match router.handle(bytes, Transport::Udp, scratch, &mut report) {
+            // AA set, NOERROR.
+            Handled::Reply(r) if r[2] & 0x04 != 0 && r[3] & 0x0f == 0 => r.len(),
+            _ => panic!("a hosts name is answered on the spot"),
+        }
+    };
+    for r in &requests {
+        answer(r, &mut scratch);
+    }
+    let mut written = 0;
+    let region = Region::new(GLOBAL);
+    for _ in 0..100 {
+        for r in &requests {
+            written += answer(r, &mut scratch);
+        }
+    }
+    let stats = region.change();
+    assert!(
+        written > 100 * requests.len() * 40,
+        "bytes written: {written}"
+    );
+    assert_eq!(
+        (stats.allocations, stats.reallocations),
+        (0, 0),
+        "allocations during 700 requests: {stats:?}"
     );
 }

@@ -89,6 +89,7 @@ struct Plan {
     kubernetes: Option<Kube>,
     forward: Option<Table>,
     cache: Option<Table>,
+    hosts: Option<Table>,
 }
 
 /// Converts parsed server blocks; `source` names the Corefile in the TOML's header.
@@ -232,6 +233,9 @@ fn server_table(plan: &Plan, ports: &[u16], zones: &[String], o: Options) -> Tab
     if let Some(c) = &plan.cache {
         t.insert("cache".into(), Value::Table(c.clone()));
     }
+    if let Some(h) = &plan.hosts {
+        t.insert("hosts".into(), Value::Table(h.clone()));
+    }
     t
 }
 
@@ -243,11 +247,12 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
     for d in &block.directives {
         match d.name.as_str() {
             "cache" if cache.is_none() => cache = Some(d),
-            "kubernetes" | "forward" | "proxy" | "cache" if twice(&plan, d, cache) => {
+            "kubernetes" | "forward" | "proxy" | "cache" | "hosts" if twice(&plan, d, cache) => {
                 out.refuse(&d.loc, &d.name, "given twice in one server block");
             }
             "kubernetes" => plan.kubernetes = plugins::kubernetes(d, zones, out),
             "forward" | "proxy" => plan.forward = plugins::forward(d, zones, out),
+            "hosts" => plan.hosts = plugins::hosts(d, zones, out),
             _ => directive(d, &mut plan, admin, out),
         }
     }
@@ -261,6 +266,7 @@ fn twice(plan: &Plan, d: &Directive, cache: Option<&Directive>) -> bool {
     match d.name.as_str() {
         "kubernetes" => plan.kubernetes.is_some(),
         "forward" | "proxy" => plan.forward.is_some(),
+        "hosts" => plan.hosts.is_some(),
         _ => cache.is_some(),
     }
 }

@@ -1,5 +1,5 @@
 //! The plugins with sections of their own: `kubernetes`, `forward` (and the legacy `proxy`),
-//! `cache`; and CIDR keys.
+//! `cache`, `hosts`; and CIDR keys.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -214,6 +214,138 @@ fn forward_option(o: &Directive, legacy: bool, t: &mut Table, out: &mut Out) {
             "option not implemented or wrong arguments",
         ),
     }
+}
+
+/// `hosts [FILE [ZONES…]] { INLINE…; ttl; no_reverse; reload; fallthrough [ZONES…] }`. Without
+/// FILE CoreDNS reads /etc/hosts, so the TOML names it. An inline line CoreDNS would skip (no
+/// address, no name) is left out with a note, and so is a name outside the zones.
+pub fn hosts(d: &Directive, block_zones: &[String], out: &mut Out) -> Option<Table> {
+    let mut table = Table::new();
+    let (file, zone_args) = d
+        .args
+        .split_first()
+        .map_or(("/etc/hosts", &[][..]), |(f, z)| (f.as_str(), z));
+    if !file.starts_with('/') {
+        out.note(
+            &d.loc,
+            "hosts",
+            format!("{file:?} is read from the config file's directory (CoreDNS: its working directory or root)"),
+        );
+    }
+    put(&mut table, "file", file);
+    let zones = match zones_of(zone_args) {
+        Ok(z) if z.is_empty() => block_zones.to_vec(),
+        Ok(z) => {
+            put(&mut table, "zones", z.clone());
+            z
+        }
+        Err(why) => {
+            out.refuse(&d.loc, "hosts", why);
+            return None;
+        }
+    };
+    // As the config holds them: the root is "".
+    let zones: Vec<String> = zones
+        .into_iter()
+        .map(|z| if z == "." { String::new() } else { z })
+        .collect();
+    let mut entries = Vec::new();
+    let mut fallthrough = false;
+    for o in &d.block {
+        match hosts_option(o, &mut table, out) {
+            Some(true) => fallthrough = true,
+            Some(false) => {}
+            // CoreDNS takes any other line as an entry until `fallthrough`, and fails after.
+            None if fallthrough => out.refuse(
+                &o.loc,
+                &format!("hosts {}", o.name),
+                "unknown property: CoreDNS does not start with it",
+            ),
+            None => entries.extend(hosts_entry(o, &zones, out)),
+        }
+    }
+    if !entries.is_empty() {
+        put(&mut table, "entries", entries);
+    }
+    Some(table)
+}
+
+/// A `hosts` option: `Some(true)` for `fallthrough`, `Some(false)` for another, `None` when
+/// the line is not an option (an inline entry).
+fn hosts_option(o: &Directive, t: &mut Table, out: &mut Out) -> Option<bool> {
+    let a = o.args.as_slice();
+    let subject = format!("hosts {}", o.name);
+    match o.name.as_str() {
+        "ttl" => match a.first().and_then(|n| n.parse::<i64>().ok()) {
+            Some(n) if (1..=65_535).contains(&n) => put(t, "ttl", n),
+            _ => out.refuse(&o.loc, &subject, "expects SECONDS from 1 to 65535"),
+        },
+        "no_reverse" => put(t, "no_reverse", true),
+        "reload" => match a {
+            [d] if go_duration(d).is_some() => {
+                put(
+                    t,
+                    "reload",
+                    duration_value(go_duration(d).unwrap_or_default()),
+                );
+            }
+            _ => out.refuse(&o.loc, &subject, "expects one DURATION (0 disables)"),
+        },
+        "fallthrough" => match zones_of(a) {
+            Ok(z) => {
+                put(
+                    t,
+                    "fallthrough",
+                    if z.is_empty() { vec![".".into()] } else { z },
+                );
+                return Some(true);
+            }
+            Err(why) => out.refuse(&o.loc, &subject, why),
+        },
+        _ => return None,
+    }
+    Some(false)
+}
+
+/// An inline line, as the config takes it: its names outside the zones left out.
+fn hosts_entry(o: &Directive, zones: &[String], out: &mut Out) -> Option<String> {
+    let words: Vec<&str> = std::iter::once(o.name.as_str())
+        .chain(o.args.iter().map(String::as_str))
+        .collect();
+    let mut kept = vec![words[0]];
+    for name in &words[1..] {
+        let line = format!("{} {name}", words[0]);
+        match crate::plugins::hosts::check_entry(&line, zones) {
+            Ok(_) => kept.push(name),
+            Err(why) if words.len() > 1 && why.contains("none of the hosts zones") => {
+                out.note(
+                    &o.loc,
+                    "hosts",
+                    format!("{name} left out, as CoreDNS leaves it out: {why}"),
+                );
+            }
+            Err(why) => {
+                out.note(
+                    &o.loc,
+                    "hosts",
+                    format!("line left out, as CoreDNS skips it: {why}"),
+                );
+                return None;
+            }
+        }
+    }
+    if kept.len() == 1 {
+        out.note(
+            &o.loc,
+            "hosts",
+            format!(
+                "line {:?} left out, as CoreDNS skips it: not ADDRESS NAME…",
+                words.join(" ")
+            ),
+        );
+        return None;
+    }
+    Some(kept.join(" "))
 }
 
 /// CoreDNS's cache defaults: 10000 entries each for answers and denials, TTLs of at least 5 s.

@@ -58,8 +58,17 @@ pub enum Plugin {
     Forward = 3,
     Loop = 4,
     Chaos = 5,
+    Hosts = 6,
 }
-const PLUGINS: &[&str] = &["", "kubernetes", "cache", "forward", "loop", "chaos"];
+const PLUGINS: &[&str] = &[
+    "",
+    "kubernetes",
+    "cache",
+    "forward",
+    "loop",
+    "chaos",
+    "hosts",
+];
 
 /// What the handler learned about one query, for counting it.
 #[derive(Debug, Clone, Copy)]

@@ -10,6 +10,7 @@
 pub mod cache;
 pub mod chaos;
 pub mod forward;
+pub mod hosts;
 pub mod kubernetes;
 pub mod loadbalance;
 pub mod log;
@@ -27,11 +28,12 @@ pub use forward::{Pending, Resolver};
 
 /// CoreDNS's `plugin.cfg` order, restricted to the plugins clusterdns has. `cache` wraps
 /// `forward` (see [`cache`]) rather than standing before `kubernetes`.
-pub const ORDER: [&str; 7] = [
+pub const ORDER: [&str; 8] = [
     "log",
     "chaos",
     "loadbalance",
     "cache",
+    "hosts",
     "kubernetes",
     "loop",
     "forward",
@@ -43,6 +45,7 @@ pub enum Stage {
     Log(crate::config::LogClasses),
     Chaos(chaos::Chaos),
     LoadBalance,
+    Hosts(hosts::Hosts),
     Kubernetes(kubernetes::Kubernetes),
     Loop(Arc<LoopProbes>),
     Forward(forward::Forward),
@@ -55,6 +58,7 @@ impl Stage {
             Stage::Log(_) => "log",
             Stage::Chaos(_) => "chaos",
             Stage::LoadBalance => "loadbalance",
+            Stage::Hosts(_) => "hosts",
             Stage::Kubernetes(_) => "kubernetes",
             Stage::Loop(_) => "loop",
             Stage::Forward(_) => "forward",
@@ -68,6 +72,7 @@ pub struct Plugins {
     pub log: crate::config::LogClasses,
     pub chaos: Option<chaos::Chaos>,
     pub loadbalance: bool,
+    pub hosts: Option<hosts::Hosts>,
     pub kubernetes: Option<ClusterZone>,
     /// Forward, with the cache when one is configured.
     pub forward: Option<Arc<Resolver>>,
@@ -132,6 +137,9 @@ impl Pipeline {
         if plugins.loadbalance {
             stages.push(Stage::LoadBalance);
         }
+        if let Some(h) = plugins.hosts {
+            stages.push(Stage::Hosts(h));
+        }
         if let Some(zone) = plugins.kubernetes {
             stages.push(Stage::Kubernetes(kubernetes::Kubernetes { zone }));
         }
@@ -177,6 +185,7 @@ impl Pipeline {
                 Stage::Log(classes) => log::handle(*classes, report),
                 Stage::Chaos(c) => c.handle(request, qname, work, report),
                 Stage::LoadBalance => Flow::Next,
+                Stage::Hosts(h) => h.handle(request, qname, work, report),
                 Stage::Kubernetes(k) => k.handle(request, qname, work, report),
                 Stage::Loop(probes) => loop_detect::handle(probes, request, qname, report),
                 Stage::Forward(f) => f.handle(request, qname, work, report),
@@ -224,6 +233,7 @@ mod tests {
             log: crate::config::LogClasses::ALL,
             chaos: Some(chaos::Chaos::new("v".into(), vec![])),
             loadbalance: true,
+            hosts: None,
             kubernetes: None,
             forward: Some(resolver),
             loops: Some(Arc::default()),

@@ -58,21 +58,21 @@ const EXPECTED: &[(&str, &[(usize, &str)])] = &[
     ("eks.Corefile", &[]),
     ("gardener.Corefile", &[(8, "rewrite")]),
     ("k0s.Corefile", &[]),
-    ("k3s.Corefile", &[(11, "hosts")]),
-    ("kops-dns-none.Corefile", &[(14, "hosts")]),
+    ("k3s.Corefile", &[]),
+    ("kops-dns-none.Corefile", &[]),
     ("kops.Corefile", &[]),
     ("kubeadm.Corefile", &[]),
     ("kubespray-nodelocaldns.Corefile", &[]),
     ("kubespray.Corefile", &[]),
     ("microk8s.Corefile", &[]),
-    ("minikube.Corefile", &[(16, "hosts")]),
+    ("minikube.Corefile", &[]),
     ("nodelocaldns.Corefile", &[]),
     ("openshift-forwarders.Corefile", &[]),
     ("openshift.Corefile", &[]),
     ("rke2.Corefile", &[]),
     ("talos.Corefile", &[]),
     ("typhoon.Corefile", &[]),
-    ("vcluster.Corefile", &[(7, "rewrite"), (12, "hosts")]),
+    ("vcluster.Corefile", &[(7, "rewrite")]),
 ];
 
 /// Converts `path`, then checks the outcome: exit 0 and a TOML `check` accepts when nothing is
@@ -161,11 +161,10 @@ fn stock_corefiles_with_their_custom_imports() {
             &[
                 ("Corefile", 21, "template"),
                 ("Corefile", 26, "template"),
-                ("custom/test.override", 2, "hosts"),
                 ("custom/test.server", 16, "rewrite"),
             ],
         ),
-        ("k3s.Corefile", "k3s-custom", &[("Corefile", 11, "hosts")]),
+        ("k3s.Corefile", "k3s-custom", &[]),
         (
             "gardener.Corefile",
             "gardener-custom",
@@ -185,8 +184,6 @@ fn stock_corefiles_with_their_custom_imports() {
     }
     // The imported server blocks are there: k3s's stub domain forwards to its resolvers.
     let dir = with_custom("k3s.Corefile", "k3s-custom");
-    let text = std::fs::read_to_string(dir.0.join("Corefile")).unwrap();
-    dir.write("Corefile", &text.replace("    hosts /etc/coredns/NodeHosts {\n      ttl 60\n      reload 15s\n      fallthrough\n    }\n", ""));
     let out = run(&dir.0.join("Corefile"), &["convert-corefile"]);
     assert!(
         out.status.success(),
@@ -364,10 +361,10 @@ async fn a_corefile_serves_and_an_edit_of_an_imported_file_reloads_it() {
     // An edit clusterdns cannot take is refused with its line; the running config serves on.
     dir.write(
         "upstream.conf",
-        &format!("forward . {}\nhosts {{\n}}\n", a.addr),
+        &format!("forward . {}\nacl {{\n}}\n", a.addr),
     );
     let refused = format!(
-        "{}:2: not translated: hosts",
+        "{}:2: not translated: acl",
         dir.0.join("upstream.conf").display()
     );
     eventually("the reload is refused", async || {

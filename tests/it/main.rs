@@ -11,6 +11,7 @@ pub mod differential;
 mod faults;
 mod forward;
 mod harness;
+mod hosts;
 mod kube_api;
 mod ops;
 mod protocol;

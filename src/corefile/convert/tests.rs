@@ -240,12 +240,12 @@ fn bind_takes_addresses_and_interfaces() {
 #[test]
 fn plugins_clusterdns_does_not_implement_are_named_with_their_line() {
     let c = conv(
-        ".:53 {\n  hosts {\n    1.2.3.4 a\n  }\n  rewrite name a b\n  federation cluster.local {\n    prod prod.example\n  }\n  whoami\n  kubernetes cluster.local {\n    noendpoints\n    upstream\n    resyncperiod 30s\n  }\n  forward . 1.1.1.1 {\n    tls_servername x\n  }\n}\n",
+        ".:53 {\n  acl {\n    block\n  }\n  rewrite name a b\n  federation cluster.local {\n    prod prod.example\n  }\n  whoami\n  kubernetes cluster.local {\n    noendpoints\n    upstream\n    resyncperiod 30s\n  }\n  forward . 1.1.1.1 {\n    tls_servername x\n  }\n}\n",
     );
     assert_eq!(
         issues(&c.untranslated),
         [
-            "Corefile:2: hosts: plugin not implemented by clusterdns",
+            "Corefile:2: acl: plugin not implemented by clusterdns",
             "Corefile:5: rewrite: plugin not implemented by clusterdns",
             "Corefile:6: federation: removed in CoreDNS 1.7 (it served kubefed DNS records); not implemented",
             "Corefile:9: whoami: plugin not implemented by clusterdns",
@@ -374,4 +374,66 @@ fn chaos_keeps_its_version_and_authors() {
     let c = conv(".:53 {\n  chaos\n  forward . 1.1.1.1\n}\n");
     assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
     assert_eq!(issues(&c.notes).len(), 1, "{:?}", c.notes);
+}
+
+#[test]
+fn minikubes_and_k3ss_hosts_convert_completely() {
+    let v = complete(include_str!("../../../tests/corefiles/minikube.Corefile"));
+    let h = &v["server"][0]["hosts"];
+    assert_eq!(h["file"].as_str(), Some("/etc/hosts"));
+    assert_eq!(
+        strings(&h["entries"]),
+        ["192.168.49.1 host.minikube.internal"]
+    );
+    assert_eq!(strings(&h["fallthrough"]), ["."]);
+    assert_eq!(h.as_table().unwrap().len(), 3, "{h:?}");
+    let v = complete(include_str!("../../../tests/corefiles/k3s.Corefile"));
+    let h = &v["server"][0]["hosts"];
+    assert_eq!(h["file"].as_str(), Some("/etc/coredns/NodeHosts"));
+    assert_eq!(h["ttl"].as_integer(), Some(60));
+    assert_eq!(h["reload"].as_str(), Some("15s"));
+    assert_eq!(strings(&h["fallthrough"]), ["."]);
+    let v = complete(include_str!(
+        "../../../tests/corefiles/kops-dns-none.Corefile"
+    ));
+    let h = &v["server"][0]["hosts"];
+    assert_eq!(strings(&h["zones"]), ["example.k8s.local"]);
+    assert_eq!(h["ttl"].as_integer(), Some(30));
+}
+
+#[test]
+fn hosts_options_inline_lines_and_what_coredns_would_skip_or_refuse() {
+    let c = conv(
+        "example.org:53 {\n  hosts extra.hosts example.org 10.0.0.0/8 {\n    10.0.0.1 a.example.org b.example.net\n    10.0.0 bad.example.org\n    lonely\n    no_reverse\n    reload 0\n    ttl 90\n    fallthrough 10.0.0.0/8\n  }\n}\n",
+    );
+    assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    let v = valid(&c);
+    let h = &v["server"][0]["hosts"];
+    assert_eq!(h["file"].as_str(), Some("extra.hosts"));
+    assert_eq!(strings(&h["zones"]), ["example.org", "10.in-addr.arpa"]);
+    assert_eq!(strings(&h["entries"]), ["10.0.0.1 a.example.org"]);
+    assert_eq!(h["no_reverse"].as_bool(), Some(true));
+    assert_eq!(h["reload"].as_str(), Some("0s"));
+    assert_eq!(h["ttl"].as_integer(), Some(90));
+    assert_eq!(strings(&h["fallthrough"]), ["10.in-addr.arpa"]);
+    let notes = issues(&c.notes);
+    assert_eq!(notes.len(), 4, "{notes:?}");
+    assert!(notes[0].starts_with(
+        "Corefile:2: hosts: \"extra.hosts\" is read from the config file's directory"
+    ));
+    assert!(notes[1].starts_with("Corefile:3: hosts: b.example.net left out"));
+    assert!(
+        notes[2].starts_with("Corefile:4: hosts: line left out, as CoreDNS skips it: \"10.0.0\"")
+    );
+    assert!(notes[3].starts_with("Corefile:5: hosts: line \"lonely\" left out"));
+    let c =
+        conv(".:53 {\n  hosts {\n    fallthrough\n    10.0.0.1 a\n    ttl 0\n  }\n  hosts\n}\n");
+    assert_eq!(
+        issues(&c.untranslated),
+        [
+            "Corefile:4: hosts 10.0.0.1: unknown property: CoreDNS does not start with it",
+            "Corefile:5: hosts ttl: expects SECONDS from 1 to 65535",
+            "Corefile:7: hosts: given twice in one server block",
+        ]
+    );
 }
