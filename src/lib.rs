@@ -38,8 +38,9 @@
 //!   building, label walking, the response writer.
 //! - [`plugins`]: the request pipeline and one module per stage.
 //! - [`server`]: sockets (UDP batches, TCP), routing to a block, rate limiting.
-//! - [`forward`]: the upstream pool, health checks, UDP/TCP exchange; `reply` walks upstream
-//!   replies once to check and re-serve them.
+//! - [`forward`]: the upstream pool, health checks that decide down/up, UDP exchange with
+//!   retransmission within the timeout, TCP, a descriptor budget; `reply` walks upstream
+//!   replies once to check, truncate and re-serve them.
 //! - [`cache`]: the moka response cache of forwarded answers.
 //! - [`admin`]: `/health`, `/ready`, `/metrics` on hyper.
 //! - [`metrics`]: atomic histograms, per-listener DNS metrics, text exposition.
