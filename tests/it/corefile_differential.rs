@@ -71,7 +71,7 @@ fn corefiles() -> PathBuf {
 /// them (the plugins it does not implement, or the import it cannot find): not compared. One
 /// that converts must be removed from here, and is then compared.
 const NOT_CONVERTED: &[(&str, &[&str])] = &[
-    ("aks.Corefile", &["template", "hosts", "rewrite"]),
+    ("aks.Corefile", &["template", "rewrite"]),
     ("aks-custom/test.server", &["rewrite"]),
     ("gardener.Corefile", &["rewrite", "whoami"]),
     // The import of a file Gardener's sidecar generates, absent here (and CoreDNS would not
@@ -80,10 +80,7 @@ const NOT_CONVERTED: &[(&str, &[&str])] = &[
         "gardener-nodelocaldns.Corefile",
         &["generated-config/custom-server-block.server"],
     ),
-    ("k3s.Corefile", &["hosts"]),
-    ("kops-dns-none.Corefile", &["hosts"]),
-    ("minikube.Corefile", &["hosts"]),
-    ("vcluster.Corefile", &["rewrite", "hosts"]),
+    ("vcluster.Corefile", &["rewrite"]),
 ];
 
 /// Endpoints of the headless Service `bulk.bulk`: 100 A records are about 1,650 octets, more
