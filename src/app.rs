@@ -484,9 +484,12 @@ async fn start_cluster_zone(
         index: index.clone(),
     };
     let stop = Arc::new(AtomicBool::new(false));
+    // Sources only send: the index's one writer applies, on a thread of its own.
+    let sink = crate::zone::index::spawn_writer(index).context("start the index writer")?;
     let tasks = match &k.source {
         ClusterSource::Manifests(dir) => {
-            manifests::spawn(dir.clone(), stop.clone(), move |events| index.apply(events));
+            manifests::spawn(dir.clone(), stop.clone(), sink)
+                .context("start the manifests source")?;
             Vec::new()
         }
         source @ (ClusterSource::Endpoint(_)
@@ -498,9 +501,7 @@ async fn start_cluster_zone(
                 labels: k.labels.clone(),
                 pods: k.pods == PodMode::Verified,
             };
-            kube::spawn(client, options, programming.clone(), move |events| {
-                index.apply(events)
-            })
+            kube::spawn(client, options, programming.clone(), sink)
         }
     };
     Ok((zone, SourceGuard { stop, tasks }))

@@ -4,6 +4,11 @@
 //! a ConfigMap volume's `..data` are skipped; their content is reached through the visible
 //! links). Files may hold several YAML documents and `kind: List` objects. A malformed object is
 //! skipped with a warning naming the file and the object; everything else is served.
+//!
+//! A file that is not valid YAML (a typo, or a file caught half-written) keeps serving the
+//! objects of its last good version, with a warning naming the file, the document and the line;
+//! so does a file that changed while it was read or could not be read. A directory that cannot
+//! be read changes nothing. Only a file that was never good contributes what it parses.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,8 +18,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use super::ClusterEvent;
 use super::model::{self, ClusterObject, ModelError, ObjectKey, ObjectKind};
+use super::{Batch, ClusterEvent, Sink};
 use crate::k8s;
 
 /// How often the directory is checked for changes. Polling (not inotify) also sees the
@@ -50,57 +55,139 @@ impl Snapshot {
     }
 }
 
-/// Reads every manifest below `dir`.
+/// Reads every manifest below `dir` once, with no memory of earlier reads: what each file
+/// parses, and a warning for whatever could not be read. See [`Loader`] for the source's reads.
 pub fn load(dir: &Path) -> Snapshot {
-    let mut snapshot = Snapshot::default();
-    let mut files = Vec::new();
-    if let Err(e) = collect_files(dir, &mut files) {
-        snapshot
-            .warnings
-            .push(format!("{}: cannot read directory: {e}", dir.display()));
-    }
-    files.sort();
-    // Later files win on duplicate keys, as `kubectl apply` of the directory would.
-    let mut seen: BTreeMap<(ObjectKind, ObjectKey), PathBuf> = BTreeMap::new();
-    for file in files {
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
-            Err(e) => {
-                snapshot
-                    .warnings
-                    .push(format!("{}: cannot read: {e}", file.display()));
-                continue;
+    let mut loader = Loader::default();
+    loader.load(dir).unwrap_or_else(|warning| Snapshot {
+        objects: Vec::new(),
+        warnings: vec![warning],
+    })
+}
+
+/// Reads the directory again and again, remembering each file's last good objects.
+#[derive(Debug, Default)]
+pub struct Loader {
+    /// File → the objects of its last read that was whole valid YAML.
+    good: BTreeMap<PathBuf, Vec<ClusterObject>>,
+}
+
+/// What one read of one file gave.
+enum FileRead {
+    /// Every document was valid YAML and the file did not change while it was read.
+    Whole(Snapshot),
+    /// Not valid YAML, changed while read, or unreadable: what could be parsed (if anything),
+    /// and why it is not whole.
+    Broken(Snapshot, String),
+    /// The file is gone (deleted between the directory listing and the read).
+    Gone,
+}
+
+impl Loader {
+    /// Reads every manifest below `dir`. A file that is not whole serves its last good objects
+    /// (or, never good, what it parses). An error reading the directory itself is returned, and
+    /// the caller keeps serving what it has.
+    pub fn load(&mut self, dir: &Path) -> Result<Snapshot, String> {
+        let mut files = Vec::new();
+        collect_files(dir, &mut files).map_err(|e| {
+            format!(
+                "{}: cannot read directory, keeping what is served: {e}",
+                dir.display()
+            )
+        })?;
+        files.sort();
+        self.good
+            .retain(|file, _| files.binary_search(file).is_ok());
+        let mut snapshot = Snapshot::default();
+        // Later files win on duplicate keys, as `kubectl apply` of the directory would.
+        let mut seen: BTreeMap<(ObjectKind, ObjectKey), PathBuf> = BTreeMap::new();
+        for file in files {
+            let before = snapshot.objects.len();
+            match read_file(&file) {
+                FileRead::Whole(mut read) => {
+                    self.good.insert(file.clone(), read.objects.clone());
+                    snapshot.objects.append(&mut read.objects);
+                    snapshot.warnings.append(&mut read.warnings);
+                }
+                FileRead::Broken(mut read, why) => {
+                    snapshot.warnings.append(&mut read.warnings);
+                    match self.good.get(&file) {
+                        Some(good) => {
+                            snapshot.warnings.push(format!(
+                                "{}: {why}: keeping the {} objects of its last good version",
+                                file.display(),
+                                good.len()
+                            ));
+                            snapshot.objects.extend(good.iter().cloned());
+                        }
+                        None => snapshot.objects.append(&mut read.objects),
+                    }
+                }
+                FileRead::Gone => {
+                    self.good.remove(&file);
+                }
             }
-        };
-        let before = snapshot.objects.len();
-        parse_text(&text, &file, &mut snapshot);
-        for object in &snapshot.objects[before..] {
-            let key = (object.kind(), object.key());
-            if let Some(prev) = seen.insert(key.clone(), file.clone()) {
-                snapshot.warnings.push(format!(
-                    "{}: {} {} also defined in {}; the later one wins",
-                    file.display(),
-                    key.0.as_str(),
-                    key.1,
-                    prev.display()
-                ));
+            for object in &snapshot.objects[before..] {
+                let key = (object.kind(), object.key());
+                if let Some(prev) = seen.insert(key.clone(), file.clone()) {
+                    snapshot.warnings.push(format!(
+                        "{}: {} {} also defined in {}; the later one wins",
+                        file.display(),
+                        key.0.as_str(),
+                        key.1,
+                        prev.display()
+                    ));
+                }
             }
         }
+        keep_last_definitions(&mut snapshot.objects);
+        Ok(snapshot)
     }
-    // Keep the last definition of each key.
+}
+
+/// Reads and parses one file, checking it did not change meanwhile (a writer still at work).
+fn read_file(file: &Path) -> FileRead {
+    let stamp = |f: &Path| {
+        std::fs::metadata(f)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()))
+    };
+    let before = stamp(file);
+    let text = match std::fs::read(file) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                return FileRead::Broken(Snapshot::default(), format!("not UTF-8 ({e})"));
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return FileRead::Gone,
+        Err(e) => return FileRead::Broken(Snapshot::default(), format!("cannot read: {e}")),
+    };
+    let mut read = Snapshot::default();
+    let valid = parse_text(&text, file, &mut read);
+    if stamp(file) != before {
+        FileRead::Broken(read, "changed while it was read".into())
+    } else if !valid {
+        FileRead::Broken(read, "not valid YAML".into())
+    } else {
+        FileRead::Whole(read)
+    }
+}
+
+/// Keeps the last definition of each key.
+fn keep_last_definitions(objects: &mut Vec<ClusterObject>) {
     let mut last: BTreeMap<(ObjectKind, ObjectKey), usize> = BTreeMap::new();
-    for (i, o) in snapshot.objects.iter().enumerate() {
+    for (i, o) in objects.iter().enumerate() {
         last.insert((o.kind(), o.key()), i);
     }
-    if last.len() != snapshot.objects.len() {
+    if last.len() != objects.len() {
         let keep: std::collections::HashSet<usize> = last.into_values().collect();
         let mut i = 0;
-        snapshot.objects.retain(|_| {
+        objects.retain(|_| {
             i += 1;
             keep.contains(&(i - 1))
         });
     }
-    snapshot
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -127,14 +214,17 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Parses one file's text (YAML documents, JSON being YAML too) into `snapshot`.
+/// Parses one file's text (YAML documents, JSON being YAML too) into `snapshot`. Returns
+/// whether every document was valid YAML (an object that is not a valid Kubernetes object is
+/// skipped with a warning, and does not count).
 ///
 /// Documents are numbered in warnings as they are read, not counting empty ones.
-pub fn parse_text(text: &str, file: &Path, snapshot: &mut Snapshot) {
+pub fn parse_text(text: &str, file: &Path, snapshot: &mut Snapshot) -> bool {
     let mut input = text.as_bytes();
     let mut documents =
         serde_saphyr::read_with_options::<_, Value>(&mut input, yaml_options()).peekable();
     let mut index = 0;
+    let mut valid = true;
     while let Some(document) = documents.next() {
         index += 1;
         match document {
@@ -142,18 +232,22 @@ pub fn parse_text(text: &str, file: &Path, snapshot: &mut Snapshot) {
             Ok(value) => add_value(value, file, snapshot),
             // After a syntax error the parser cannot resume: the iterator ends. After any
             // other error (a key JSON cannot hold, a duplicate key) it goes on at the next `---`.
-            Err(e) => snapshot.warnings.push(format!(
-                "{}: document {index}: not valid YAML, skipped{}: {}",
-                file.display(),
-                if documents.peek().is_none() {
-                    " with the rest of the file"
-                } else {
-                    ""
-                },
-                one_line(&e.render_with_formatter(&serde_saphyr::UserMessageFormatter))
-            )),
+            Err(e) => {
+                valid = false;
+                snapshot.warnings.push(format!(
+                    "{}: document {index}: not valid YAML, skipped{}: {}",
+                    file.display(),
+                    if documents.peek().is_none() {
+                        " with the rest of the file"
+                    } else {
+                        ""
+                    },
+                    one_line(&e.render_with_formatter(&serde_saphyr::UserMessageFormatter))
+                ));
+            }
         }
     }
+    valid
 }
 
 /// serde-saphyr's default budget bounds sizes for untrusted input; a manifests directory is the
@@ -285,35 +379,45 @@ pub fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
         .collect()
 }
 
-/// Loads `dir` now, hands the events to `apply`, then keeps watching it on a thread of its own
-/// and hands over a new complete set whenever the files change, until `stop` is set.
-pub fn spawn<F>(dir: PathBuf, stop: Arc<AtomicBool>, apply: F) -> std::thread::JoinHandle<()>
-where
-    F: Fn(Vec<ClusterEvent>) + Send + 'static,
-{
-    let mut last = fingerprint(&dir);
-    publish(&dir, &apply);
+/// Loads `dir` and keeps watching it on a thread of its own, sending a new complete set to
+/// `sink` whenever the files change, until `stop` is set or the sink's receiver is gone.
+pub fn spawn(
+    dir: PathBuf,
+    stop: Arc<AtomicBool>,
+    sink: Sink,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("manifests".into())
         .spawn(move || {
-            loop {
-                std::thread::sleep(POLL_INTERVAL);
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
+            let mut loader = Loader::default();
+            let mut last = None;
+            while !stop.load(Ordering::Relaxed) {
                 let now = fingerprint(&dir);
-                if now != last {
-                    last = now;
-                    tracing::info!(dir = %dir.display(), "manifests changed, reloading");
-                    publish(&dir, &apply);
+                if last.as_ref() != Some(&now) {
+                    if last.is_some() {
+                        tracing::info!(dir = %dir.display(), "manifests changed, reloading");
+                    }
+                    last = Some(now);
+                    if let Some(batch) = publish(&dir, &mut loader)
+                        && sink.blocking_send(batch).is_err()
+                    {
+                        return;
+                    }
                 }
+                std::thread::sleep(POLL_INTERVAL);
             }
         })
-        .expect("spawning a thread at startup")
 }
 
-fn publish<F: Fn(Vec<ClusterEvent>)>(dir: &Path, apply: &F) {
-    let snapshot = load(dir);
+/// The batch for the directory as it reads now; `None` (and a warning) when it cannot be read.
+fn publish(dir: &Path, loader: &mut Loader) -> Option<Batch> {
+    let snapshot = match loader.load(dir) {
+        Ok(snapshot) => snapshot,
+        Err(warning) => {
+            tracing::warn!("manifests: {warning}");
+            return None;
+        }
+    };
     for w in &snapshot.warnings {
         tracing::warn!("manifests: {w}");
     }
@@ -323,7 +427,7 @@ fn publish<F: Fn(Vec<ClusterEvent>)>(dir: &Path, apply: &F) {
         skipped = snapshot.warnings.len(),
         "manifests loaded"
     );
-    apply(snapshot.into_events());
+    Some(Batch::new(snapshot.into_events()))
 }
 
 #[cfg(test)]
@@ -449,6 +553,75 @@ mod tests {
         let s = parse(&text);
         assert!(s.warnings.is_empty(), "{:?}", s.warnings.first());
         assert_eq!(s.objects.len(), 15_500);
+    }
+
+    fn names(s: &Snapshot) -> Vec<String> {
+        let mut names: Vec<String> = s.objects.iter().map(|o| o.key().name).collect();
+        names.sort();
+        names
+    }
+
+    fn scratch_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "clusterdns-manifests-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    const TWO: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n";
+
+    #[test]
+    fn a_file_that_stops_parsing_keeps_its_last_good_objects_until_fixed() {
+        let dir = scratch_dir("last-good");
+        std::fs::write(dir.join("one.yaml"), TWO).unwrap();
+        std::fs::write(
+            dir.join("other.yaml"),
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: o}\n",
+        )
+        .unwrap();
+        let mut loader = Loader::default();
+        assert_eq!(names(&loader.load(&dir).unwrap()), ["a", "b", "o"]);
+        // Cut in the middle of the second document (a half-written file), then a typo.
+        for broken in [
+            &TWO[..TWO.len() - 8],
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: [a\n",
+        ] {
+            std::fs::write(dir.join("one.yaml"), broken).unwrap();
+            let s = loader.load(&dir).unwrap();
+            assert_eq!(names(&s), ["a", "b", "o"], "{broken:?}");
+            assert!(
+                s.warnings.iter().any(|w| w.contains(
+                    "one.yaml: not valid YAML: keeping the 2 objects of its last good version"
+                )),
+                "{:?}",
+                s.warnings
+            );
+            assert!(
+                s.warnings.iter().any(|w| w.contains("line ")),
+                "{:?}",
+                s.warnings
+            );
+        }
+        // Fixed: the new content is served; removed: its objects go.
+        std::fs::write(
+            dir.join("one.yaml"),
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: c}\n",
+        )
+        .unwrap();
+        assert_eq!(names(&loader.load(&dir).unwrap()), ["c", "o"]);
+        std::fs::remove_file(dir.join("one.yaml")).unwrap();
+        assert_eq!(names(&loader.load(&dir).unwrap()), ["o"]);
+        // A file that was never good contributes what parses, as before.
+        std::fs::write(dir.join("new.yaml"), &TWO[..TWO.len() - 8]).unwrap();
+        assert_eq!(names(&loader.load(&dir).unwrap()), ["a", "o"]);
+        // An unreadable directory is an error: the caller changes nothing.
+        std::fs::remove_dir_all(&dir).unwrap();
+        let err = loader.load(&dir).unwrap_err();
+        assert!(err.contains("cannot read directory"), "{err}");
+        assert!(load(&dir).objects.is_empty());
     }
 
     #[test]

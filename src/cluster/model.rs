@@ -186,7 +186,7 @@ fn namespace_of(meta: &k8s::ObjectMeta) -> Result<String, ModelError> {
 }
 
 /// A DNS label as Kubernetes names are: 1..=63 octets of `[A-Za-z0-9-_]`.
-fn is_label(s: &str) -> bool {
+pub fn is_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.bytes()

@@ -1,20 +1,32 @@
 //! The zone index: cluster events in, ready-to-serve entries out.
 //!
-//! One writer at a time (sources call [`Index::apply`]), any number of readers. Readers use
-//! sharded concurrent maps and never wait on a writer for longer than one map insert. A change
-//! recomputes only the Services it touches; the serial moves only when an answer changes.
+//! One writer, any number of readers. In the server the writer is a thread of its own
+//! ([`spawn_writer`]): sources send it batches and go on, so an apply (a re-list of 100k
+//! objects after an outage) never runs on, or blocks, a thread that serves queries. Readers use
+//! sharded concurrent maps and never wait on the writer for longer than one map insert; every
+//! entry is built aside and swapped in whole (a Service's entry, the owner list of an address).
+//! A change recomputes only the Services it touches; the serial moves only when an answer
+//! changes.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use smallvec::SmallVec;
 
 use super::records::{self, BuildOptions, ServiceEntry, SliceEntry};
-use crate::cluster::ClusterEvent;
 use crate::cluster::model::{ClusterObject, ObjectKey, ObjectKind, Service};
+use crate::cluster::{Batch, ClusterEvent, Sink};
+
+/// Batches the writer's queue holds before sources wait.
+const WRITER_QUEUE: usize = 256;
+/// At most this many queued batches are applied as one (each touched Service rebuilt once).
+const MAX_COALESCED: usize = 64;
+/// An apply at least this long is logged at info level (a big re-list).
+const SLOW_APPLY: Duration = Duration::from_millis(250);
 
 /// A PTR record some Service owns at an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,9 +43,13 @@ impl PtrOwner {
     pub fn service(&self) -> &str {
         let key = self.target.strip_suffix(".svc").unwrap_or(&self.target);
         if self.cluster_ip {
-            key
-        } else {
-            key.split_once('.').map_or(key, |(_, rest)| rest)
+            return key;
+        }
+        // `label.name.namespace`: name and namespace are one label each (checked at the edge),
+        // so they are read from the right, whatever the endpoint label holds.
+        match key.rfind('.').and_then(|dot| key[..dot].rfind('.')) {
+            Some(dot) => &key[dot + 1..],
+            None => key,
         }
     }
 }
@@ -173,6 +189,8 @@ impl Index {
     // === writes ===
 
     /// Applies a batch of events; entries of every Service they touch are rebuilt once at the end.
+    /// In the server only the writer thread ([`spawn_writer`]) calls this; tests, benches and
+    /// fuzz targets call it directly.
     pub fn apply(&self, events: impl IntoIterator<Item = ClusterEvent>) {
         let mut objects = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut touched = Touched::default();
@@ -392,40 +410,58 @@ impl Index {
         if old.as_deref() == new.as_deref() {
             return false;
         }
-        if let Some(old) = &old {
-            for (ip, _, _) in old.ptr_owners() {
-                let now_empty = match self.reverse.get_mut(&ip) {
-                    Some(mut owners) => {
-                        owners.retain(|o| o.service() != map_key);
-                        owners.is_empty()
-                    }
-                    None => false,
-                };
-                if now_empty {
-                    self.reverse.remove_if(&ip, |_, owners| owners.is_empty());
-                }
-            }
-        }
+        // The name before the PTRs that point to it; the PTRs gone before the name.
         match new {
             Some(entry) => {
-                for (ip, target, cluster_ip) in entry.ptr_owners() {
-                    let ptr = PtrOwner {
-                        target: target.clone(),
-                        cluster_ip,
-                    };
-                    let mut owners = self.reverse.entry(ip).or_default();
-                    if !owners.contains(&ptr) {
-                        owners.push(ptr);
-                        owners.sort();
-                    }
-                }
-                self.services.insert(map_key.into(), entry);
+                self.services.insert(map_key.as_str().into(), entry.clone());
+                self.swap_ptrs(&map_key, old.as_deref(), Some(&entry));
             }
             None => {
+                self.swap_ptrs(&map_key, old.as_deref(), None);
                 self.services.remove(map_key.as_str());
             }
         }
         true
+    }
+
+    /// Moves the PTR records `service` owns from `old` to `new`. The owner list of each address
+    /// it owns now is rebuilt and replaced under that address's shard lock, so an address that
+    /// keeps an owner is never seen without one; addresses it no longer owns are cleared last.
+    fn swap_ptrs(&self, service: &str, old: Option<&ServiceEntry>, new: Option<&ServiceEntry>) {
+        let mut mine: HashMap<IpAddr, PtrOwners> = HashMap::new();
+        for (ip, target, cluster_ip) in new.into_iter().flat_map(ServiceEntry::ptr_owners) {
+            let owners = mine.entry(ip).or_default();
+            let ptr = PtrOwner {
+                target: target.clone(),
+                cluster_ip,
+            };
+            if !owners.contains(&ptr) {
+                owners.push(ptr);
+            }
+        }
+        for (ip, owners) in mine.iter() {
+            let mut entry = self.reverse.entry(*ip).or_default();
+            let list = entry.value_mut();
+            list.retain(|o| o.service() != service);
+            list.extend(owners.iter().cloned());
+            list.sort();
+        }
+        for (ip, _, _) in old.into_iter().flat_map(ServiceEntry::ptr_owners) {
+            if mine.contains_key(&ip) {
+                continue;
+            }
+            let emptied = match self.reverse.get_mut(&ip) {
+                Some(mut owners) => {
+                    owners.retain(|o| o.service() != service);
+                    owners.is_empty()
+                }
+                None => false,
+            };
+            // The guard is dropped: removing under it would deadlock the shard.
+            if emptied {
+                self.reverse.remove_if(&ip, |_, owners| owners.is_empty());
+            }
+        }
     }
 
     /// Counts a live pod at `ip` in `namespace` in or out. Returns whether the namespace
@@ -471,6 +507,41 @@ impl Index {
     }
 }
 
+/// Starts the index's one writer, a thread that applies every batch the returned [`Sink`]
+/// receives, together with the batches that queued up meanwhile. It ends when every sender is
+/// gone (the source stopped).
+pub fn spawn_writer(index: Arc<Index>) -> std::io::Result<Sink> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(WRITER_QUEUE);
+    std::thread::Builder::new()
+        .name("index-writer".into())
+        .spawn(move || {
+            while let Some(first) = rx.blocking_recv() {
+                let mut events = first.events;
+                let mut then: Vec<Box<dyn FnOnce() + Send>> = first.then.into_iter().collect();
+                for _ in 1..MAX_COALESCED {
+                    let Ok(more) = rx.try_recv() else { break };
+                    events.extend(more.events);
+                    then.extend(more.then);
+                }
+                let count = events.len();
+                let started = Instant::now();
+                index.apply(events);
+                let elapsed = started.elapsed();
+                if elapsed >= SLOW_APPLY {
+                    tracing::info!(
+                        events = count,
+                        elapsed_ms = elapsed.as_millis() as u64,
+                        "index: large update applied"
+                    );
+                }
+                for f in then {
+                    f();
+                }
+            }
+        })?;
+    Ok(tx)
+}
+
 fn lower_key(key: &ObjectKey) -> ObjectKey {
     ObjectKey::new(
         key.namespace.to_ascii_lowercase(),
@@ -488,6 +559,164 @@ fn unix_now() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::model::{Endpoint, EndpointSet, Port, ServiceKind};
+    use std::sync::atomic::AtomicUsize;
+
+    fn headless(ns: &str, name: &str) -> ClusterEvent {
+        ClusterEvent::Upsert(ClusterObject::Service(Service {
+            namespace: ns.into(),
+            name: name.into(),
+            kind: ServiceKind::Headless,
+            ports: vec![],
+        }))
+    }
+
+    /// A slice of `service` with one ready endpoint per `(address, pod name)`.
+    fn slice(ns: &str, name: &str, service: &str, endpoints: &[(IpAddr, String)]) -> ClusterEvent {
+        ClusterEvent::Upsert(ClusterObject::EndpointSet(EndpointSet {
+            namespace: ns.into(),
+            name: name.into(),
+            service: Some(service.into()),
+            endpoints: endpoints
+                .iter()
+                .map(|(ip, pod)| Endpoint {
+                    addresses: vec![*ip],
+                    ready: true,
+                    hostname: None,
+                    target_name: Some(pod.as_str().into()),
+                })
+                .collect(),
+            ports: vec![Port {
+                name: "http".into(),
+                protocol: "TCP".into(),
+                port: 80,
+            }],
+        }))
+    }
+
+    fn v4(i: usize) -> IpAddr {
+        IpAddr::from([10, 2, (i / 250) as u8, (i % 250 + 1) as u8])
+    }
+
+    #[test]
+    fn an_update_never_leaves_an_address_that_keeps_its_owner_without_a_ptr() {
+        let index = Index::new(IndexOptions::default());
+        // 500 endpoints: every update of the Service's entry re-does the PTRs it owns.
+        let endpoints = |n: usize| -> Vec<(IpAddr, String)> {
+            (0..n).map(|i| (v4(i), format!("web-{i}"))).collect()
+        };
+        index.apply([
+            headless("a", "web"),
+            slice("a", "web-1", "web", &endpoints(500)),
+        ]);
+        let watched = v4(0);
+        assert!(index.with_ptr_owners(watched, |o| o.len() == 1));
+        let (stop, absent, reads) = (
+            AtomicBool::new(false),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        );
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    reads.fetch_add(1, Ordering::Relaxed);
+                    if index.with_ptr_owners(watched, <[PtrOwner]>::is_empty) {
+                        absent.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+            // The last endpoint comes and goes; the first one's owner never changes.
+            for i in 0..300 {
+                let n = if i % 2 == 0 { 499 } else { 500 };
+                index.apply([slice("a", "web-1", "web", &endpoints(n))]);
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        assert!(reads.load(Ordering::Relaxed) > 0);
+        assert_eq!(
+            absent.load(Ordering::Relaxed),
+            0,
+            "reads that found no PTR owner"
+        );
+    }
+
+    #[test]
+    fn churn_of_dotted_pod_names_leaves_no_ptr_owner_behind() {
+        let owner = PtrOwner {
+            target: "web.v2-0.db.shop.svc".into(),
+            cluster_ip: false,
+        };
+        assert_eq!(owner.service(), "db.shop", "read from the right");
+        let index = Index::new(IndexOptions {
+            build: BuildOptions {
+                endpoint_pod_names: true,
+            },
+            ..Default::default()
+        });
+        index.apply([headless("a", "db")]);
+        for round in 0..20 {
+            // Pods replaced under new names and addresses, dotted and plain.
+            let endpoints: Vec<(IpAddr, String)> = (0..5)
+                .map(|i| (v4(round * 5 + i), format!("db.v{round}-{i}")))
+                .chain([(v4(900 + round), format!("db-{round}"))])
+                .collect();
+            index.apply([slice("a", "db-1", "db", &endpoints)]);
+            let owned: usize = index.reverse.iter().map(|e| e.value().len()).sum();
+            assert_eq!(
+                owned, 6,
+                "round {round}: only the current endpoints own PTRs"
+            );
+        }
+        index.apply([
+            ClusterEvent::Delete(ObjectKind::EndpointSlice, ObjectKey::new("a", "db-1")),
+            ClusterEvent::Delete(ObjectKind::Service, ObjectKey::new("a", "db")),
+        ]);
+        assert!(index.reverse.is_empty(), "no owner left behind");
+        assert!(index.services.is_empty());
+    }
+
+    #[test]
+    fn the_writer_applies_batches_off_the_callers_thread_and_ends_with_its_senders() {
+        let index = Arc::new(Index::new(IndexOptions::default()));
+        let sink = spawn_writer(index.clone()).unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let mut batches = vec![Batch::new(vec![headless("a", "web")])];
+        batches.extend((0..10).map(|i| {
+            Batch::new(vec![slice(
+                "a",
+                "web-1",
+                "web",
+                &[(v4(i), format!("web-{i}"))],
+            )])
+        }));
+        for kind in ObjectKind::ALL {
+            batches.push(Batch::new(vec![ClusterEvent::Synced(kind)]));
+        }
+        batches.last_mut().unwrap().then = Some(Box::new(move || {
+            done_tx
+                .send(std::thread::current().name().map(str::to_owned))
+                .unwrap();
+        }));
+        for batch in batches {
+            sink.blocking_send(batch).unwrap();
+        }
+        let thread = done_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the last batch applied");
+        assert_eq!(thread.as_deref(), Some("index-writer"));
+        assert!(index.is_synced());
+        let entry = index.service("web.a").expect("served");
+        assert_eq!(entry.v4, vec![std::net::Ipv4Addr::new(10, 2, 0, 10)]);
+        assert!(index.with_ptr_owners(v4(9), |o| o.len() == 1));
+        assert!(index.with_ptr_owners(v4(8), <[PtrOwner]>::is_empty));
+        // Every sender gone: the thread ends and drops its handle on the index.
+        drop(sink);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Arc::strong_count(&index) > 1 {
+            assert!(Instant::now() < deadline, "the writer did not end");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 
     fn pod(ns: &str, name: &str, ip: &str, terminating: bool) -> ClusterEvent {
         ClusterEvent::Upsert(ClusterObject::Pod(crate::cluster::model::Pod {

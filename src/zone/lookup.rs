@@ -5,6 +5,7 @@
 //! A query for it would find something, or when it is a structural name (apex, `svc`, `pod`,
 //! an existing namespace, `dns-version`, `ns.dns`).
 
+use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -331,8 +332,11 @@ fn service(
     };
 
     // Count the hits first: existence, and SRV weights as CoreDNS computes them.
-    let mut hits = 0usize;
-    for_each_hit(entry, selector, by_endpoints, |_, _| hits += 1);
+    let (mut hits, mut may_repeat) = (0usize, false);
+    for_each_hit(entry, selector, by_endpoints, |_, must_dedup| {
+        hits += 1;
+        may_repeat |= must_dedup;
+    });
     if hits == 0 {
         return false;
     }
@@ -346,7 +350,7 @@ fn service(
     };
     match qtype {
         RecordType::A | RecordType::AAAA => found.addresses(qtype == RecordType::A, out),
-        RecordType::SRV => found.srv(hits, out),
+        RecordType::SRV => found.srv(hits, may_repeat, out),
         _ => {}
     }
     true
@@ -389,8 +393,28 @@ impl Found<'_, '_> {
         });
     }
 
-    /// SRV records with their targets' addresses as glue; `hits` sets the weight.
-    fn srv(&self, hits: usize, out: &mut AnswerBuf) {
+    /// SRV records with their targets' addresses as glue; `hits` sets the weight. Repeated
+    /// records are dropped (CoreDNS keeps the first of each): by a scan of the answer for a few
+    /// hits, through hash tables when there are many, so a big answer costs linear time.
+    fn srv(&self, hits: usize, may_repeat: bool, out: &mut AnswerBuf) {
+        if may_repeat && hits > SRV_SCAN_LIMIT {
+            let tabled = SRV_SEEN.with(|cell| {
+                let Ok(mut seen) = cell.try_borrow_mut() else {
+                    return false;
+                };
+                seen.reset(hits);
+                self.srv_records(hits, Dedup::Table(&mut seen), out);
+                seen.trim();
+                true
+            });
+            if tabled {
+                return;
+            }
+        }
+        self.srv_records(hits, Dedup::Scan, out);
+    }
+
+    fn srv_records(&self, hits: usize, mut dedup: Dedup<'_>, out: &mut AnswerBuf) {
         let (owner, ttl) = (self.owner, self.ttl);
         let weight = u16::try_from((100 / hits).max(1)).unwrap_or(1);
         for_each_hit(
@@ -412,33 +436,135 @@ impl Found<'_, '_> {
                     port,
                     target: target.clone(),
                 };
-                let glue_data = match hit.ip {
-                    IpAddr::V4(a) => Rdata::A(a),
-                    IpAddr::V6(a) => Rdata::Aaaa(a),
+                let glue = Rr {
+                    owner: Owner::Name(target),
+                    ttl,
+                    data: match hit.ip {
+                        IpAddr::V4(a) => Rdata::A(a),
+                        IpAddr::V6(a) => Rdata::Aaaa(a),
+                    },
                 };
-                let glue_owner = Owner::Name(target);
-                let (srv_seen, glue_seen) = if must_dedup {
-                    (
-                        out.answers.iter().any(|r| same_srv(&r.data, &srv)),
-                        out.additionals
-                            .iter()
-                            .any(|r| r.owner == glue_owner && r.data == glue_data),
-                    )
-                } else {
-                    (false, false)
-                };
+                let (srv_seen, glue_seen) = dedup.seen(out, &srv, &glue, hit.ip, must_dedup);
                 if !srv_seen {
                     push(out, owner, ttl, srv);
                 }
                 if !glue_seen {
-                    out.additionals.push(Rr {
-                        owner: glue_owner,
-                        ttl,
-                        data: glue_data,
-                    });
+                    out.additionals.push(glue);
                 }
             },
         );
+    }
+}
+
+/// Up to this many hits an SRV answer deduplicates by scanning what it already holds.
+const SRV_SCAN_LIMIT: usize = 16;
+/// Tables larger than this many slots are freed after the answer that needed them.
+const SRV_TABLE_KEEP: usize = 1 << 16;
+
+thread_local! {
+    /// The tables SRV deduplication reuses on this thread: no allocation once they have grown.
+    static SRV_SEEN: std::cell::RefCell<SrvSeen> = std::cell::RefCell::default();
+}
+
+/// How an SRV answer finds the records it already holds.
+enum Dedup<'s> {
+    /// A scan of the answer, only for hits that may repeat an earlier one.
+    Scan,
+    /// Hash tables of every record pushed so far.
+    Table(&'s mut SrvSeen),
+}
+
+impl Dedup<'_> {
+    /// Whether the SRV record and its glue are already in `out`. The caller pushes what was not
+    /// seen, at once: the table remembers it at the index it is about to take.
+    fn seen(
+        &mut self,
+        out: &AnswerBuf,
+        srv: &Rdata,
+        glue: &Rr,
+        ip: IpAddr,
+        must_dedup: bool,
+    ) -> (bool, bool) {
+        match self {
+            Dedup::Scan if !must_dedup => (false, false),
+            Dedup::Scan => (
+                out.answers.iter().any(|r| same_srv(&r.data, srv)),
+                out.additionals
+                    .iter()
+                    .any(|r| r.owner == glue.owner && r.data == glue.data),
+            ),
+            Dedup::Table(seen) => (
+                seen.answer_seen(&out.answers, srv),
+                seen.glue_seen(&out.additionals, glue, ip),
+            ),
+        }
+    }
+}
+
+/// Open-addressing tables of the SRV records (target, port) and glue (owner, address) already
+/// in an answer: each slot holds an index into the section plus one (0 is empty), so a record
+/// is hashed once and compared only with records of the same hash.
+#[derive(Default)]
+struct SrvSeen {
+    hasher: std::hash::RandomState,
+    answers: Vec<u32>,
+    additionals: Vec<u32>,
+}
+
+impl SrvSeen {
+    /// Empty tables for up to `records` records each, at most half full.
+    fn reset(&mut self, records: usize) {
+        let slots = (records * 2).next_power_of_two();
+        for table in [&mut self.answers, &mut self.additionals] {
+            table.clear();
+            table.resize(slots, 0);
+        }
+    }
+
+    fn trim(&mut self) {
+        for table in [&mut self.answers, &mut self.additionals] {
+            if table.len() > SRV_TABLE_KEEP {
+                *table = Vec::new();
+            }
+        }
+    }
+
+    fn answer_seen(&mut self, answers: &[Rr], srv: &Rdata) -> bool {
+        let Rdata::Srv { port, target, .. } = srv else {
+            return false;
+        };
+        let hash = self.hasher.hash_one((&*target.labels, *port));
+        probe(&mut self.answers, hash, answers.len(), |i| {
+            same_srv(&answers[i].data, srv)
+        })
+    }
+
+    fn glue_seen(&mut self, additionals: &[Rr], glue: &Rr, ip: IpAddr) -> bool {
+        let labels = match &glue.owner {
+            Owner::Name(target) => &*target.labels,
+            _ => "",
+        };
+        let hash = self.hasher.hash_one((labels, ip));
+        probe(&mut self.additionals, hash, additionals.len(), |i| {
+            additionals[i].owner == glue.owner && additionals[i].data == glue.data
+        })
+    }
+}
+
+/// Looks for an entry `same` accepts among the slots of `hash`; without one, records `index`
+/// there and returns false. The table is never more than half full, so an empty slot is found.
+fn probe(table: &mut [u32], hash: u64, index: usize, same: impl Fn(usize) -> bool) -> bool {
+    let mask = table.len() - 1;
+    let mut slot = hash as usize & mask;
+    loop {
+        match table[slot] {
+            0 => {
+                table[slot] = u32::try_from(index + 1).unwrap_or(u32::MAX);
+                return false;
+            }
+            taken if same(taken as usize - 1) => return true,
+            _ => slot = (slot + 1) & mask,
+        }
     }
 }
 
@@ -692,3 +818,123 @@ fn push_address(out: &mut AnswerBuf, owner: &Owner, ttl: u32, ip: IpAddr, qtype:
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod srv_dedupe_tests {
+    use super::*;
+    use crate::cluster::model::{Endpoint, EndpointSet, Port, Service, ServiceKind};
+    use crate::zone::records::{BuildOptions, service_entry, slice_entry};
+
+    fn port(name: &str, protocol: &str, port: i32) -> Port {
+        Port {
+            name: name.into(),
+            protocol: protocol.into(),
+            port,
+        }
+    }
+
+    /// A dual-stack headless StatefulSet: each pod's name in an IPv4 and an IPv6 slice, one
+    /// address listed twice, and two ports sharing a number (as DNS's 53/UDP and 53/TCP).
+    fn dual_stack(pods: usize) -> ServiceEntry {
+        let slice = |name: &str, v6: bool| EndpointSet {
+            namespace: "ns".into(),
+            name: name.into(),
+            service: Some("web".into()),
+            endpoints: (0..pods)
+                .map(|i| Endpoint {
+                    addresses: vec![if v6 {
+                        IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, i as u16 + 1))
+                    } else {
+                        IpAddr::V4(Ipv4Addr::new(10, 1, (i / 250) as u8, (i % 250) as u8 + 1))
+                    }],
+                    ready: true,
+                    hostname: Some(format!("web-{}", i % (pods - 1)).into()),
+                    target_name: None,
+                })
+                .collect(),
+            ports: vec![
+                port("dns", "UDP", 53),
+                port("dns-tcp", "TCP", 53),
+                port("m", "TCP", 9),
+            ],
+        };
+        let slices = [slice("web-v4", false), slice("web-v6", true)]
+            .map(|s| Arc::new(slice_entry(&s, BuildOptions::default())));
+        let service = Service {
+            namespace: "ns".into(),
+            name: "web".into(),
+            kind: ServiceKind::Headless,
+            ports: vec![],
+        };
+        service_entry(&service, &slices)
+    }
+
+    fn answer(entry: &ServiceEntry, selector: Selector<'_>, table: bool) -> AnswerBuf {
+        let mut hits = 0;
+        for_each_hit(entry, selector, true, |_, _| hits += 1);
+        let found = Found {
+            entry,
+            selector,
+            by_endpoints: true,
+            owner: &Owner::Query,
+            ttl: 5,
+        };
+        let mut out = AnswerBuf::default();
+        if table {
+            found.srv(hits, true, &mut out);
+        } else {
+            found.srv_records(hits, Dedup::Scan, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn the_table_drops_exactly_what_the_scan_drops() {
+        let entry = dual_stack(60);
+        assert!(entry.labels_repeat_across_slices);
+        for selector in [
+            Selector::Service,
+            Selector::Port {
+                port: "",
+                protocol: "",
+            },
+            Selector::Port {
+                port: "dns",
+                protocol: "",
+            },
+            Selector::Port {
+                port: "",
+                protocol: "tcp",
+            },
+            Selector::Endpoint("web-0"),
+            Selector::Endpoint("web-7"),
+        ] {
+            let scanned = answer(&entry, selector, false);
+            let tabled = answer(&entry, selector, true);
+            assert!(!scanned.answers.is_empty(), "{selector:?}");
+            assert_eq!(scanned.answers, tabled.answers, "{selector:?}");
+            assert_eq!(scanned.additionals, tabled.additionals, "{selector:?}");
+        }
+        // 59 names (web-0 twice per family) × ports 53 and 9: one SRV record each; glue once
+        // per name and address.
+        let all = answer(&entry, Selector::Service, true);
+        assert_eq!(all.answers.len(), 59 * 2);
+        assert_eq!(all.additionals.len(), 120);
+    }
+
+    #[test]
+    fn a_big_dual_stack_answer_is_deduplicated_in_linear_time() {
+        // 2 × 20,000 endpoints × 3 ports: a scan compares ~10^9 pairs (minutes in a debug
+        // build); the tables take a fraction of a second.
+        let entry = dual_stack(20_000);
+        let started = std::time::Instant::now();
+        let out = answer(&entry, Selector::Service, true);
+        let elapsed = started.elapsed();
+        assert_eq!(out.answers.len(), 19_999 * 2);
+        assert_eq!(out.additionals.len(), 40_000);
+        assert!(
+            elapsed < std::time::Duration::from_secs(20),
+            "took {elapsed:?}"
+        );
+    }
+}

@@ -214,16 +214,19 @@ fn port_entries(ports: &[model::Port]) -> Vec<PortEntry> {
 }
 
 /// The per-endpoint name, as CoreDNS's `endpointHostname`: the hostname if set, else the pod
-/// name when `endpoint_pod_names` is on (and it fits a label), else the dashed address.
+/// name when `endpoint_pod_names` is on and it is one DNS label, else the dashed address.
+///
+/// CoreDNS drops pod names longer than a label (63 octets) and takes any other as it is; a pod
+/// name is a DNS subdomain, so it may hold dots (`web.v2-0`), and CoreDNS then publishes SRV and
+/// PTR targets of several labels that no query can reach (a name's endpoint part is one
+/// label). Here such a pod name is refused like a long one: the endpoint keeps its dashed
+/// address, a name that resolves.
 pub fn endpoint_label(endpoint: &model::Endpoint, ip: IpAddr, options: BuildOptions) -> String {
     if let Some(h) = &endpoint.hostname {
         return h.to_string();
     }
     if options.endpoint_pod_names
-        && let Some(pod) = endpoint
-            .target_name
-            .as_ref()
-            .filter(|p| p.len() < 64 && !p.is_empty())
+        && let Some(pod) = endpoint.target_name.as_ref().filter(|p| model::is_label(p))
     {
         return pod.to_string();
     }
@@ -340,6 +343,31 @@ mod tests {
                 .label(),
             "10-0-0-1"
         );
+    }
+
+    #[test]
+    fn pod_names_that_are_not_one_label_fall_back_to_the_dashed_address() {
+        let on = BuildOptions {
+            endpoint_pod_names: true,
+        };
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let named = |pod: &str| Endpoint {
+            target_name: Some(pod.into()),
+            ..ep("10.0.0.1", true, None)
+        };
+        assert_eq!(endpoint_label(&named("web-0"), ip, on), "web-0");
+        assert_eq!(endpoint_label(&named("web.v2-0"), ip, on), "10-0-0-1");
+        assert_eq!(endpoint_label(&named(&"p".repeat(64)), ip, on), "10-0-0-1");
+        assert_eq!(
+            endpoint_label(&named(&"p".repeat(63)), ip, on),
+            "p".repeat(63)
+        );
+        // A hostname wins over the pod name either way.
+        let hosted = Endpoint {
+            hostname: Some("db-0".into()),
+            ..named("web.v2-0")
+        };
+        assert_eq!(endpoint_label(&hosted, ip, on), "db-0");
     }
 
     #[test]

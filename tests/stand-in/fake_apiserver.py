@@ -197,7 +197,11 @@ class Store:
         self.history_rvs: list[int] = []
         self.generation = 0  # bumped to end every open watch
         self.fail_status: int | None = None
+        self.fail_path: str | None = None  # fail only requests whose path contains this
+        self.fail_watches = True  # fail watch requests too (False: lists and the rest only)
         self.held = False  # new watches wait (send nothing) until released
+        self.lists_held = False  # list requests wait (unanswered) until released
+        self.lists_waiting = 0  # list requests waiting now
         self.stopping = False
         self.requests: list[str] = []
         self.watches: dict[int, str] = {}  # id -> request line of each open watch
@@ -367,14 +371,19 @@ def make_handler(store: Store, options):
                 except BadRequest as e:
                     self._send_status(400, str(e))
                 return
+            query = parse_qs(split.query, keep_blank_values=True)
+            watch = (query.get("watch") or [""])[-1] in ("true", "1")
             with store.cond:
                 store.requests.append(f"{self.command} {self.path}")
                 fail = store.fail_status
+                if (store.fail_path is not None and store.fail_path not in split.path) or (
+                        watch and not store.fail_watches):
+                    fail = None
             if fail is not None:
                 self._send_status(fail, f"fake-apiserver is failing on purpose with {fail}")
                 return
             try:
-                self._api(split.path, parse_qs(split.query, keep_blank_values=True))
+                self._api(split.path, query)
             except BadRequest as e:
                 self._send_status(400, str(e))
 
@@ -451,6 +460,7 @@ def make_handler(store: Store, options):
             except ValueError:
                 raise BadRequest(f"invalid limit {limit_text!r}") from None
             paged = limit > 0 and q("resourceVersion") != "0"
+            self._wait_while_lists_held()
             with store.cond:
                 if token:
                     snapshot = store.snapshots.get(token.split(":")[0])
@@ -489,6 +499,18 @@ def make_handler(store: Store, options):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def _wait_while_lists_held(self):
+            """A held list is answered (from the store as it is then) once released."""
+            with store.cond:
+                if not store.lists_held:
+                    return
+                store.lists_waiting += 1
+                try:
+                    while store.lists_held and not store.stopping:
+                        store.cond.wait(0.5)
+                finally:
+                    store.lists_waiting -= 1
 
         def _watch(self, kind, matches, query, q):
             rv_text = q("resourceVersion") or ""
@@ -642,6 +664,8 @@ def make_handler(store: Store, options):
                         "compactedResourceVersion": str(store.compacted),
                         "failing": store.fail_status,
                         "held": store.held,
+                        "listsHeld": store.lists_held,
+                        "listsWaiting": store.lists_waiting,
                         "watches": sorted(store.watches.values()),
                         "objects": len(store.objects),
                         "churned": store.churned,
@@ -692,14 +716,30 @@ def make_handler(store: Store, options):
                 elif action == "release-watches":
                     store.held = False
                     store.cond.notify_all()
+                elif action == "hold-lists":
+                    store.lists_held = True
+                elif action == "release-lists":
+                    store.lists_held = False
+                    store.cond.notify_all()
                 elif action == "fail":
-                    code = (body or {}).get("status", 503) if isinstance(body, dict) else 503
+                    body = body if isinstance(body, dict) else {}
+                    code = body.get("status", 503)
                     if not isinstance(code, int) or not 400 <= code <= 599:
                         raise BadRequest("fail needs an HTTP error status (400..599)")
+                    path, watches = body.get("path"), body.get("watches", True)
+                    if path is not None and not isinstance(path, str):
+                        raise BadRequest("fail path must be a string")
+                    if not isinstance(watches, bool):
+                        raise BadRequest("fail watches must be true or false")
                     store.fail_status = code
-                    store.end_watches()
+                    store.fail_path = path
+                    store.fail_watches = watches
+                    if watches and path is None:
+                        store.end_watches()
                 elif action == "recover":
                     store.fail_status = None
+                    store.fail_path = None
+                    store.fail_watches = True
                 elif action == "clear-requests":
                     store.requests.clear()
                 else:
