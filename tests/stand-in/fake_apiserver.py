@@ -200,8 +200,6 @@ class Store:
         self.fail_path: str | None = None  # fail only requests whose path contains this
         self.fail_watches = True  # fail watch requests too (False: lists and the rest only)
         self.held = False  # new watches wait (send nothing) until released
-        self.lists_held = False  # list requests wait (unanswered) until released
-        self.lists_waiting = 0  # list requests waiting now
         self.stopping = False
         self.requests: list[str] = []
         self.watches: dict[int, str] = {}  # id -> request line of each open watch
@@ -460,7 +458,6 @@ def make_handler(store: Store, options):
             except ValueError:
                 raise BadRequest(f"invalid limit {limit_text!r}") from None
             paged = limit > 0 and q("resourceVersion") != "0"
-            self._wait_while_lists_held()
             with store.cond:
                 if token:
                     snapshot = store.snapshots.get(token.split(":")[0])
@@ -499,18 +496,6 @@ def make_handler(store: Store, options):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
-
-        def _wait_while_lists_held(self):
-            """A held list is answered (from the store as it is then) once released."""
-            with store.cond:
-                if not store.lists_held:
-                    return
-                store.lists_waiting += 1
-                try:
-                    while store.lists_held and not store.stopping:
-                        store.cond.wait(0.5)
-                finally:
-                    store.lists_waiting -= 1
 
         def _watch(self, kind, matches, query, q):
             rv_text = q("resourceVersion") or ""
@@ -664,8 +649,6 @@ def make_handler(store: Store, options):
                         "compactedResourceVersion": str(store.compacted),
                         "failing": store.fail_status,
                         "held": store.held,
-                        "listsHeld": store.lists_held,
-                        "listsWaiting": store.lists_waiting,
                         "watches": sorted(store.watches.values()),
                         "objects": len(store.objects),
                         "churned": store.churned,
@@ -715,11 +698,6 @@ def make_handler(store: Store, options):
                     store.end_watches()
                 elif action == "release-watches":
                     store.held = False
-                    store.cond.notify_all()
-                elif action == "hold-lists":
-                    store.lists_held = True
-                elif action == "release-lists":
-                    store.lists_held = False
                     store.cond.notify_all()
                 elif action == "fail":
                     body = body if isinstance(body, dict) else {}
