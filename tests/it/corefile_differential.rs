@@ -48,12 +48,13 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::{RData, Record, RecordType};
 
+use crate::allow_list::{self, AllowEntry};
 use crate::differential::CoreDns;
 use crate::harness::{BIN, TempDir};
 use crate::kube_api::FakeApi;
@@ -449,18 +450,6 @@ fn glob_simple(pattern: &[u8], text: &[u8]) -> bool {
     }
 }
 
-/// `**` matches any run of characters, `*` any run within one label.
-fn glob_name(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern {
-        [] => text.is_empty(),
-        [b'*', b'*', rest @ ..] => (0..=text.len()).any(|i| glob_name(rest, &text[i..])),
-        [b'*', rest @ ..] => (0..=text.len())
-            .take_while(|i| *i == 0 || text[i - 1] != b'.')
-            .any(|i| glob_name(rest, &text[i..])),
-        [c, rest @ ..] => text.first() == Some(c) && glob_name(rest, &text[1..]),
-    }
-}
-
 // === the questions ===
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -792,7 +781,8 @@ impl std::fmt::Display for View {
 }
 
 /// What is compared, in the report's and the allow-list's words.
-const ASPECTS: [&str; 11] = [
+/// What an allow-list entry may name: the aspects, and `upstream` (what reached the upstream).
+const ALLOW_ASPECTS: [&str; 12] = [
     "rcode",
     "aa",
     "tc",
@@ -804,6 +794,7 @@ const ASPECTS: [&str; 11] = [
     "additional",
     "case",
     "ttl",
+    "upstream",
 ];
 
 struct Diff {
@@ -955,71 +946,6 @@ fn modes_differ(a: &View, b: &View, exact: bool) -> bool {
 
 // === the allow-list ===
 
-struct AllowEntry {
-    line: usize,
-    corefiles: Vec<String>,
-    qtypes: Vec<String>,
-    names: Vec<String>,
-    rcodes: (String, String),
-    aspects: Vec<String>,
-    contains: Option<String>,
-    reason: String,
-    used: AtomicUsize,
-}
-
-fn read_allow_list(path: &Path) -> Vec<AllowEntry> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut entries = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let n = i + 1;
-        let (pattern, reason) = line
-            .split_once('|')
-            .unwrap_or_else(|| panic!("allow-list line {n}: no `| reason`"));
-        let reason = reason.trim();
-        assert!(
-            reason.len() >= 20,
-            "allow-list line {n}: the reason must say why"
-        );
-        let parts: Vec<&str> = pattern.split_whitespace().collect();
-        assert!(
-            parts.len() == 5 || parts.len() == 6,
-            "allow-list line {n}: COREFILES QTYPES NAMES RCODES ASPECTS [CONTAINS] | reason"
-        );
-        let list = |s: &str| -> Vec<String> { s.split(',').map(str::to_owned).collect() };
-        let rcodes = if parts[3] == "*" {
-            ("*".to_owned(), "*".to_owned())
-        } else {
-            let (c, x) = parts[3].split_once('/').unwrap_or_else(|| {
-                panic!("allow-list line {n}: RCODES is * or COREDNS/CLUSTERDNS")
-            });
-            (c.to_owned(), x.to_owned())
-        };
-        let aspects = list(parts[4]);
-        for a in &aspects {
-            assert!(
-                ASPECTS.contains(&a.as_str()) || a == "upstream" || a == "*",
-                "allow-list line {n}: unknown aspect {a:?} (one of {ASPECTS:?}, upstream)"
-            );
-        }
-        entries.push(AllowEntry {
-            line: n,
-            corefiles: list(parts[0]),
-            qtypes: list(&parts[1].to_ascii_uppercase()),
-            names: list(&parts[2].to_ascii_lowercase()),
-            rcodes,
-            aspects,
-            contains: parts.get(5).map(|c| (*c).to_owned()),
-            reason: reason.to_owned(),
-            used: AtomicUsize::new(0),
-        });
-    }
-    entries
-}
-
 /// What a difference is about, for matching it with the allow-list.
 struct Subject<'a> {
     corefile: &'a str,
@@ -1032,18 +958,11 @@ struct Subject<'a> {
 }
 
 fn allowed<'a>(entries: &'a [AllowEntry], s: &Subject) -> Option<&'a AllowEntry> {
-    let name = s.name.to_ascii_lowercase();
     entries.iter().find(|e| {
-        e.corefiles
+        e.scope
             .iter()
             .any(|g| g == "*" || glob_simple(g.as_bytes(), s.corefile.as_bytes()))
-            && e.qtypes.iter().any(|t| t == "*" || *t == s.qtype)
-            && e.names
-                .iter()
-                .any(|g| glob_name(g.as_bytes(), name.as_bytes()))
-            && (e.rcodes.0 == "*" || e.rcodes.0 == s.rcodes.0)
-            && (e.rcodes.1 == "*" || e.rcodes.1 == s.rcodes.1)
-            && e.aspects.iter().any(|a| a == "*" || a == s.aspect)
+            && e.covers(&s.qtype, s.name, s.rcodes, s.aspect)
             && e.contains.as_deref().is_none_or(|c| s.text.contains(c))
     })
 }
@@ -1440,7 +1359,11 @@ fn run_case(case: &Case, api: &FakeApi, allow: &[AllowEntry], tally: &mut Tally)
 #[test]
 fn distribution_corefiles_answer_as_in_coredns() {
     let started = Instant::now();
-    let allow = read_allow_list(&root().join("tests/corefile-differential-allow.txt"));
+    let allow = allow_list::read(
+        &root().join("tests/corefile-differential-allow.txt"),
+        Some("COREFILES"),
+        &ALLOW_ASPECTS,
+    );
     let api = FakeApi::start();
     api.control("apply", &bulk_objects());
     let mut tally = Tally::default();

@@ -34,6 +34,7 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::{RData, Record, RecordType};
 use tokio::net::UdpSocket;
 
+use crate::allow_list::{self, AllowEntry};
 use crate::harness::{Server, TempDir, request_bytes};
 use crate::kube_api::FakeApi;
 
@@ -208,86 +209,6 @@ fn read_queries(path: &Path) -> Vec<(String, RecordType)> {
 
 // === the allow-list ===
 
-struct AllowEntry {
-    line: usize,
-    /// Record types, or `*`.
-    qtypes: Vec<String>,
-    /// Query name globs, lower-case.
-    names: Vec<String>,
-    /// `(CoreDNS rcode, clusterdns rcode)`, each `*` for any.
-    rcodes: (String, String),
-    /// Aspects, or `*`.
-    aspects: Vec<String>,
-    /// Text that the difference or either answer section must contain.
-    contains: Option<String>,
-    reason: String,
-    used: AtomicUsize,
-}
-
-fn read_allow_list(path: &Path) -> Vec<AllowEntry> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut entries = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let n = i + 1;
-        let (pattern, reason) = line
-            .split_once('|')
-            .unwrap_or_else(|| panic!("allow-list line {n}: no `| reason`"));
-        let reason = reason.trim();
-        assert!(
-            reason.len() >= 20,
-            "allow-list line {n}: the reason must say why"
-        );
-        let parts: Vec<&str> = pattern.split_whitespace().collect();
-        assert!(
-            parts.len() == 4 || parts.len() == 5,
-            "allow-list line {n}: QTYPES NAMES RCODES ASPECTS [CONTAINS] | reason"
-        );
-        let list = |s: &str| -> Vec<String> { s.split(',').map(str::to_owned).collect() };
-        let rcodes = if parts[2] == "*" {
-            ("*".to_owned(), "*".to_owned())
-        } else {
-            let (c, x) = parts[2].split_once('/').unwrap_or_else(|| {
-                panic!("allow-list line {n}: RCODES is * or COREDNS/CLUSTERDNS")
-            });
-            (c.to_owned(), x.to_owned())
-        };
-        let aspects = list(parts[3]);
-        for a in &aspects {
-            assert!(
-                ASPECTS.contains(&a.as_str()) || a == "*",
-                "allow-list line {n}: unknown aspect {a:?} (one of {ASPECTS:?})"
-            );
-        }
-        entries.push(AllowEntry {
-            line: n,
-            qtypes: list(&parts[0].to_ascii_uppercase()),
-            names: list(&parts[1].to_ascii_lowercase()),
-            rcodes,
-            aspects,
-            contains: parts.get(4).map(|c| (*c).to_owned()),
-            reason: reason.to_owned(),
-            used: AtomicUsize::new(0),
-        });
-    }
-    entries
-}
-
-/// `**` matches any run of characters, `*` any run without a dot (within one label).
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern {
-        [] => text.is_empty(),
-        [b'*', b'*', rest @ ..] => (0..=text.len()).any(|i| glob(rest, &text[i..])),
-        [b'*', rest @ ..] => (0..=text.len())
-            .take_while(|i| *i == 0 || text[i - 1] != b'.')
-            .any(|i| glob(rest, &text[i..])),
-        [c, rest @ ..] => text.first() == Some(c) && glob(rest, &text[1..]),
-    }
-}
-
 // === comparing ===
 
 /// One response reduced to what is compared.
@@ -421,11 +342,7 @@ fn allowed<'a>(
                 .any(|l| l.to_ascii_lowercase().contains(text))
     };
     entries.iter().find(|e| {
-        e.qtypes.iter().any(|t| t == "*" || *t == qtype)
-            && e.names.iter().any(|g| glob(g.as_bytes(), name.as_bytes()))
-            && (e.rcodes.0 == "*" || e.rcodes.0 == c.rcode)
-            && (e.rcodes.1 == "*" || e.rcodes.1 == x.rcode)
-            && e.aspects.iter().any(|a| a == "*" || a == d.aspect)
+        e.covers(&qtype, &name, (&c.rcode, &x.rcode), d.aspect)
             && e.contains.as_deref().is_none_or(mentions)
     })
 }
@@ -658,7 +575,7 @@ async fn run_variant(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clusterdns_answers_like_coredns_on_a_generated_cluster() {
     let started = Instant::now();
-    let allow = read_allow_list(&root().join("tests/differential-allow.txt"));
+    let allow = allow_list::read(&root().join("tests/differential-allow.txt"), None, &ASPECTS);
     let coredns_bin = coredns_binary();
     let output = Command::new(&coredns_bin).arg("-version").output().unwrap();
     let version = String::from_utf8_lossy(&output.stdout);

@@ -1,6 +1,7 @@
 //! Integration tests: the real binary, real clients (hickory's client, dig, raw sockets),
 //! assertions on the bytes that come back.
 
+mod allow_list;
 mod chaos;
 mod cli;
 mod cluster_zone;
