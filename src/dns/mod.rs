@@ -103,8 +103,3 @@ pub fn read_u32(message: &[u8], pos: usize) -> Option<u32> {
         message.get(pos..pos + 4)?.try_into().ok()?,
     ))
 }
-
-/// The rcode in a message's header (the low four bits).
-pub fn header_rcode(message: &[u8]) -> Option<u8> {
-    message.get(3).map(|b| b & 0x0f)
-}

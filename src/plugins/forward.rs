@@ -37,9 +37,8 @@ impl Forward {
         work: &mut Work,
         report: &mut QueryReport,
     ) -> Flow {
-        // An `except` zone, or a class other than IN (CoreDNS would forward a CH query the
-        // chaos plugin does not answer; here it ends REFUSED): nobody here answers it.
-        if !self.resolver.forwarder.forwards(qname) || request.qclass != crate::dns::CLASS_IN {
+        // An `except` zone: nobody here answers this name.
+        if !self.resolver.forwarder.forwards(qname) {
             return Flow::Next;
         }
         let client = request.client();

@@ -21,9 +21,6 @@ impl Kubernetes {
         work: &mut Work,
         report: &mut QueryReport,
     ) -> Flow {
-        if request.qclass != crate::dns::CLASS_IN {
-            return Flow::Next;
-        }
         let qtype = RecordType::from(request.qtype);
         match zone::lookup(&self.zone, qname, qtype, &mut work.answer) {
             Outcome::Answer {

@@ -180,7 +180,13 @@ impl Pipeline {
         work: &mut Work,
         report: &mut QueryReport,
     ) -> Flow {
+        // Only `chaos` answers class CH: every other stage serves IN alone (CoreDNS would
+        // forward a CH query chaos does not answer; here it ends REFUSED).
+        let class_in = request.qclass == crate::dns::CLASS_IN;
         for (i, stage) in self.stages.iter().enumerate() {
+            if !class_in && !matches!(stage, Stage::Chaos(_) | Stage::Log(_)) {
+                continue;
+            }
             let flow = match stage {
                 Stage::Log(classes) => log::handle(*classes, report),
                 Stage::Chaos(c) => c.handle(request, qname, work, report),

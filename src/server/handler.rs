@@ -49,6 +49,8 @@ pub struct Router {
     pub rate_limit: Option<Arc<super::ratelimit::RateLimiter>>,
     /// For each block, the metrics label index of each of its zones.
     zone_labels: Arc<[Vec<usize>]>,
+    /// Some block forwards: an ExternalName answer may have a target to look up upstream.
+    forwards: bool,
 }
 
 /// What became of a request.
@@ -76,7 +78,9 @@ impl Router {
             .iter()
             .map(|b| b.zones.iter().map(|z| metrics.zone_index(z)).collect())
             .collect();
+        let forwards = blocks.iter().any(|b| b.pipeline.recursion_available());
         Router {
+            forwards,
             blocks: blocks.into(),
             metrics,
             rate_limit: None,
@@ -154,9 +158,8 @@ impl Router {
         };
         flags.authoritative = true;
         flags.rcode = records.rcode;
-        let forwards = self.blocks.iter().any(|b| b.pipeline.recursion_available());
         let chase = match report.plugin {
-            Plugin::Kubernetes if forwards => {
+            Plugin::Kubernetes if self.forwards => {
                 kubernetes::chase_target(&work.answer.answers, request.qtype)
                     .and_then(|target| Some((self.resolver_for(&target)?.clone(), target)))
             }

@@ -223,11 +223,14 @@ fn account(
         response,
         elapsed,
     );
+    if !report.log.any() {
+        return;
+    }
     let answers = response
         .and_then(|r| r.get(6..8))
         .map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
     let rcode = response.map_or(0, |r| response_rcode(report, r));
-    if report.log.any() && crate::plugins::log::wanted(report.log, rcode, answers) {
+    if crate::plugins::log::wanted(report.log, rcode, answers) {
         let qname = name::display(request, crate::dns::HEADER_LEN);
         let rcode = response.map_or("-", |_| rcode_name(rcode));
         tracing::info!(

@@ -9,7 +9,7 @@ use crate::harness::{Proto, Server, demo_dir, dig, lines, query, raw_udp, reques
 use crate::upstream::{Behaviour, FakeUpstream, NEGATIVE_TTL, bind_pair};
 
 /// One root block forwarding to `to`, with extra `[server.forward]` and `[server.cache]` lines.
-fn forwarding(to: &[std::net::SocketAddr], forward: &str, cache: Option<&str>) -> Server {
+pub fn forwarding(to: &[std::net::SocketAddr], forward: &str, cache: Option<&str>) -> Server {
     let to: Vec<String> = to
         .iter()
         .map(|a| format!("{a:?}").replace('"', ""))

@@ -9,16 +9,11 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 
+use crate::forward::forwarding;
 use crate::harness::{Proto, Server, demo_dir, query, raw_udp, request_bytes};
 use crate::upstream::{Behaviour, FakeUpstream, bind_pair};
 
 /// One root block forwarding to `to`, with extra `[server.forward]` lines and no cache.
-fn forwarding(to: SocketAddr, forward: &str) -> Server {
-    Server::with_config(&format!(
-        "[[server]]\nlisten = [\"127.0.0.1:0\"]\nzones = [\".\"]\n[server.forward]\nto = [\"{to}\"]\n{forward}\n"
-    ))
-}
-
 /// Waits (bounded) until the server's log contains `text`.
 fn wait_for_log(server: &Server, text: &str, within: Duration) {
     let deadline = Instant::now() + within;
@@ -49,7 +44,7 @@ fn a_dropped_datagram_is_sent_again_within_the_timeout() {
         up.add_a(name, 60, &format!("192.0.2.{}", i + 1));
     }
     up.set(Behaviour::DropFirst);
-    let server = forwarding(up.addr, "timeout = \"2s\"");
+    let server = forwarding(&[up.addr], "timeout = \"2s\"", None);
 
     // Half one after another, half at once.
     let (first, second) = names.split_at(6);
@@ -102,7 +97,7 @@ async fn a_failed_query_only_starts_a_health_check_and_failed_checks_mark_the_up
     // Queries fail, health checks are answered: never down, however many queries fail at once.
     let flaky = FakeUpstream::start();
     flaky.set(Behaviour::OnlyHealthChecks);
-    let server = forwarding(flaky.addr, options);
+    let server = forwarding(&[flaky.addr], options, None);
     for round in 0..2 {
         let queries = (0..4).map(|i| {
             let (addr, name) = (server.addr, format!("fail-{round}-{i}.example.org."));
@@ -126,7 +121,7 @@ async fn a_failed_query_only_starts_a_health_check_and_failed_checks_mark_the_up
     // Health checks fail too: down after max_fails checks, logged once; up when it answers.
     let dead = FakeUpstream::start();
     dead.set(Behaviour::Silent);
-    let server = forwarding(dead.addr, options);
+    let server = forwarding(&[dead.addr], options, None);
     let m = query(server.addr, "first.example.org.", RecordType::A, Proto::Udp).await;
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
     wait_for_log(&server, "upstream down", Duration::from_secs(15));
@@ -396,7 +391,7 @@ fn an_upstream_that_is_not_there_fails_at_once_not_at_the_timeout() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let server = forwarding(closed, "timeout = \"8s\"");
+    let server = forwarding(&[closed], "timeout = \"8s\"", None);
     let (m, took) = ask_once(server.addr, "gone.example.org");
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
     // Generous against a busy machine, far below the 8 s timeout it used to wait out.
