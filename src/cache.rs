@@ -181,7 +181,8 @@ impl Cache {
     /// expired: the TTL to serve an entry with that the caller holds (as [`Cache::insert`]
     /// returns it).
     pub fn remaining(&self, entry: &Entry) -> Option<u32> {
-        entry.remaining((self.clock)())
+        let left = entry.remaining((self.clock)())?;
+        Some(self.served_ttl(entry, left))
     }
 
     pub fn lookup(&self, key: &Key) -> Lookup {
@@ -208,8 +209,8 @@ impl Cache {
                         <= lifetime.as_millis() * u128::from(PREFETCH_REMAINING_PERCENT)
                     && !entry.refreshing.swap(true, Ordering::Relaxed);
                 Lookup::Fresh {
+                    ttl: self.served_ttl(&entry, ttl),
                     entry,
-                    ttl,
                     prefetch,
                 }
             }
@@ -225,12 +226,19 @@ impl Cache {
         }
     }
 
-    /// Stores a reply if it is cacheable and returns the entry (for serving it at once);
-    /// a reply that is not cached is handed back.
-    pub fn insert(&self, key: Key, reply: Reply) -> Result<Arc<Entry>, Reply> {
-        let Some((class, ttl)) = self.lifetime(&reply).filter(|(_, ttl)| *ttl > 0) else {
-            return Err(reply);
+    /// Stores a reply if it is cacheable and returns the entry (for serving it at once). A
+    /// reply that is not stored is handed back with the TTL to serve it with: the capped one
+    /// for a name in the cache's zones (CoreDNS caps every reply through `cache`, stored or
+    /// not), `None` (as the upstream sent it) outside them.
+    pub fn insert(&self, key: Key, reply: Reply) -> Result<Arc<Entry>, (Reply, Option<u32>)> {
+        let in_zones = self.config.zones.is_empty() || self.under(&key, &self.config.zones);
+        let lifetime = self.lifetime(&reply).filter(|_| in_zones);
+        let Some((class, ttl)) = lifetime else {
+            return Err((reply, None));
         };
+        if ttl == 0 || reply.truncated() || !self.caches(&key, class) {
+            return Err((reply, Some(ttl)));
+        }
         let entry = Arc::new(Entry {
             reply,
             class,
@@ -242,6 +250,33 @@ impl Cache {
         entry_counter(&self.metrics, class).fetch_add(1, Ordering::Relaxed);
         self.entries.insert(key, entry.clone());
         Ok(entry)
+    }
+
+    /// The TTL a hit is served with: the time left, or with `keepttl` the stored TTL.
+    fn served_ttl(&self, entry: &Entry, left: u32) -> u32 {
+        if self.config.keep_ttl {
+            entry.ttl
+        } else {
+            left
+        }
+    }
+
+    /// Whether a reply of `class` for the key's name may be stored: not under a zone its
+    /// class is disabled for.
+    fn caches(&self, key: &Key, class: ReplyClass) -> bool {
+        let disabled = match class {
+            ReplyClass::Success => &self.config.disable_success,
+            ReplyClass::Denial => &self.config.disable_denial,
+            ReplyClass::ServFail => return true,
+        };
+        disabled.is_empty() || !self.under(key, disabled)
+    }
+
+    /// Is the key's name in one of `zones`?
+    fn under(&self, key: &Key, zones: &[String]) -> bool {
+        let mut name = String::new();
+        crate::dns::name::lower_dotted(key, 0, &mut name);
+        zones.iter().any(|z| crate::zone::lookup::in_zone(&name, z))
     }
 
     /// Counts a stale answer served.
@@ -266,9 +301,6 @@ impl Cache {
 
     /// What class of entry a reply makes and for how long, or `None` if it is not cached.
     fn lifetime(&self, reply: &Reply) -> Option<(ReplyClass, u32)> {
-        if reply.truncated() {
-            return None;
-        }
         let c = &self.config;
         match reply.rcode {
             rcode::NOERROR if reply.answer_count > 0 => {
@@ -277,9 +309,10 @@ impl Cache {
             }
             rcode::NOERROR | rcode::NXDOMAIN => {
                 // RFC 2308 §5: without an SOA there is no negative TTL: not cached.
+                let min = c.negative_min_ttl.unwrap_or(c.min_ttl);
                 let ttl = reply
                     .negative_ttl?
-                    .clamp(c.min_ttl.min(c.negative_max_ttl), c.negative_max_ttl);
+                    .clamp(min.min(c.negative_max_ttl), c.negative_max_ttl);
                 Some((ReplyClass::Denial, ttl))
             }
             rcode::SERVFAIL if c.servfail_ttl > 0 => Some((ReplyClass::ServFail, c.servfail_ttl)),

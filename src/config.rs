@@ -282,6 +282,16 @@ pub struct CacheConfig {
     pub prefetch: u32,
     /// How long past expiry an entry may be served when upstreams fail (RFC 8767; 0: never).
     pub serve_stale: Duration,
+    /// Lower clamp for negative entries (CoreDNS `denial … MINTTL`); `None`: `min_ttl`.
+    pub negative_min_ttl: Option<u32>,
+    /// Hits are served with the TTL the entry was stored with, not the time it has left
+    /// (CoreDNS `keepttl`).
+    pub keep_ttl: bool,
+    /// Only names under these zones are cached (empty: every name the block forwards).
+    pub zones: Vec<String>,
+    /// Zones whose positive / negative answers are not cached (CoreDNS `disable`).
+    pub disable_success: Vec<String>,
+    pub disable_denial: Vec<String>,
 }
 
 // === raw schema ===
@@ -415,6 +425,15 @@ struct RawCache {
     #[serde(default)]
     prefetch: i64,
     serve_stale: Option<RawDuration>,
+    negative_min_ttl: Option<i64>,
+    #[serde(default)]
+    keepttl: bool,
+    #[serde(default)]
+    zones: Vec<String>,
+    #[serde(default)]
+    disable_success: Vec<String>,
+    #[serde(default)]
+    disable_denial: Vec<String>,
 }
 
 /// A duration: whole seconds, or a string read by [`parse_duration`] (`"500ms"`, `"2s"`, `"5m"`,
@@ -1098,6 +1117,10 @@ impl RawCache {
             )
         })?;
         let serve_stale = duration(&format!("{key}.serve_stale"), self.serve_stale, "0s")?;
+        let negative_min_ttl = self
+            .negative_min_ttl
+            .map(|v| seconds("negative_min_ttl", v))
+            .transpose()?;
         Ok(CacheConfig {
             capacity,
             min_ttl,
@@ -1106,6 +1129,14 @@ impl RawCache {
             servfail_ttl,
             prefetch,
             serve_stale,
+            negative_min_ttl,
+            keep_ttl: self.keepttl,
+            zones: zones_or_cidrs(&format!("{key}.zones"), &self.zones)?,
+            disable_success: zones_or_cidrs(
+                &format!("{key}.disable_success"),
+                &self.disable_success,
+            )?,
+            disable_denial: zones_or_cidrs(&format!("{key}.disable_denial"), &self.disable_denial)?,
         })
     }
 }

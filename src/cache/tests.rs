@@ -61,6 +61,11 @@ fn config() -> CacheConfig {
         servfail_ttl: 0,
         prefetch: 0,
         serve_stale: Duration::ZERO,
+        negative_min_ttl: None,
+        keep_ttl: false,
+        zones: Vec::new(),
+        disable_success: Vec::new(),
+        disable_denial: Vec::new(),
     }
 }
 
@@ -505,4 +510,82 @@ fn capacity_bounds_bytes_so_large_answers_count_for_their_size() {
             .unwrap();
     }
     assert!(cache.len() >= 36, "{} small entries held", cache.len());
+}
+
+/// A cache key as the server builds it: wire name, type A, class IN, flags.
+fn wire_key(name: &str) -> Key {
+    let mut k = wire_name(name);
+    k.extend_from_slice(&[0, 1, 0, 1, 0]);
+    k.into()
+}
+
+#[test]
+fn keepttl_serves_the_stored_ttl_until_the_entry_expires() {
+    let (cache, clock) = new_cache(CacheConfig {
+        keep_ttl: true,
+        ..config()
+    });
+    let k = key("www");
+    let entry = cache.insert(k.clone(), positive(60)).expect("cached");
+    clock.set(secs(59));
+    assert_eq!(found(&cache, &k), fresh(60), "not counted down");
+    assert_eq!(cache.remaining(&entry), Some(60));
+    clock.set(secs(60));
+    assert_eq!(found(&cache, &k), Found::Miss, "still expires at its TTL");
+}
+
+#[test]
+fn disabled_zones_and_the_cached_zones_decide_what_is_stored() {
+    let (cache, _) = new_cache(CacheConfig {
+        zones: vec!["example.org".into(), "example.net".into()],
+        disable_success: vec!["no.example.org".into()],
+        disable_denial: vec!["example.net".into()],
+        ..config()
+    });
+    let stored = |name: &str, reply: Reply| cache.insert(wire_key(name), reply).is_ok();
+    assert!(stored("a.example.org", positive(60)));
+    assert!(
+        stored("a.no.example.org", nxdomain(60, 60)),
+        "denial still cached"
+    );
+    assert!(
+        !stored("a.no.example.org", positive(60)),
+        "success disabled"
+    );
+    assert!(!stored("NO.example.org", positive(60)), "case-insensitive");
+    assert!(stored("a.example.net", positive(60)));
+    assert!(
+        !stored("a.example.net", nxdomain(60, 60)),
+        "denial disabled"
+    );
+    assert!(
+        !stored("example.com", positive(60)),
+        "outside the cached zones"
+    );
+    assert!(!stored("xexample.org", positive(60)), "a label boundary");
+}
+
+#[test]
+fn denial_has_its_own_minimum_ttl() {
+    let separate = CacheConfig {
+        min_ttl: 30,
+        negative_min_ttl: Some(2),
+        ..config()
+    };
+    assert_eq!(
+        cached_ttl(separate.clone(), nxdomain(1, 1)),
+        Some((ReplyClass::Denial, 2))
+    );
+    assert_eq!(
+        cached_ttl(separate, positive(1)),
+        Some((ReplyClass::Success, 30))
+    );
+    let shared = CacheConfig {
+        min_ttl: 30,
+        ..config()
+    };
+    assert_eq!(
+        cached_ttl(shared, nxdomain(1, 1)),
+        Some((ReplyClass::Denial, 30))
+    );
 }

@@ -381,8 +381,8 @@ impl Class {
 /// `cache [TTL] [ZONES…] { … }`. `kube` is the block's cluster zone: cluster answers are never
 /// cached, so disabling the cache for names it answers is already so.
 pub fn cache(d: &Directive, zones: &[String], kube: Option<&Kube>, out: &mut Out) -> Option<Table> {
-    let ttl = match cache_args(&d.args, zones) {
-        Ok(ttl) => ttl,
+    let (ttl, cached) = match cache_args(&d.args, zones) {
+        Ok(args) => args,
         Err(why) => {
             out.refuse(&d.loc, "cache", why);
             return None;
@@ -390,6 +390,9 @@ pub fn cache(d: &Directive, zones: &[String], kube: Option<&Kube>, out: &mut Out
     };
     let (mut success, mut denial) = (Class::default(), Class::default());
     let mut table = Table::new();
+    if !cached.is_empty() {
+        put(&mut table, "zones", cached);
+    }
     for o in &d.block {
         let subject = format!("cache {}", o.name);
         match o.name.as_str() {
@@ -398,7 +401,7 @@ pub fn cache(d: &Directive, zones: &[String], kube: Option<&Kube>, out: &mut Out
                 Some(c) => denial = c,
                 None => out.refuse(&o.loc, &subject, "expects CAPACITY [TTL [MINTTL]]"),
             },
-            "disable" => disable(o, kube, out),
+            "disable" => disable(o, kube, &mut table, out),
             _ => cache_option(o, &subject, &mut table, out),
         }
     }
@@ -416,25 +419,24 @@ pub fn cache(d: &Directive, zones: &[String], kube: Option<&Kube>, out: &mut Out
     if let Some(t) = denial.ttl.or(ttl) {
         put(&mut table, "negative_max_ttl", i64::from(t));
     }
+    // CoreDNS's MINTTL default is 5 for both classes.
     if success.min.is_some() || denial.min.is_some() {
-        let (s, n) = (
-            success.min.unwrap_or(MIN_TTL),
-            denial.min.unwrap_or(MIN_TTL),
+        put(
+            &mut table,
+            "min_ttl",
+            i64::from(success.min.unwrap_or(MIN_TTL)),
         );
-        if s == n {
-            put(&mut table, "min_ttl", i64::from(s));
-        } else {
-            let why = format!(
-                "success MINTTL {s} and denial MINTTL {n} differ: clusterdns has one min_ttl"
-            );
-            out.refuse(&d.loc, "cache", why);
-        }
+        put(
+            &mut table,
+            "negative_min_ttl",
+            i64::from(denial.min.unwrap_or(MIN_TTL)),
+        );
     }
     Some(table)
 }
 
-/// `[TTL] [ZONES…]`: the TTL, when the zones cover the whole block.
-fn cache_args(args: &[String], zones: &[String]) -> Result<Option<u32>, String> {
+/// `[TTL] [ZONES…]`: the TTL and the zones cached, empty when they cover the whole block.
+fn cache_args(args: &[String], zones: &[String]) -> Result<(Option<u32>, Vec<String>), String> {
     let (ttl, rest) = match args.split_first() {
         Some((first, rest)) if first.bytes().all(|b| b.is_ascii_digit()) => {
             match first.parse::<u32>() {
@@ -446,17 +448,17 @@ fn cache_args(args: &[String], zones: &[String]) -> Result<Option<u32>, String> 
     };
     let cached = zones_of(rest)?;
     if cached.is_empty() || zones.iter().all(|z| cached.iter().any(|c| covers(c, z))) {
-        Ok(ttl)
+        Ok((ttl, Vec::new()))
     } else {
-        Err("caching only some zones of the block is not implemented".to_owned())
+        Ok((ttl, cached))
     }
 }
 
-/// `disable success|denial [ZONES…]`: accepted when every zone is answered by the block's
-/// cluster zone and none of it falls through to the forwarder.
-fn disable(o: &Directive, kube: Option<&Kube>, out: &mut Out) {
-    let zones = match o.args.split_first() {
-        Some((what, zones)) if what == "success" || what == "denial" => zones_of(zones),
+/// `disable success|denial [ZONES…]`: the forwarded names under ZONES are not cached for that
+/// class (the cluster zone's names never are).
+fn disable(o: &Directive, kube: Option<&Kube>, table: &mut Table, out: &mut Out) {
+    let (what, zones) = match o.args.split_first() {
+        Some((what, zones)) if what == "success" || what == "denial" => (what, zones_of(zones)),
         _ => return out.refuse(&o.loc, "cache disable", "expects success|denial [ZONES…]"),
     };
     let zones = match zones {
@@ -470,12 +472,14 @@ fn disable(o: &Directive, kube: Option<&Kube>, out: &mut Out) {
                 && !k.fallthrough.iter().any(|f| covers(f, z) || covers(z, f))
         })
     };
-    if !zones.iter().all(answered) {
-        out.refuse(
-            &o.loc,
-            "cache disable",
-            "disabling the cache for forwarded names is not implemented (only the cluster zone's names are never cached)",
-        );
+    // Zones the cluster answers alone need nothing: their answers never enter the cache. A
+    // later `disable` of the same class replaces an earlier one, as in CoreDNS.
+    let key = format!("disable_{what}");
+    let forwarded: Vec<String> = zones.into_iter().filter(|z| !answered(z)).collect();
+    if forwarded.is_empty() {
+        table.remove(&key);
+    } else {
+        put(table, &key, forwarded);
     }
 }
 
@@ -509,7 +513,7 @@ fn cache_option(o: &Directive, subject: &str, t: &mut Table, out: &mut Out) {
             Some(d) => put(t, "servfail_ttl", d.as_secs_f64().ceil() as i64),
             None => out.refuse(&o.loc, subject, "expects a DURATION up to 5m"),
         },
-        ("keepttl", []) => out.refuse(&o.loc, subject, "not implemented: served TTLs count down"),
+        ("keepttl", []) => put(t, "keepttl", true),
         _ => out.refuse(&o.loc, subject, "option not implemented or wrong arguments"),
     }
 }

@@ -73,6 +73,6 @@ pub async fn fetch(
             let ttl = cache.remaining(&entry);
             Ok((Arc::new(entry.reply.clone()), ttl))
         }
-        Err(reply) => Ok((Arc::new(reply), None)),
+        Err((reply, ttl)) => Ok((Arc::new(reply), ttl)),
     }
 }

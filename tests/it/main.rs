@@ -2,6 +2,7 @@
 //! assertions on the bytes that come back.
 
 mod allow_list;
+mod cache_options;
 mod chaos;
 mod cli;
 mod cluster_zone;

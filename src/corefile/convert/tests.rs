@@ -98,19 +98,21 @@ fn a_cache_ttl_and_a_denial_ttl_make_one_key_each() {
 }
 
 #[test]
-fn cache_options_that_clusterdns_cannot_honour_are_refused_or_noted() {
+fn cache_zones_keepttl_minttls_and_disable_translate() {
     let c = conv(
-        ".:53 {\n  forward . 1.1.1.1\n  cache 30 example.org {\n  }\n}\nb:53 {\n  forward . 1.1.1.1\n  cache {\n    keepttl\n    success 1 10 1\n    denial 1 10 2\n    serve_stale\n    prefetch 5 5m 20%\n    disable success\n  }\n}\n",
+        ".:53 {\n  forward . 1.1.1.1\n  cache 30 example.org {\n  }\n}\nb:53 {\n  forward . 1.1.1.1\n  cache {\n    keepttl\n    success 1 10 1\n    denial 1 10 2\n    serve_stale\n    prefetch 5 5m 20%\n    disable success\n    disable denial x.b\n    disable denial a.b c.b\n  }\n}\n",
     );
-    assert_eq!(
-        issues(&c.untranslated),
-        [
-            "Corefile:3: cache: caching only some zones of the block is not implemented",
-            "Corefile:9: cache keepttl: not implemented: served TTLs count down",
-            "Corefile:14: cache disable: disabling the cache for forwarded names is not implemented (only the cluster zone's names are never cached)",
-            "Corefile:8: cache: success MINTTL 1 and denial MINTTL 2 differ: clusterdns has one min_ttl",
-        ]
-    );
+    assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    let v = valid(&c);
+    let (first, second) = (&v["server"][0]["cache"], &v["server"][1]["cache"]);
+    assert_eq!(strings(&first["zones"]), ["example.org"]);
+    assert_eq!(first["max_ttl"].as_integer(), Some(30));
+    assert_eq!(second.get("zones"), None, "b covers the whole block");
+    assert_eq!(second["keepttl"].as_bool(), Some(true));
+    assert_eq!(second["min_ttl"].as_integer(), Some(1));
+    assert_eq!(second["negative_min_ttl"].as_integer(), Some(2));
+    assert_eq!(strings(&second["disable_success"]), ["."]);
+    assert_eq!(strings(&second["disable_denial"]), ["a.b", "c.b"]);
     assert_eq!(c.notes.len(), 2, "{:?}", c.notes);
     assert!(
         c.notes[0]
@@ -127,11 +129,17 @@ fn cache_options_that_clusterdns_cannot_honour_are_refused_or_noted() {
 #[test]
 fn disabling_the_cache_for_the_cluster_zone_is_already_so_unless_it_falls_through() {
     let kubeadm = ".:53 {\n  kubernetes cluster.local in-addr.arpa ip6.arpa {\n    fallthrough in-addr.arpa ip6.arpa\n  }\n  forward . 1.1.1.1\n  cache 30 {\n    disable success cluster.local\n    disable denial cluster.local\n  }\n}\n";
-    complete(kubeadm);
-    let c = conv(&kubeadm.replace("fallthrough in-addr.arpa ip6.arpa", "fallthrough"));
-    assert_eq!(c.untranslated.len(), 2, "{:?}", c.untranslated);
-    let c = conv(&kubeadm.replace("success cluster.local", "success example.org"));
-    assert_eq!(c.untranslated.len(), 1, "{:?}", c.untranslated);
+    let v = complete(kubeadm);
+    assert_eq!(v["server"][0]["cache"].get("disable_success"), None);
+    let v = complete(&kubeadm.replace("fallthrough in-addr.arpa ip6.arpa", "fallthrough"));
+    let cache = &v["server"][0]["cache"];
+    assert_eq!(strings(&cache["disable_success"]), ["cluster.local"]);
+    assert_eq!(strings(&cache["disable_denial"]), ["cluster.local"]);
+    let v = complete(&kubeadm.replace("success cluster.local", "success example.org"));
+    assert_eq!(
+        strings(&v["server"][0]["cache"]["disable_success"]),
+        ["example.org"]
+    );
 }
 
 #[test]
