@@ -243,6 +243,8 @@ pub struct ForwardConfig {
     pub prefer_udp: bool,
     /// Most queries in flight upstream at once (0: unbounded); beyond, REFUSED.
     pub max_concurrent: usize,
+    /// Only names under this zone are forwarded (CoreDNS `forward FROM`; `""`: every name).
+    pub from: String,
     /// Zones never forwarded (lower-case, no trailing dot).
     pub except: Vec<String>,
     /// When every upstream failed, SERVFAIL within this bound.
@@ -397,6 +399,7 @@ struct RawForward {
     prefer_udp: bool,
     #[serde(default = "default_max_concurrent")]
     max_concurrent: i64,
+    from: Option<String>,
     #[serde(default)]
     except: Vec<String>,
     timeout: Option<RawDuration>,
@@ -961,6 +964,10 @@ impl RawForward {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let from = match &self.from {
+            Some(zone) => zone_name(&format!("{key}.from"), zone)?,
+            None => String::new(),
+        };
         let except = self
             .except
             .iter()
@@ -1018,6 +1025,7 @@ impl RawForward {
             force_tcp: self.force_tcp,
             prefer_udp: self.prefer_udp,
             max_concurrent,
+            from,
             except,
             timeout,
         })

@@ -128,14 +128,7 @@ pub fn forward(d: &Directive, block_zones: &[String], out: &mut Out) -> Option<T
         return None;
     };
     let from = zone_of(from);
-    if !block_zones.iter().all(|z| covers(&from, z)) {
-        out.refuse(
-            &d.loc,
-            &d.name,
-            format!("FROM {from} is narrower than the server block: give it a server block of its own ({from}:53 {{ forward . … }})"),
-        );
-        return None;
-    }
+    let narrower = !block_zones.iter().all(|z| covers(&from, z));
     let mut upstreams = Vec::new();
     for t in to {
         let t = t.strip_prefix("dns://").unwrap_or(t);
@@ -151,6 +144,9 @@ pub fn forward(d: &Directive, block_zones: &[String], out: &mut Out) -> Option<T
     }
     let mut table = Table::new();
     put(&mut table, "to", upstreams);
+    if narrower {
+        put(&mut table, "from", from);
+    }
     if legacy {
         out.note(
             &d.loc,

@@ -177,13 +177,14 @@ impl Forwarder {
         })
     }
 
-    /// Is this name (lower-case, dotted) forwarded at all, or under an `except` zone?
+    /// Is this name (lower-case, dotted) forwarded: under `from` and not under an `except` zone?
     pub fn forwards(&self, qname: &str) -> bool {
-        !self
-            .config
-            .except
-            .iter()
-            .any(|z| crate::zone::lookup::in_zone(qname, z))
+        crate::zone::lookup::in_zone(qname, &self.config.from)
+            && !self
+                .config
+                .except
+                .iter()
+                .any(|z| crate::zone::lookup::in_zone(qname, z))
     }
 
     /// The upstreams in the order this query tries them: usable ones by policy; when every

@@ -589,3 +589,30 @@ async fn a_popular_entry_is_prefetched_before_it_expires() {
         "one prefetch, and the expired original did not miss"
     );
 }
+
+/// `forward FROM …` with FROM narrower than the block (a Corefile's `forward example.org …`
+/// in a `.` block): only names under FROM go upstream; the rest find nobody to answer.
+#[test]
+fn a_from_zone_narrower_than_the_block_forwards_only_its_names() {
+    let up = FakeUpstream::start();
+    up.add_a("a.example.org", 60, "192.0.2.7");
+    up.add_a("a.example.net", 60, "192.0.2.8");
+    let dir = crate::harness::TempDir::new();
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            ".:0 {{\n    bind 127.0.0.1\n    forward Example.ORG. {}\n}}\n",
+            up.addr
+        ),
+    );
+    let server = Server::spawn_corefile(dir, &corefile);
+    let inside = dig(server.addr, &["a.example.org", "A"]);
+    assert!(
+        inside.contains("192.0.2.7") && inside.contains("status: NOERROR"),
+        "{inside}"
+    );
+    let outside = dig(server.addr, &["a.example.net", "A"]);
+    assert!(outside.contains("status: REFUSED"), "{outside}");
+    assert_eq!(up.count("a.example.net"), 0);
+    assert_eq!(up.count("a.example.org"), 1);
+}

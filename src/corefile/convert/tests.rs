@@ -316,16 +316,18 @@ fn kubernetes_and_forward_take_their_zones_from_the_block() {
         strings(&v["server"][0]["kubernetes"]["zones"]),
         ["cluster.local"]
     );
-    let c = conv(
-        ".:53 {\n  kubernetes {\n  }\n  forward example.org 1.1.1.1\n  forward . tls://1.1.1.1\n}\n",
-    );
+    let c = conv(".:53 {\n  kubernetes {\n  }\n  forward . tls://1.1.1.1\n}\n");
     assert_eq!(
         issues(&c.untranslated),
         [
             "Corefile:2: kubernetes: the root zone cannot be a cluster zone: name the cluster domain (kubernetes cluster.local …)",
-            "Corefile:4: forward: FROM example.org is narrower than the server block: give it a server block of its own (example.org:53 { forward . … })",
-            "Corefile:5: forward: tls:// upstreams are not implemented: plain DNS only",
+            "Corefile:4: forward: tls:// upstreams are not implemented: plain DNS only",
         ]
+    );
+    let v = complete(".:53 {\n  forward Example.org. 1.1.1.1\n}\n");
+    assert_eq!(
+        v["server"][0]["forward"]["from"].as_str(),
+        Some("example.org")
     );
     let v =
         complete("example.org:53 {\n  forward example.org dns://10.0.0.1:5353 [fd00::1]:53\n}\n");
