@@ -181,3 +181,190 @@ fn ttl_rule(args: &[String], t: &mut Table) -> Result<(), String> {
     t.insert("ttl".into(), value);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::convert::{Options, convert};
+    use super::super::grammar::{Vars, parse_text};
+    use crate::config::Config;
+    use crate::config::rewrite::{Action, Matcher};
+
+    /// The rules of a one-block Corefile, or what was refused.
+    fn rules(body: &str) -> Result<Vec<crate::config::rewrite::RewriteRule>, Vec<String>> {
+        let text = format!(".:53 {{\n{body}\n    forward . 127.0.0.1\n}}\n");
+        let blocks = parse_text(&text, Path::new("Corefile"), &Vars::default()).unwrap();
+        let c = convert(&blocks, Path::new("Corefile"), Options { ipv6: false });
+        if !c.untranslated.is_empty() {
+            return Err(c.untranslated.iter().map(ToString::to_string).collect());
+        }
+        let config = Config::parse(&c.toml, Path::new("/etc/coredns/Corefile"))
+            .unwrap_or_else(|e| panic!("{e}\n{}", c.toml));
+        Ok(config.servers[0].rewrite.clone())
+    }
+
+    /// CoreDNS's `TestNewNameRule` table: which name rules start and which do not.
+    #[test]
+    fn name_rules_are_accepted_and_refused_as_coredns_does() {
+        let cases: &[(&str, bool)] = &[
+            ("exact srv3.coredns.rocks srv4.coredns.rocks", true),
+            ("srv1.coredns.rocks srv2.coredns.rocks", true),
+            ("suffix coredns.rocks coredns.rocks.", true),
+            ("regex srv1.coredns.rocks 10", true),
+            ("regex (.*).coredns.rocks {1}.coredns.rocks", true),
+            ("regex (.*).coredns.rocks {1}.{2}.coredns.rocks", false),
+            ("suffix staging.mydomain.com coredns.rock answer", false),
+            (
+                "suffix staging.mydomain.com coredns.rock answer name",
+                false,
+            ),
+            (
+                "suffix staging.mydomain.com coredns.rock answer other",
+                false,
+            ),
+            ("suffix staging.mydomain.com coredns.rock answer auto", true),
+            ("regex staging.mydomain.com coredns.rock answer auto", true),
+            ("regex staging.mydomain.com coredns.rock answer name", false),
+            (
+                "regex staging.mydomain.com coredns.rock answer name coredns.rock staging.mydomain.com",
+                true,
+            ),
+            (
+                "regex s.com c.rock answer name (.*).c.rock {1}.{2}.s.com",
+                false,
+            ),
+            (
+                "regex s.com c.rock answer name (.*).c.rock {1}.s.com name (.*).c.rock {1}.s.com",
+                true,
+            ),
+            (
+                "regex s.com c.rock answer name (.*).c.rock {1}.s.com answer name (.*).c.rock {1}.s.com",
+                true,
+            ),
+            (
+                "regex s.com c.rock answer name (.*).c.rock {1}.s.com name (.*).c.rock",
+                false,
+            ),
+            (
+                "regex s.com c.rock answer name (.*).c.rock {1}.s.com value (.*).c.rock {1}.s.com",
+                true,
+            ),
+            (
+                "regex s.com c.rock answer name (.*).c.rock {1}.s.com value (.*).c.rock",
+                false,
+            ),
+            (
+                "suffix s.com. c.rock. answer value (.*).c.rock {1}.s.com name (.*).c.rock {1}.s.com",
+                true,
+            ),
+            (
+                "suffix s.com. c.rock. answer auto name (.*).c.rock {1}.s.com",
+                false,
+            ),
+            ("suffix s.com. c.rock. extra", false),
+            ("nomatch a b", false),
+            ("a", false),
+        ];
+        for (args, ok) in cases {
+            for mode in ["", "continue ", "stop "] {
+                let got = rules(&format!("    rewrite {mode}name {args}"));
+                assert_eq!(got.is_ok(), *ok, "rewrite {mode}name {args}: {got:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_directive_is_one_rule_in_order_and_a_block_is_one_rule() {
+        let got = rules(
+            "    rewrite name exact db.example.com db.prod.svc.cluster.local\n\
+             \x20   rewrite continue {\n        name regex (.*)\\.corp {1}.svc\n        answer name (.*)\\.svc {1}.corp\n        answer value (.*)\\.svc {1}.corp\n    }\n\
+             \x20   rewrite CONTINUE type ANY hinfo\n\
+             \x20   rewrite class CH IN\n\
+             \x20   rewrite ttl regex (.*)\\.example\\.com 30-\n\
+             \x20   rewrite ttl example.org 15",
+        )
+        .unwrap();
+        assert_eq!(got.len(), 6);
+        let stops: Vec<bool> = got.iter().map(|r| r.stop).collect();
+        assert_eq!(stops, [true, false, false, true, true, true]);
+        let Action::Name(block) = &got[1].action else {
+            panic!()
+        };
+        assert_eq!(block.to, "{1}.svc.");
+        assert_eq!(block.answers.len(), 2);
+        assert_eq!(got[2].action, Action::Type { from: 255, to: 13 });
+        assert_eq!(got[3].action, Action::Class { from: 3, to: 1 });
+        assert!(matches!(
+            &got[4].action,
+            Action::Ttl {
+                matcher: Matcher::Regex(_),
+                min: 30,
+                max: 2_147_483_647
+            }
+        ));
+        assert_eq!(
+            got[5].action,
+            Action::Ttl {
+                matcher: Matcher::Exact("example.org.".into()),
+                min: 15,
+                max: 15
+            }
+        );
+    }
+
+    #[test]
+    fn what_coredns_1_11_does_not_start_with_or_clusterdns_lacks_is_refused_by_name() {
+        let cases = [
+            (
+                "rewrite edns0 local set 0xffee abcd",
+                "edns0 rules are not implemented",
+            ),
+            (
+                "rewrite cname exact a.example. b.example.",
+                "cname rules are not implemented",
+            ),
+            (
+                "rewrite rcode SERVFAIL NXDOMAIN",
+                "invalid rule type \"rcode\"",
+            ),
+            (
+                "rewrite answer name a b",
+                "response rewrites must begin with a name rule",
+            ),
+            (
+                "rewrite type A",
+                "type rules must have exactly two arguments",
+            ),
+            ("rewrite type A NOPE", "to: \"NOPE\" is not a record type"),
+            (
+                "rewrite class CH",
+                "class rules must have exactly two arguments",
+            ),
+            ("rewrite ttl a.example. 9-3", "invalid TTL '9-3'"),
+            ("rewrite ttl a.example. 1 2 3", "invalid TTL ''"),
+            (
+                "rewrite ttl wild a.example. 5",
+                "ttl rule supports only exact",
+            ),
+            (
+                "rewrite continue",
+                "continue rule must begin with a rule type",
+            ),
+            ("rewrite name regex ( x", "from: invalid regex"),
+            (
+                "rewrite name exact a b {\n        answer auto\n    }",
+                "a block after a rule's arguments",
+            ),
+        ];
+        for (line, want) in cases {
+            let got = rules(&format!("    {line}")).unwrap_err();
+            assert_eq!(got.len(), 1, "{line}: {got:?}");
+            assert!(
+                got[0].starts_with("Corefile:2: rewrite: "),
+                "{line}: {got:?}"
+            );
+            assert!(got[0].contains(want), "{line}: {got:?}");
+        }
+    }
+}
