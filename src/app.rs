@@ -448,6 +448,8 @@ async fn build_block(
             .as_ref()
             .map(|c| crate::plugins::chaos::Chaos::new(c.version.clone(), c.authors.clone())),
         loadbalance: server.loadbalance,
+        rewrite: (!server.rewrite.is_empty())
+            .then(|| crate::plugins::rewrite::Rewrite::new(server.rewrite.clone())),
         hosts,
         kubernetes: cluster.clone(),
         forward: resolver.clone(),

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod rewrite;
+
 /// A configuration error: the file, the key (dotted path, `server[0].listen[1]`) and the problem.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -73,6 +75,8 @@ pub struct ServerConfig {
     /// CH-class TXT answers about the server (CoreDNS `chaos`).
     pub chaos: Option<ChaosConfig>,
     pub hosts: Option<HostsConfig>,
+    /// Rewrite rules, in order (CoreDNS `rewrite`); empty: none.
+    pub rewrite: Vec<rewrite::RewriteRule>,
 }
 
 /// `[server.hosts]`: names from an `/etc/hosts`-style file and inline entries (CoreDNS
@@ -339,6 +343,8 @@ struct RawServer {
     cache: Option<RawCache>,
     chaos: Option<ChaosConfig>,
     hosts: Option<RawHosts>,
+    #[serde(default)]
+    rewrite: Vec<rewrite::RawRule>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -670,6 +676,12 @@ impl RawServer {
             .hosts
             .map(|h| h.validate(&format!("{key}.hosts"), base, &zones))
             .transpose()?;
+        let rewrite = self
+            .rewrite
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.validate(&format!("{key}.rewrite[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ServerConfig {
             listen,
             loadbalance: self.loadbalance,
@@ -704,6 +716,7 @@ impl RawServer {
             cache,
             chaos: self.chaos,
             hosts,
+            rewrite,
         })
     }
 }

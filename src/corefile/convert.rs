@@ -90,6 +90,8 @@ struct Plan {
     forward: Option<Table>,
     cache: Option<Table>,
     hosts: Option<Table>,
+    /// `rewrite`: one rule per directive, in order.
+    rewrite: Vec<Table>,
 }
 
 /// Converts parsed server blocks; `source` names the Corefile in the TOML's header.
@@ -236,6 +238,10 @@ fn server_table(plan: &Plan, ports: &[u16], zones: &[String], o: Options) -> Tab
     if let Some(h) = &plan.hosts {
         t.insert("hosts".into(), Value::Table(h.clone()));
     }
+    if !plan.rewrite.is_empty() {
+        let rules = plan.rewrite.iter().cloned().map(Value::Table).collect();
+        t.insert("rewrite".into(), Value::Array(rules));
+    }
     t
 }
 
@@ -253,6 +259,7 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
             "kubernetes" => plan.kubernetes = plugins::kubernetes(d, zones, out),
             "forward" | "proxy" => plan.forward = plugins::forward(d, zones, out),
             "hosts" => plan.hosts = plugins::hosts(d, zones, out),
+            "rewrite" => plan.rewrite.extend(super::rewrite::rule(d, out)),
             _ => directive(d, &mut plan, admin, out),
         }
     }

@@ -13,6 +13,7 @@ pub mod grammar;
 mod lexer;
 mod nodelocal;
 mod plugins;
+mod rewrite;
 mod source;
 
 use std::path::Path;

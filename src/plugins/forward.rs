@@ -77,6 +77,11 @@ pub enum Pending {
         /// The CNAME target (absolute, lower-case, no trailing dot).
         target: String,
     },
+    /// The answer to a question `rewrite` changed, turned back for the client once it comes.
+    Reverted {
+        inner: Box<Pending>,
+        revert: Box<super::rewrite::Revert>,
+    },
 }
 
 impl Pending {
@@ -95,6 +100,10 @@ impl Pending {
                 response,
                 target,
             } => chase(&resolver, &client, response, &target).await,
+            Pending::Reverted { inner, revert } => {
+                let answer = Box::pin(inner.resolve()).await;
+                revert.response(&answer)
+            }
         }
     }
 }

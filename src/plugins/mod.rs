@@ -15,6 +15,7 @@ pub mod kubernetes;
 pub mod loadbalance;
 pub mod log;
 pub mod loop_detect;
+pub mod rewrite;
 
 use std::sync::Arc;
 
@@ -28,11 +29,12 @@ pub use forward::{Pending, Resolver};
 
 /// CoreDNS's `plugin.cfg` order, restricted to the plugins clusterdns has. `cache` wraps
 /// `forward` (see [`cache`]) rather than standing before `kubernetes`.
-pub const ORDER: [&str; 8] = [
+pub const ORDER: [&str; 9] = [
     "log",
     "chaos",
     "loadbalance",
     "cache",
+    "rewrite",
     "hosts",
     "kubernetes",
     "loop",
@@ -45,6 +47,7 @@ pub enum Stage {
     Log(crate::config::LogClasses),
     Chaos(chaos::Chaos),
     LoadBalance,
+    Rewrite(rewrite::Rewrite),
     Hosts(hosts::Hosts),
     Kubernetes(kubernetes::Kubernetes),
     Loop(Arc<LoopProbes>),
@@ -58,6 +61,7 @@ impl Stage {
             Stage::Log(_) => "log",
             Stage::Chaos(_) => "chaos",
             Stage::LoadBalance => "loadbalance",
+            Stage::Rewrite(_) => "rewrite",
             Stage::Hosts(_) => "hosts",
             Stage::Kubernetes(_) => "kubernetes",
             Stage::Loop(_) => "loop",
@@ -72,6 +76,7 @@ pub struct Plugins {
     pub log: crate::config::LogClasses,
     pub chaos: Option<chaos::Chaos>,
     pub loadbalance: bool,
+    pub rewrite: Option<rewrite::Rewrite>,
     pub hosts: Option<hosts::Hosts>,
     pub kubernetes: Option<ClusterZone>,
     /// Forward, with the cache when one is configured.
@@ -95,6 +100,9 @@ pub enum Flow {
     Encoded { rcode: u16, answers: usize },
     /// The answer waits for an upstream.
     Pending(Box<Pending>),
+    /// `rewrite` changed the question: the stages after it answer the new one (see
+    /// [`rewrite::Rewritten`]), and the answer is turned back for the client.
+    Rewritten(Box<rewrite::Rewritten>),
 }
 
 /// How the records in [`Work::answer`] are written.
@@ -114,6 +122,8 @@ pub struct Work {
     /// Records a stage encoded itself (see [`Flow::Encoded`]).
     pub encoded: Vec<u8>,
     pub writer: MessageWriter,
+    /// The question name as `rewrite` matches it.
+    rewrite_name: String,
     /// Turns the address records of successive answers (loadbalance).
     rotation: usize,
 }
@@ -136,6 +146,9 @@ impl Pipeline {
         }
         if plugins.loadbalance {
             stages.push(Stage::LoadBalance);
+        }
+        if let Some(r) = plugins.rewrite {
+            stages.push(Stage::Rewrite(r));
         }
         if let Some(h) = plugins.hosts {
             stages.push(Stage::Hosts(h));
@@ -172,7 +185,8 @@ impl Pipeline {
     }
 
     /// Runs the stages until one answers, then lets the earlier ones see its records.
-    /// [`Flow::Next`] means nobody answered.
+    /// [`Flow::Next`] means nobody answered; [`Flow::Rewritten`], that the rest is for
+    /// [`Pipeline::resume`] with the new question.
     pub fn run(
         &self,
         request: &Request<'_>,
@@ -180,17 +194,37 @@ impl Pipeline {
         work: &mut Work,
         report: &mut QueryReport,
     ) -> Flow {
+        self.resume(0, request, qname, work, report)
+    }
+
+    /// Runs the stages from `first` on (the stages before still see the records).
+    pub fn resume(
+        &self,
+        first: usize,
+        request: &Request<'_>,
+        qname: &str,
+        work: &mut Work,
+        report: &mut QueryReport,
+    ) -> Flow {
         // Only `chaos` answers class CH: every other stage serves IN alone (CoreDNS would
-        // forward a CH query chaos does not answer; here it ends REFUSED).
+        // forward a CH query chaos does not answer; here it ends REFUSED). `rewrite` may
+        // make it IN.
         let class_in = request.qclass == crate::dns::CLASS_IN;
-        for (i, stage) in self.stages.iter().enumerate() {
-            if !class_in && !matches!(stage, Stage::Chaos(_) | Stage::Log(_)) {
+        for (i, stage) in self.stages.iter().enumerate().skip(first) {
+            if !class_in && !matches!(stage, Stage::Chaos(_) | Stage::Log(_) | Stage::Rewrite(_)) {
                 continue;
             }
             let flow = match stage {
                 Stage::Log(classes) => log::handle(*classes, report),
                 Stage::Chaos(c) => c.handle(request, qname, work, report),
                 Stage::LoadBalance => Flow::Next,
+                Stage::Rewrite(r) => match r.handle(request, work) {
+                    Flow::Rewritten(mut rewritten) => {
+                        rewritten.resume = i + 1;
+                        Flow::Rewritten(rewritten)
+                    }
+                    other => other,
+                },
                 Stage::Hosts(h) => h.handle(request, qname, work, report),
                 Stage::Kubernetes(k) => k.handle(request, qname, work, report),
                 Stage::Loop(probes) => loop_detect::handle(probes, request, qname, report),
@@ -239,13 +273,17 @@ mod tests {
             log: crate::config::LogClasses::ALL,
             chaos: Some(chaos::Chaos::new("v".into(), vec![])),
             loadbalance: true,
+            rewrite: Some(rewrite::Rewrite::new(Vec::new())),
             hosts: None,
             kubernetes: None,
             forward: Some(resolver),
             loops: Some(Arc::default()),
         });
         let names: Vec<&str> = all.stages().iter().map(Stage::name).collect();
-        assert_eq!(names, ["log", "chaos", "loadbalance", "loop", "forward"]);
+        assert_eq!(
+            names,
+            ["log", "chaos", "loadbalance", "rewrite", "loop", "forward"]
+        );
         let positions: Vec<usize> = names
             .iter()
             .map(|n| ORDER.iter().position(|o| o == n).unwrap())

@@ -2,6 +2,8 @@
 //! and write what it decided. A malformed message is an rcode (FORMERR, NOTIMP, REFUSED,
 //! BADVERS) or a silent drop, never an error value and never a panic.
 
+mod rewrite;
+
 use std::sync::Arc;
 
 use crate::dns::{Flags, Rejected, Request, Transport, rcode};
@@ -123,6 +125,9 @@ impl Router {
         let flow = block.pipeline.run(&request, qname, work, report);
         let mut flags = Flags::reply_to(&request.header, 0);
         flags.recursion_available = block.pipeline.recursion_available();
+        if let Flow::Rewritten(rewritten) = flow {
+            return self.rewritten(block, (&request, qname), flags, *rewritten, work, report);
+        }
         self.respond(&request, flags, flow, work, report)
     }
 
@@ -150,6 +155,11 @@ impl Router {
             }
             Flow::Pending(pending) => return Handled::Pending(pending),
             Flow::Rcode(rcode) => return bare(request, Flags { rcode, ..flags }, work),
+            // Never here: a rewritten question is resumed before its answer is written.
+            Flow::Rewritten(_) => {
+                let rcode = u16::from(rcode::SERVFAIL);
+                return bare(request, Flags { rcode, ..flags }, work);
+            }
             // Nobody here answers this name (no forwarder, or an `except` zone).
             Flow::Next => {
                 let rcode = u16::from(rcode::REFUSED);

@@ -72,16 +72,14 @@ fn corefiles() -> PathBuf {
 /// them (the plugins it does not implement, or the import it cannot find): not compared. One
 /// that converts must be removed from here, and is then compared.
 const NOT_CONVERTED: &[(&str, &[&str])] = &[
-    ("aks.Corefile", &["template", "rewrite"]),
-    ("aks-custom/test.server", &["rewrite"]),
-    ("gardener.Corefile", &["rewrite", "whoami"]),
+    ("aks.Corefile", &["template"]),
+    ("gardener.Corefile", &["whoami"]),
     // The import of a file Gardener's sidecar generates, absent here (and CoreDNS would not
     // start either).
     (
         "gardener-nodelocaldns.Corefile",
         &["generated-config/custom-server-block.server"],
     ),
-    ("vcluster.Corefile", &["rewrite"]),
 ];
 
 /// Endpoints of the headless Service `bulk.bulk`: 100 A records are about 1,650 octets, more

@@ -467,7 +467,7 @@ fn untranslatable_directives_are_listed_with_their_line_and_fail_the_exit_code()
     let dir = TempDir::new();
     let corefile = dir.write(
         "Corefile",
-        ".:53 {\n    errors\n    rewrite name foo.example bar.example\n    kubernetes cluster.local {\n        noendpoints\n    }\n    forward . 8.8.8.8\n}\n",
+        ".:53 {\n    errors\n    rewrite edns0 local set 0xffee abcd\n    kubernetes cluster.local {\n        noendpoints\n    }\n    forward . 8.8.8.8\n}\n",
     );
     let out = Command::new(BIN)
         .arg("convert-corefile")

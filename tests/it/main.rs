@@ -19,5 +19,6 @@ mod ops;
 mod protocol;
 mod reload;
 mod resolvers;
+mod rewrite;
 mod robustness;
 mod upstream;

@@ -1,0 +1,60 @@
+//! A question `rewrite` changed: the rest of the block's pipeline answers the new question,
+//! and the answer (written now, or when the upstream's comes) is turned back for the client.
+
+use super::{Block, Handled, Router, bare};
+use crate::dns::{Flags, Rejected, Request};
+use crate::metrics::dns::QueryReport;
+use crate::plugins::rewrite::Rewritten;
+use crate::plugins::{Pending, Work};
+
+impl Router {
+    /// `client`: the client's request and its name as routed.
+    pub(super) fn rewritten<'s>(
+        &self,
+        block: &Block,
+        client: (&Request<'_>, &str),
+        flags: Flags,
+        rewritten: Rewritten,
+        work: &'s mut Work,
+        report: &mut QueryReport,
+    ) -> Handled<'s> {
+        let (request, qname) = client;
+        let Rewritten {
+            resume,
+            message,
+            revert,
+        } = rewritten;
+        let mut new_qname = String::new();
+        let (inner, name) = match &message {
+            None => (*request, qname),
+            Some(bytes) => match Request::parse(bytes, request.transport, &mut new_qname) {
+                Ok(inner) => (inner, new_qname.as_str()),
+                // A type or class no stage serves (AXFR, class HS, …): the client's question
+                // with that rcode.
+                Err(Rejected::Reply { rcode, .. }) => {
+                    return bare(request, Flags { rcode, ..flags }, work);
+                }
+                Err(Rejected::Drop) => return Handled::Drop,
+            },
+        };
+        let inner = Request {
+            max_udp: request.max_udp,
+            ..inner
+        };
+        let flow = block.pipeline.resume(resume, &inner, name, work, report);
+        match self.respond(&inner, flags, flow, work, report) {
+            Handled::Reply(answer) => {
+                let response = revert.response(answer);
+                work.writer.buf.clear();
+                work.writer.buf.extend_from_slice(&response);
+                Handled::Reply(&work.writer.buf)
+            }
+            Handled::Pending(inner) => Handled::Pending(Box::new(Pending::Reverted {
+                inner,
+                revert: Box::new(revert),
+            })),
+            Handled::Drop => Handled::Drop,
+            Handled::Panicked => Handled::Panicked,
+        }
+    }
+}
