@@ -170,9 +170,19 @@ pub struct Pod {
     #[serde(default, deserialize_with = "slim_meta")]
     pub metadata: ObjectMeta,
     #[serde(default)]
+    pub spec: Option<PodSpec>,
+    #[serde(default)]
     pub status: Option<PodStatus>,
 }
 resource!(Pod, NamespaceResourceScope, "Pod", "", "v1", "pods");
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    /// The pod shares its node's address: that IP says nothing about one pod.
+    #[serde(default)]
+    pub host_network: bool,
+}
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -149,6 +149,8 @@ pub struct Pod {
     pub ip: Option<IpAddr>,
     /// Has a deletionTimestamp: no longer answered.
     pub terminating: bool,
+    /// `spec.hostNetwork`: its IP is the node's, shared by every such pod there.
+    pub host_network: bool,
 }
 
 /// Why an API object could not be turned into a slim object.
@@ -376,6 +378,7 @@ impl Pod {
             name,
             ip,
             terminating: pod.metadata.deletion_timestamp.is_some(),
+            host_network: pod.spec.as_ref().is_some_and(|s| s.host_network),
         })
     }
 }

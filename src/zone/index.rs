@@ -72,7 +72,12 @@ impl PartialOrd for PtrOwner {
 }
 
 /// The namespaces with live pods at one IP, each with how many: nearly always one, inline.
+/// A host-network pod counts [`HOST_NETWORK_WEIGHT`].
 type PodNamespaces = SmallVec<[(Box<str>, u32); 1]>;
+
+/// What a host-network pod counts at its (the node's) IP: more than one pod, so its IP never
+/// names one pod's namespace (autopath), while `pods verified` still finds it there.
+const HOST_NETWORK_WEIGHT: u32 = 2;
 
 /// The PTR owners of one address: nearly always one, kept inline (no allocation per address).
 pub type PtrOwners = SmallVec<[PtrOwner; 1]>;
@@ -118,8 +123,9 @@ struct Objects {
     /// A sorted `Vec`, not a `BTreeSet`: nearly every Service has one slice, and a B-tree node
     /// costs ~300 bytes even for one name.
     slices_of: HashMap<ObjectKey, Vec<Box<str>>>,
-    /// Pod → (IP, terminating): all the index needs (the key holds namespace and name).
-    pods: HashMap<ObjectKey, (Option<IpAddr>, bool)>,
+    /// Pod → (IP, terminating, host network): all the index needs (the key holds namespace
+    /// and name).
+    pods: HashMap<ObjectKey, (Option<IpAddr>, bool, bool)>,
     /// Pod IP → keys of the pods that have it.
     services_per_namespace: HashMap<String, usize>,
     synced: HashSet<ObjectKind>,
@@ -163,6 +169,16 @@ impl Index {
         match self.reverse.get(&ip) {
             Some(owners) => f(owners.value()),
             None => f(&[]),
+        }
+    }
+
+    /// The namespace of the one live pod with this IP, if exactly one pod has it and does not
+    /// share its node's address (what autopath may trust; coredns#2842, #7178).
+    pub fn sole_pod_namespace<R>(&self, ip: IpAddr, f: impl FnOnce(&str) -> R) -> Option<R> {
+        let entry = self.pod_ips.get(&ip)?;
+        match entry.value().as_slice() {
+            [(namespace, 1)] => Some(f(namespace)),
+            _ => None,
         }
     }
 
@@ -323,15 +339,15 @@ impl Index {
                 objects.slices.insert(key, Arc::new(set));
             }
             ClusterObject::Pod(pod) => {
-                let state = (pod.ip, pod.terminating);
+                let state = (pod.ip, pod.terminating, pod.host_network);
                 if !self.options.track_pods || objects.pods.get(&key) == Some(&state) {
                     return;
                 }
-                if let Some((Some(ip), false)) = objects.pods.insert(key.clone(), state) {
-                    touched.pods_changed |= self.count_pod(ip, &key.namespace, false);
+                if let Some((Some(ip), false, host)) = objects.pods.insert(key.clone(), state) {
+                    touched.pods_changed |= self.count_pod(ip, &key.namespace, weight(host), false);
                 }
-                if let (Some(ip), false) = state {
-                    touched.pods_changed |= self.count_pod(ip, &key.namespace, true);
+                if let (Some(ip), false, host) = state {
+                    touched.pods_changed |= self.count_pod(ip, &key.namespace, weight(host), true);
                 }
             }
         }
@@ -366,8 +382,8 @@ impl Index {
                 }
             }
             ObjectKind::Pod => {
-                if let Some((Some(ip), false)) = objects.pods.remove(&key) {
-                    touched.pods_changed |= self.count_pod(ip, &key.namespace, false);
+                if let Some((Some(ip), false, host)) = objects.pods.remove(&key) {
+                    touched.pods_changed |= self.count_pod(ip, &key.namespace, weight(host), false);
                 }
             }
         }
@@ -464,19 +480,19 @@ impl Index {
         }
     }
 
-    /// Counts a live pod at `ip` in `namespace` in or out. Returns whether the namespace
-    /// appeared there or vanished (what `pods verified` answers change on).
-    fn count_pod(&self, ip: IpAddr, namespace: &str, add: bool) -> bool {
+    /// Counts a live pod at `ip` in `namespace` in or out, `weight` times. Returns whether the
+    /// namespace appeared there or vanished (what `pods verified` answers change on).
+    fn count_pod(&self, ip: IpAddr, namespace: &str, weight: u32, add: bool) -> bool {
         let emptied = {
             let mut entry = self.pod_ips.entry(ip).or_default();
             let list = entry.value_mut();
             match (list.iter().position(|(n, _)| **n == *namespace), add) {
                 (Some(i), true) => {
-                    list[i].1 += 1;
+                    list[i].1 += weight;
                     return false;
                 }
-                (Some(i), false) if list[i].1 > 1 => {
-                    list[i].1 -= 1;
+                (Some(i), false) if list[i].1 > weight => {
+                    list[i].1 -= weight;
                     return false;
                 }
                 (Some(i), false) => {
@@ -484,7 +500,7 @@ impl Index {
                     list.is_empty()
                 }
                 (None, true) => {
-                    list.push((namespace.into(), 1));
+                    list.push((namespace.into(), weight));
                     return true;
                 }
                 // Not counted here (cannot happen while counts follow the pods); the entry
@@ -505,6 +521,11 @@ impl Index {
         }
         true
     }
+}
+
+/// What a live pod counts at its IP (see [`HOST_NETWORK_WEIGHT`]).
+fn weight(host_network: bool) -> u32 {
+    if host_network { HOST_NETWORK_WEIGHT } else { 1 }
 }
 
 /// Starts the index's one writer, a thread that applies every batch the returned [`Sink`]
@@ -724,6 +745,7 @@ mod tests {
             name: name.into(),
             ip: Some(ip.parse().unwrap()),
             terminating,
+            host_network: false,
         }))
     }
 
@@ -770,5 +792,45 @@ mod tests {
             ObjectKey::new("b", "q"),
         )]);
         assert!(index.pod_ips.is_empty(), "no entry left behind");
+    }
+
+    #[test]
+    fn only_an_ip_one_ordinary_pod_holds_names_a_namespace() {
+        let index = Index::new(IndexOptions {
+            track_pods: true,
+            ..Default::default()
+        });
+        let namespace = |ip: &str| index.sole_pod_namespace(ip.parse().unwrap(), str::to_owned);
+        let host = |ns: &str, name: &str, ip: &str| {
+            ClusterEvent::Upsert(ClusterObject::Pod(crate::cluster::model::Pod {
+                host_network: true,
+                ..match pod(ns, name, ip, false) {
+                    ClusterEvent::Upsert(ClusterObject::Pod(p)) => p,
+                    _ => unreachable!(),
+                }
+            }))
+        };
+        index.apply([pod("a", "p1", "10.1.0.5", false)]);
+        assert_eq!(namespace("10.1.0.5").as_deref(), Some("a"));
+        // A reused IP during churn: two pods, two namespaces: nobody's.
+        index.apply([pod("b", "p2", "10.1.0.5", false)]);
+        assert_eq!(namespace("10.1.0.5"), None);
+        index.apply([ClusterEvent::Delete(
+            ObjectKind::Pod,
+            ObjectKey::new("a", "p1"),
+        )]);
+        assert_eq!(namespace("10.1.0.5").as_deref(), Some("b"));
+        // Two pods of one namespace: still ambiguous (which pod asked is unknown).
+        index.apply([pod("b", "p3", "10.1.0.5", false)]);
+        assert_eq!(namespace("10.1.0.5"), None);
+        // One host-network pod alone at the node's IP: never trusted, yet verified finds it.
+        index.apply([host("kube-system", "proxy", "10.0.0.1")]);
+        assert_eq!(namespace("10.0.0.1"), None);
+        assert!(index.pod_ip_in_namespace("10.0.0.1".parse().unwrap(), "kube-system"));
+        index.apply([ClusterEvent::Delete(
+            ObjectKind::Pod,
+            ObjectKey::new("kube-system", "proxy"),
+        )]);
+        assert!(!index.pod_ip_in_namespace("10.0.0.1".parse().unwrap(), "kube-system"));
     }
 }
