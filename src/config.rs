@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod acl;
+pub use acl::{AclAction, AclConfig, AclRule};
+
 /// A configuration error: the file, the key (dotted path, `server[0].listen[1]`) and the problem.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -73,6 +76,14 @@ pub struct ServerConfig {
     /// CH-class TXT answers about the server (CoreDNS `chaos`).
     pub chaos: Option<ChaosConfig>,
     pub hosts: Option<HostsConfig>,
+    /// Access rules by query type and client network (CoreDNS `acl`), one entry per directive.
+    pub acl: Vec<AclConfig>,
+    /// ANY queries get the RFC 8482 HINFO answer (CoreDNS `any`).
+    pub any: bool,
+    /// Positive answers lose their authority and additional sections (CoreDNS `minimal`).
+    pub minimal: bool,
+    /// Names nobody else answers get the client's address and port (CoreDNS `whoami`).
+    pub whoami: bool,
 }
 
 /// `[server.hosts]`: names from an `/etc/hosts`-style file and inline entries (CoreDNS
@@ -327,6 +338,14 @@ struct RawServer {
     cache: Option<RawCache>,
     chaos: Option<ChaosConfig>,
     hosts: Option<RawHosts>,
+    #[serde(default)]
+    acl: Vec<acl::RawAcl>,
+    #[serde(default)]
+    any: bool,
+    #[serde(default)]
+    minimal: bool,
+    #[serde(default)]
+    whoami: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -648,6 +667,9 @@ impl RawServer {
             .hosts
             .map(|h| h.validate(&format!("{key}.hosts"), base, &zones))
             .transpose()?;
+        let acl = (self.acl.into_iter().enumerate())
+            .map(|(i, a)| a.validate(&format!("{key}.acl[{i}]"), &zones))
+            .collect::<Result<_, _>>()?;
         Ok(ServerConfig {
             listen,
             loadbalance: self.loadbalance,
@@ -682,6 +704,10 @@ impl RawServer {
             cache,
             chaos: self.chaos,
             hosts,
+            acl,
+            any: self.any,
+            minimal: self.minimal,
+            whoami: self.whoami,
         })
     }
 }

@@ -17,6 +17,10 @@ use clusterdns::server::{Block, Handled, Router, Scratch};
 use clusterdns::zone::records::BuildOptions;
 use clusterdns::zone::{AnswerBuf, ClusterZone, Index, IndexOptions, ZoneConfig, lookup};
 
+/// The client the queries come from.
+const PEER: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
+
 #[global_allocator]
 static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
 
@@ -206,7 +210,7 @@ fn answer_without_allocating(
     let mut scratch = Scratch::default();
     let mut report = QueryReport::default();
     let mut answer = |bytes: &[u8], scratch: &mut Scratch| -> usize {
-        match router.handle(bytes, Transport::Udp, scratch, &mut report) {
+        match router.handle(bytes, Transport::Udp, PEER, scratch, &mut report) {
             Handled::Reply(r) if check(r) => r.len(),
             _ => panic!("{what} is answered on the spot"),
         }

@@ -77,6 +77,8 @@ pub enum Pending {
         /// The CNAME target (absolute, lower-case, no trailing dot).
         target: String,
     },
+    /// Another pending answer, stripped by `minimal` when it comes.
+    Minimal(Box<Pending>),
 }
 
 impl Pending {
@@ -95,6 +97,11 @@ impl Pending {
                 response,
                 target,
             } => chase(&resolver, &client, response, &target).await,
+            Pending::Minimal(inner) => {
+                let mut response = Box::pin(inner.resolve()).await;
+                super::minimal::strip(&mut response);
+                response
+            }
         }
     }
 }

@@ -7,6 +7,8 @@
 //! what the next ones wrote. A plugin that is not configured is not in the list, so it costs
 //! nothing.
 
+pub mod acl;
+pub mod any;
 pub mod cache;
 pub mod chaos;
 pub mod forward;
@@ -15,6 +17,8 @@ pub mod kubernetes;
 pub mod loadbalance;
 pub mod log;
 pub mod loop_detect;
+pub mod minimal;
+pub mod whoami;
 
 use std::sync::Arc;
 
@@ -28,27 +32,35 @@ pub use forward::{Pending, Resolver};
 
 /// CoreDNS's `plugin.cfg` order, restricted to the plugins clusterdns has. `cache` wraps
 /// `forward` (see [`cache`]) rather than standing before `kubernetes`.
-pub const ORDER: [&str; 8] = [
+pub const ORDER: [&str; 12] = [
     "log",
+    "acl",
+    "any",
     "chaos",
     "loadbalance",
     "cache",
+    "minimal",
     "hosts",
     "kubernetes",
     "loop",
     "forward",
+    "whoami",
 ];
 
 /// One configured plugin.
 #[derive(Debug, Clone)]
 pub enum Stage {
     Log(crate::config::LogClasses),
+    Acl(acl::Acl),
+    Any,
     Chaos(chaos::Chaos),
     LoadBalance,
+    Minimal,
     Hosts(hosts::Hosts),
     Kubernetes(kubernetes::Kubernetes),
     Loop(Arc<LoopProbes>),
     Forward(forward::Forward),
+    Whoami(whoami::Whoami),
 }
 
 impl Stage {
@@ -56,12 +68,16 @@ impl Stage {
     pub fn name(&self) -> &'static str {
         match self {
             Stage::Log(_) => "log",
+            Stage::Acl(_) => "acl",
+            Stage::Any => "any",
             Stage::Chaos(_) => "chaos",
             Stage::LoadBalance => "loadbalance",
+            Stage::Minimal => "minimal",
             Stage::Hosts(_) => "hosts",
             Stage::Kubernetes(_) => "kubernetes",
             Stage::Loop(_) => "loop",
             Stage::Forward(_) => "forward",
+            Stage::Whoami(_) => "whoami",
         }
     }
 }
@@ -78,6 +94,10 @@ pub struct Plugins {
     pub forward: Option<Arc<Resolver>>,
     /// Where loop probes are recognised (the process-wide set); used with `forward`.
     pub loops: Option<Arc<LoopProbes>>,
+    pub acl: Option<acl::Acl>,
+    pub any: bool,
+    pub minimal: bool,
+    pub whoami: bool,
 }
 
 /// What a stage decided.
@@ -95,6 +115,10 @@ pub enum Flow {
     Encoded { rcode: u16, answers: usize },
     /// The answer waits for an upstream.
     Pending(Box<Pending>),
+    /// No reply at all (acl `drop`).
+    Drop,
+    /// This rcode, no records, and an extended DNS error (RFC 8914) when the client sent EDNS.
+    Denied { rcode: u16, ede: u16 },
 }
 
 /// How the records in [`Work::answer`] are written.
@@ -131,11 +155,20 @@ impl Pipeline {
         if plugins.log.any() {
             stages.push(Stage::Log(plugins.log));
         }
+        if let Some(a) = plugins.acl {
+            stages.push(Stage::Acl(a));
+        }
+        if plugins.any {
+            stages.push(Stage::Any);
+        }
         if let Some(c) = plugins.chaos {
             stages.push(Stage::Chaos(c));
         }
         if plugins.loadbalance {
             stages.push(Stage::LoadBalance);
+        }
+        if plugins.minimal {
+            stages.push(Stage::Minimal);
         }
         if let Some(h) = plugins.hosts {
             stages.push(Stage::Hosts(h));
@@ -148,6 +181,9 @@ impl Pipeline {
                 stages.push(Stage::Loop(loops));
             }
             stages.push(Stage::Forward(forward::Forward { resolver }));
+        }
+        if plugins.whoami {
+            stages.push(Stage::Whoami(whoami::Whoami::default()));
         }
         Pipeline {
             stages: stages.into(),
@@ -181,40 +217,59 @@ impl Pipeline {
         report: &mut QueryReport,
     ) -> Flow {
         // Only `chaos` answers class CH: every other stage serves IN alone (CoreDNS would
-        // forward a CH query chaos does not answer; here it ends REFUSED).
+        // forward a CH query chaos does not answer; here it ends REFUSED). `acl` and `any` look
+        // at every class, as in CoreDNS.
         let class_in = request.qclass == crate::dns::CLASS_IN;
         for (i, stage) in self.stages.iter().enumerate() {
-            if !class_in && !matches!(stage, Stage::Chaos(_) | Stage::Log(_)) {
+            let any_class = matches!(
+                stage,
+                Stage::Chaos(_) | Stage::Log(_) | Stage::Acl(_) | Stage::Any
+            );
+            if !class_in && !any_class {
                 continue;
             }
             let flow = match stage {
                 Stage::Log(classes) => log::handle(*classes, report),
+                Stage::Acl(a) => a.handle(request, qname),
+                Stage::Any => any::handle(request, work),
                 Stage::Chaos(c) => c.handle(request, qname, work, report),
-                Stage::LoadBalance => Flow::Next,
+                Stage::LoadBalance | Stage::Minimal => Flow::Next,
                 Stage::Hosts(h) => h.handle(request, qname, work, report),
                 Stage::Kubernetes(k) => k.handle(request, qname, work, report),
                 Stage::Loop(probes) => loop_detect::handle(probes, request, qname, report),
                 Stage::Forward(f) => f.handle(request, qname, work, report),
+                Stage::Whoami(w) => w.handle(request, qname, work),
             };
             if let Flow::Next = flow {
                 continue;
             }
-            if let Flow::Records(_) = flow {
-                self.on_the_way_back(&self.stages[..i], work);
-            }
-            return flow;
+            return self.on_the_way_back(&self.stages[..i], flow, work);
         }
         Flow::Next
     }
 
-    /// The stages before the one that answered, last first, see its records.
-    fn on_the_way_back(&self, earlier: &[Stage], work: &mut Work) {
+    /// The stages before the one that answered, last first, see what it answered: loadbalance
+    /// turns records, minimal strips positive answers (records, cache hits, upstream replies).
+    fn on_the_way_back(&self, earlier: &[Stage], mut flow: Flow, work: &mut Work) -> Flow {
         for stage in earlier.iter().rev() {
-            if let Stage::LoadBalance = stage {
-                work.rotation = work.rotation.wrapping_add(1);
-                loadbalance::rotate_addresses(&mut work.answer.answers, work.rotation);
+            match (stage, &mut flow) {
+                (Stage::LoadBalance, Flow::Records(_)) => {
+                    work.rotation = work.rotation.wrapping_add(1);
+                    loadbalance::rotate_addresses(&mut work.answer.answers, work.rotation);
+                }
+                (Stage::Minimal, Flow::Records(records)) => {
+                    minimal::records(records, &mut work.answer);
+                }
+                (Stage::Minimal, Flow::Written) => minimal::strip(&mut work.writer.buf),
+                (Stage::Minimal, Flow::Pending(_)) => {
+                    if let Flow::Pending(pending) = flow {
+                        flow = Flow::Pending(Box::new(Pending::Minimal(pending)));
+                    }
+                }
+                _ => {}
             }
         }
+        flow
     }
 }
 
@@ -243,9 +298,33 @@ mod tests {
             kubernetes: None,
             forward: Some(resolver),
             loops: Some(Arc::default()),
+            acl: acl::Acl::new(&[crate::config::AclConfig {
+                zones: vec![String::new()],
+                rules: vec![crate::config::AclRule {
+                    action: crate::config::AclAction::Block,
+                    types: None,
+                    nets: None,
+                }],
+            }]),
+            any: true,
+            minimal: true,
+            whoami: true,
         });
         let names: Vec<&str> = all.stages().iter().map(Stage::name).collect();
-        assert_eq!(names, ["log", "chaos", "loadbalance", "loop", "forward"]);
+        assert_eq!(
+            names,
+            [
+                "log",
+                "acl",
+                "any",
+                "chaos",
+                "loadbalance",
+                "minimal",
+                "loop",
+                "forward",
+                "whoami"
+            ]
+        );
         let positions: Vec<usize> = names
             .iter()
             .map(|n| ORDER.iter().position(|o| o == n).unwrap())

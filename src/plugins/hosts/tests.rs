@@ -165,7 +165,7 @@ impl Served {
         let mut report = QueryReport::default();
         let bytes = match self
             .router
-            .handle(&q, Transport::Udp, &mut self.scratch, &mut report)
+            .handle(&q, Transport::Udp, PEER, &mut self.scratch, &mut report)
         {
             Handled::Reply(r) => r.to_vec(),
             _ => panic!("answered on the spot"),
@@ -482,3 +482,7 @@ fn config_defaults_are_coredns_and_errors_name_the_key() {
         assert!(e.contains(expected), "{toml:?}: {e}");
     }
 }
+
+/// The client the queries come from.
+const PEER: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
