@@ -204,3 +204,41 @@ pub fn net(word: &str) -> Result<Option<IpNet>, String> {
         .map(|n| Some(n.trunc()))
         .ok_or_else(|| format!("{word:?} is not an address or a CIDR"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    fn error(acl: &str) -> String {
+        let text = format!("[[server]]\nzones = [\"example.org\"]\n{acl}");
+        match Config::parse(&text, Path::new("c.toml")) {
+            Ok(_) => panic!("accepted: {acl}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key_and_defaults_are_coredns() {
+        let cases = [
+            ("action = \"permit\"", "server[0].acl[0].rules[0].action: \"permit\""),
+            ("action = \"block\"\ntypes = [\"a\"]", "server[0].acl[0].rules[0].types[0]: \"a\" is not a query type"),
+            ("action = \"block\"\nnets = []", "server[0].acl[0].rules[0].nets: needs at least one entry"),
+            ("action = \"drop\"\nnets = [\"10.0.0.0/8\", \"nope\"]", "server[0].acl[0].rules[0].nets[1]: \"nope\""),
+        ];
+        for (rule, want) in cases {
+            let e = error(&format!("[[server.acl]]\n[[server.acl.rules]]\n{rule}\n"));
+            assert!(e.contains(want), "{rule}: {e}");
+        }
+        let ok = Config::parse(
+            "[[server]]\nzones = [\"example.org\"]\n[[server.acl]]\nrules = [{ action = \"Block\", types = [\"A\", \"*\", \"junk\"] }]\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let entry = &ok.servers[0].acl[0];
+        assert_eq!(entry.zones, ["example.org"], "the block's zones");
+        assert_eq!(entry.rules[0].types, None, "`*`: every type");
+        assert_eq!(entry.rules[0].nets, None, "no nets: every address");
+    }
+}

@@ -118,3 +118,78 @@ impl Words {
         (self.seen && !self.all).then_some(self.list)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{AclAction, Config};
+    use crate::corefile::grammar::{Vars, parse_text};
+    use crate::corefile::{Conversion, Options, convert};
+
+    fn conv(text: &str) -> Conversion {
+        let blocks = parse_text(text, Path::new("Corefile"), &Vars::default()).unwrap();
+        convert(&blocks, Path::new("Corefile"), Options { ipv6: false })
+    }
+
+    fn refusals(text: &str) -> Vec<String> {
+        conv(text).untranslated.iter().map(|i| i.to_string()).collect()
+    }
+
+    #[test]
+    fn acl_lines_become_rules_in_order_with_coredns_defaults() {
+        let c = conv(
+            "example.org:53 {\n  acl {\n    ALLOW net 10.0.0.1 fd00::/8\n    block type A AAAA net 10.0.0.0/8\n    filter type * net 192.168.0.0/16\n    drop net * 10.0.0.0/8\n  }\n  acl a.example.org 10.0.0.0/24 {\n    block TYPE MX type TXT\n  }\n  any\n  minimal\n  whoami\n}\n",
+        );
+        assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+        let config = Config::parse(&c.toml, Path::new("x.toml")).unwrap_or_else(|e| panic!("{e}\n{}", c.toml));
+        let server = &config.servers[0];
+        assert!(server.any && server.minimal && server.whoami);
+        let [first, second] = server.acl.as_slice() else {
+            panic!("two acl entries: {:?}", server.acl)
+        };
+        assert_eq!(first.zones, ["example.org"], "the block's zones");
+        let shape: Vec<_> = first
+            .rules
+            .iter()
+            .map(|r| (r.action, r.types.clone(), r.nets.as_ref().map(Vec::len)))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (AclAction::Allow, None, Some(2)),
+                (AclAction::Block, Some(vec![1, 28]), Some(1)),
+                (AclAction::Filter, None, Some(1)),
+                (AclAction::Drop, None, None),
+            ]
+        );
+        assert_eq!(
+            first.rules[0].nets.as_ref().unwrap()[0].to_string(),
+            "10.0.0.1/32",
+            "an address alone is a /32"
+        );
+        assert_eq!(second.zones, ["a.example.org", "0.0.10.in-addr.arpa"]);
+        assert_eq!(second.rules[0].types, Some(vec![15, 16]), "sections add up");
+    }
+
+    #[test]
+    fn what_coredns_would_not_start_with_is_refused_with_its_line() {
+        let cases = [
+            ("permit net 10.0.0.0/8", "unexpected token \"permit\""),
+            ("block type a", "\"a\" is not a query type"),
+            ("block type", "no token in the \"type\" section"),
+            ("block net 10.0.0.0/33", "\"10.0.0.0/33\" is not an address or a CIDR"),
+            ("block from 10.0.0.0/8", "unexpected token \"from\"; expected type or net"),
+        ];
+        for (line, why) in cases {
+            let issues = refusals(&format!(".:53 {{\n  acl {{\n    {line}\n  }}\n}}\n"));
+            assert_eq!(issues.len(), 1, "{line}: {issues:?}");
+            assert!(
+                issues[0].starts_with("Corefile:3: acl ") && issues[0].contains(why),
+                "{line}: {issues:?}"
+            );
+        }
+        // After `*` CoreDNS reads no more of the section: nothing there is checked.
+        assert!(refusals(".:53 {\n  acl {\n    block type * bogus\n  }\n}\n").is_empty());
+    }
+}

@@ -136,7 +136,7 @@ mod tests {
         let mut bytes = m.to_vec().unwrap();
         strip(&mut bytes);
         let back = Message::from_vec(&bytes).expect("still a message");
-        assert!(back.extensions.is_some(), "the OPT record stays");
+        assert!(back.edns.is_some(), "the OPT record stays");
         let count = |i: usize| u16::from_be_bytes([bytes[i], bytes[i + 1]]);
         [count(4), count(6), count(8), count(10)]
     }
