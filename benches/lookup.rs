@@ -34,7 +34,8 @@ use clusterdns::zone::{
 };
 
 /// The client every benchmarked query comes from.
-const PEER: std::net::SocketAddr = std::net::SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40000);
+const PEER: std::net::SocketAddr =
+    std::net::SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40000);
 const SERVICES: usize = 1000;
 const NAMESPACES: usize = 10;
 const CLUSTER_IP_ENDPOINTS: usize = 3;
@@ -333,7 +334,13 @@ fn bench_router(c: &mut Criterion) {
         }
         group.bench_function(format!("udp_{}", case.id), |b| {
             b.iter(|| {
-                match router.handle(black_box(&bytes), Transport::Udp, PEER, &mut scratch, &mut report) {
+                match router.handle(
+                    black_box(&bytes),
+                    Transport::Udp,
+                    PEER,
+                    &mut scratch,
+                    &mut report,
+                ) {
                     Handled::Reply(r) => black_box(r.len()),
                     _ => unreachable!(),
                 }
@@ -367,10 +374,11 @@ fn bench_router(c: &mut Criterion) {
             // What hickory-server's request path costs at the least for the same query: the
             // request decoded into a Message and the response encoded from one (README, "Why
             // the UDP path is our own").
-            let response = match router.handle(&bytes, Transport::Udp, PEER, &mut scratch, &mut report) {
-                Handled::Reply(r) => r.to_vec(),
-                _ => unreachable!(),
-            };
+            let response =
+                match router.handle(&bytes, Transport::Udp, PEER, &mut scratch, &mut report) {
+                    Handled::Reply(r) => r.to_vec(),
+                    _ => unreachable!(),
+                };
             let answer = hickory_proto::op::Message::from_vec(&response).expect("parses");
             group.bench_function("hickory_message_decode_encode_clusterip_a", |b| {
                 b.iter(|| {

@@ -222,10 +222,22 @@ mod tests {
     #[test]
     fn errors_name_the_key_and_defaults_are_coredns() {
         let cases = [
-            ("action = \"permit\"", "server[0].acl[0].rules[0].action: \"permit\""),
-            ("action = \"block\"\ntypes = [\"a\"]", "server[0].acl[0].rules[0].types[0]: \"a\" is not a query type"),
-            ("action = \"block\"\nnets = []", "server[0].acl[0].rules[0].nets: needs at least one entry"),
-            ("action = \"drop\"\nnets = [\"10.0.0.0/8\", \"nope\"]", "server[0].acl[0].rules[0].nets[1]: \"nope\""),
+            (
+                "action = \"permit\"",
+                "server[0].acl[0].rules[0].action: \"permit\"",
+            ),
+            (
+                "action = \"block\"\ntypes = [\"a\"]",
+                "server[0].acl[0].rules[0].types[0]: \"a\" is not a query type",
+            ),
+            (
+                "action = \"block\"\nnets = []",
+                "server[0].acl[0].rules[0].nets: needs at least one entry",
+            ),
+            (
+                "action = \"drop\"\nnets = [\"10.0.0.0/8\", \"nope\"]",
+                "server[0].acl[0].rules[0].nets[1]: \"nope\"",
+            ),
         ];
         for (rule, want) in cases {
             let e = error(&format!("[[server.acl]]\n[[server.acl.rules]]\n{rule}\n"));

@@ -53,7 +53,11 @@ fn rule(line: &Directive) -> Result<Table, String> {
         let (words, check): (&mut Words, Check) = match section.to_ascii_lowercase().as_str() {
             "type" => (&mut types, |w| qtype(w).map(drop)),
             "net" => (&mut nets, |w| net(w).map(drop)),
-            _ => return Err(format!("unexpected token {section:?}; expected type or net")),
+            _ => {
+                return Err(format!(
+                    "unexpected token {section:?}; expected type or net"
+                ));
+            }
         };
         let n = after.iter().take_while(|w| !is_section(w)).count();
         if n == 0 {
@@ -133,7 +137,11 @@ mod tests {
     }
 
     fn refusals(text: &str) -> Vec<String> {
-        conv(text).untranslated.iter().map(|i| i.to_string()).collect()
+        conv(text)
+            .untranslated
+            .iter()
+            .map(|i| i.to_string())
+            .collect()
     }
 
     #[test]
@@ -142,7 +150,8 @@ mod tests {
             "example.org:53 {\n  acl {\n    ALLOW net 10.0.0.1 fd00::/8\n    block type A AAAA net 10.0.0.0/8\n    filter type * net 192.168.0.0/16\n    drop net * 10.0.0.0/8\n  }\n  acl a.example.org 10.0.0.0/24 {\n    block TYPE MX type TXT\n  }\n  any\n  minimal\n  whoami\n}\n",
         );
         assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
-        let config = Config::parse(&c.toml, Path::new("x.toml")).unwrap_or_else(|e| panic!("{e}\n{}", c.toml));
+        let config = Config::parse(&c.toml, Path::new("x.toml"))
+            .unwrap_or_else(|e| panic!("{e}\n{}", c.toml));
         let server = &config.servers[0];
         assert!(server.any && server.minimal && server.whoami);
         let [first, second] = server.acl.as_slice() else {
@@ -178,8 +187,14 @@ mod tests {
             ("permit net 10.0.0.0/8", "unexpected token \"permit\""),
             ("block type a", "\"a\" is not a query type"),
             ("block type", "no token in the \"type\" section"),
-            ("block net 10.0.0.0/33", "\"10.0.0.0/33\" is not an address or a CIDR"),
-            ("block from 10.0.0.0/8", "unexpected token \"from\"; expected type or net"),
+            (
+                "block net 10.0.0.0/33",
+                "\"10.0.0.0/33\" is not an address or a CIDR",
+            ),
+            (
+                "block from 10.0.0.0/8",
+                "unexpected token \"from\"; expected type or net",
+            ),
         ];
         for (line, why) in cases {
             let issues = refusals(&format!(".:53 {{\n  acl {{\n    {line}\n  }}\n}}\n"));

@@ -326,7 +326,11 @@ fn directive(d: &Directive, plan: &mut Plan, admin: &mut Admin, out: &mut Out) {
         }
         "any" => plan.any = true,
         "minimal" | "whoami" if !d.args.is_empty() || !d.block.is_empty() => {
-            out.refuse(&d.loc, name, "takes no arguments (CoreDNS does not start with them)");
+            out.refuse(
+                &d.loc,
+                name,
+                "takes no arguments (CoreDNS does not start with them)",
+            );
         }
         "minimal" => plan.minimal = true,
         "whoami" => plan.whoami = true,

@@ -161,11 +161,13 @@ mod tests {
         for client in ["127.0.0.1", "::1", "10.1.2.3"] {
             assert_eq!(decide(&entry, 99, ip(client)), Some(AclAction::Block));
         }
-        assert!(Acl::new(&[AclConfig {
-            zones: vec![],
-            rules: vec![]
-        }])
-        .is_none());
+        assert!(
+            Acl::new(&[AclConfig {
+                zones: vec![],
+                rules: vec![]
+            }])
+            .is_none()
+        );
     }
 
     #[test]
@@ -181,9 +183,15 @@ mod tests {
         denied_reply(&mut out, flags, &request, EDE_BLOCKED);
         // OPT: root, type 41, 1232, no ext-rcode, version 0, no DO; RDLEN 6: EDE 15, len 2, 15.
         let opt = &out[12 + question.len()..];
-        assert_eq!(opt, [0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 6, 0, 15, 0, 2, 0, 15]);
+        assert_eq!(
+            opt,
+            [0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 6, 0, 15, 0, 2, 0, 15]
+        );
         assert_eq!(out[3] & 0x0f, rcode::REFUSED);
-        let no_edns = Request { edns: None, ..request };
+        let no_edns = Request {
+            edns: None,
+            ..request
+        };
         denied_reply(&mut out, flags, &no_edns, EDE_BLOCKED);
         assert_eq!(out.len(), 12 + question.len(), "no OPT without EDNS");
     }

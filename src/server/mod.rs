@@ -505,26 +505,32 @@ async fn serve_connection(
         let start = Instant::now();
         let pending;
         let mut report = QueryReport::default();
-        let response: &[u8] =
-            match handle_contained(&router, &request, Transport::Tcp, peer, &mut scratch, &mut report) {
-                Handled::Reply(r) => r,
-                Handled::Drop => continue,
-                Handled::Panicked => {
-                    pending = bare_reply_to(&request, Transport::Tcp, rcode::SERVFAIL, false)
-                        .unwrap_or_default();
-                    // The scratch space may be half-written: start it over.
-                    scratch = Scratch::default();
-                    if pending.is_empty() {
-                        continue;
-                    }
-                    &pending
+        let response: &[u8] = match handle_contained(
+            &router,
+            &request,
+            Transport::Tcp,
+            peer,
+            &mut scratch,
+            &mut report,
+        ) {
+            Handled::Reply(r) => r,
+            Handled::Drop => continue,
+            Handled::Panicked => {
+                pending = bare_reply_to(&request, Transport::Tcp, rcode::SERVFAIL, false)
+                    .unwrap_or_default();
+                // The scratch space may be half-written: start it over.
+                scratch = Scratch::default();
+                if pending.is_empty() {
+                    continue;
                 }
-                Handled::Pending(p) => {
-                    report.plugin = Plugin::Forward;
-                    pending = p.resolve().await;
-                    &pending
-                }
-            };
+                &pending
+            }
+            Handled::Pending(p) => {
+                report.plugin = Plugin::Forward;
+                pending = p.resolve().await;
+                &pending
+            }
+        };
         let mut out = Vec::with_capacity(response.len() + 2);
         out.extend_from_slice(&(response.len() as u16).to_be_bytes());
         out.extend_from_slice(response);
