@@ -74,7 +74,7 @@ fn corefiles() -> PathBuf {
 const NOT_CONVERTED: &[(&str, &[&str])] = &[
     ("aks.Corefile", &["template", "rewrite"]),
     ("aks-custom/test.server", &["rewrite"]),
-    ("gardener.Corefile", &["rewrite", "whoami"]),
+    ("gardener.Corefile", &["rewrite"]),
     // The import of a file Gardener's sidecar generates, absent here (and CoreDNS would not
     // start either).
     (
