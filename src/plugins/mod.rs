@@ -2,9 +2,9 @@
 //! from config in CoreDNS's `plugin.cfg` order (whatever order the config lists them in).
 //!
 //! A stage sees the parsed request and answers ([`Flow::Records`], [`Flow::Rcode`],
-//! [`Flow::Written`], [`Flow::Pending`]) or passes on ([`Flow::Next`]). Stages before the one
-//! that answered see its records on the way back ([`Pipeline::run`]), as CoreDNS plugins see
-//! what the next ones wrote. A plugin that is not configured is not in the list, so it costs
+//! [`Flow::Written`], [`Flow::Pending`], [`Flow::Denied`], [`Flow::Drop`]) or passes on
+//! ([`Flow::Next`]). Stages before the one that answered see its answer on the way back
+//! ([`Pipeline::run`]), as CoreDNS plugins see what the next ones wrote. A plugin that is not configured is not in the list, so it costs
 //! nothing.
 
 pub mod acl;
