@@ -146,6 +146,9 @@ pub struct Work {
 #[derive(Debug, Clone, Default)]
 pub struct Pipeline {
     stages: Box<[Stage]>,
+    /// Questions of other classes than IN get past the door (CoreDNS opens it where `chaos` or
+    /// `forward` is configured); else they end REFUSED.
+    other_classes: bool,
 }
 
 impl Pipeline {
@@ -185,8 +188,12 @@ impl Pipeline {
         if plugins.whoami {
             stages.push(Stage::Whoami(whoami::Whoami::default()));
         }
+        let other_classes = stages
+            .iter()
+            .any(|s| matches!(s, Stage::Chaos(_) | Stage::Forward(_)));
         Pipeline {
             stages: stages.into(),
+            other_classes,
         }
     }
 
@@ -216,16 +223,20 @@ impl Pipeline {
         work: &mut Work,
         report: &mut QueryReport,
     ) -> Flow {
-        // Only `chaos` answers class CH: every other stage serves IN alone (CoreDNS would
-        // forward a CH query chaos does not answer; here it ends REFUSED). `acl` and `any` look
-        // at every class, as in CoreDNS.
+        // Only `chaos` answers class CH, and `acl` and `any` see it first: every other stage
+        // serves IN alone (CoreDNS would forward a CH query chaos does not answer; here it ends
+        // REFUSED). Without chaos or forward, CoreDNS refuses CH at the door, as here.
         let class_in = request.qclass == crate::dns::CLASS_IN;
+        if !class_in && !self.other_classes {
+            return Flow::Next;
+        }
         for (i, stage) in self.stages.iter().enumerate() {
-            let any_class = matches!(
-                stage,
-                Stage::Chaos(_) | Stage::Log(_) | Stage::Acl(_) | Stage::Any
-            );
-            if !class_in && !any_class {
+            if !class_in
+                && !matches!(
+                    stage,
+                    Stage::Chaos(_) | Stage::Log(_) | Stage::Acl(_) | Stage::Any
+                )
+            {
                 continue;
             }
             let flow = match stage {

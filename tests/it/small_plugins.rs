@@ -250,6 +250,33 @@ fn acl_and_any_answer_as_coredns_from_each_client_network() {
     );
 }
 
+/// A query of class CH (the name's length given, to find the class field).
+fn chaos_query(name: &str, qtype: RecordType) -> Vec<u8> {
+    let mut ch = query(name, qtype, Some(true));
+    let class_at = 12 + name.len() + 2 + 2;
+    ch[class_at..class_at + 2].copy_from_slice(&3u16.to_be_bytes());
+    ch
+}
+
+/// Where `chaos` (or `forward`) opens the door to class CH, `acl` and `any` see those questions
+/// too, as in CoreDNS: filtered, blocked, answered with HINFO; `chaos` answers the rest.
+#[test]
+fn acl_and_any_see_class_ch_where_chaos_serves_it() {
+    let pair = Pair::start(|port| {
+        acl_corefile(port).replace("    any\n", "    any\n    chaos CD-1.0 someone\n")
+    });
+    let cases = [
+        (V4, RecordType::ANY, "an [version.bind. 8482 IN HINFO"),
+        (V4, RecordType::MX, "No Error [rd] an [] ns [] ar [] opt [payload 1232 do true options OPT { options: [(Unknown(15), Unknown(15, [0, 17]))]"),
+        (V4, RecordType::TXT, "an [version.bind. 0 CH TXT CD-1.0]"),
+    ];
+    for (from, qtype, want) in cases {
+        let (theirs, ours) = pair.ask(from, &chaos_query("version.bind", qtype));
+        assert_eq!(theirs, ours, "version.bind CH {qtype} from {from}");
+        assert!(ours.as_ref().is_some_and(|d| d.contains(want)), "{qtype}: {ours:?}");
+    }
+}
+
 #[test]
 fn acl_drop_sends_nothing_over_udp() {
     let pair = Pair::start(acl_corefile);
@@ -318,6 +345,10 @@ fn whoami_answers_the_client_address_and_port_as_coredns() {
         ours.contains("ar [Foo.Example. 0 IN A 127.0.0.2 | _udp.Foo.Example. 0 IN SRV 0 0 PORT .]"),
         "{ours}"
     );
+    // Without chaos or forward, class CH is refused at the door: whoami does not see it.
+    let (theirs, ours) = pair.ask(V4, &chaos_query("x", RecordType::A));
+    assert_eq!(theirs, ours);
+    assert!(ours.unwrap().contains("Query Refused"));
     // Over TCP the SRV owner is `_tcp` and the port the connection's.
     let tcp = crate::harness::raw_tcp(pair.ours.addr, &query("x", RecordType::A, None));
     let m = Message::from_vec(&tcp).unwrap();
