@@ -141,11 +141,14 @@ mod tests {
         [count(4), count(6), count(8), count(10)]
     }
 
+    /// What a response is, its rcode, answers and authority, and its counts after `strip`.
+    type Case<'a> = (&'a str, ResponseCode, &'a [RData], &'a [RData], [u16; 4]);
+
     /// The response kinds of CoreDNS's `response.Typify`, and what `minimal` does to each.
     #[test]
     fn only_positive_answers_are_stripped() {
         use ResponseCode::*;
-        let cases: &[(&str, ResponseCode, &[RData], &[RData], [u16; 4])] = &[
+        let cases: &[Case] = &[
             ("answer", NoError, &[a()], &[ns()], [1, 1, 0, 1]),
             ("answer with SOA", NoError, &[a()], &[soa()], [1, 1, 0, 1]),
             ("empty, no SOA", NoError, &[], &[], [1, 0, 0, 1]),

@@ -267,13 +267,20 @@ fn acl_and_any_see_class_ch_where_chaos_serves_it() {
     });
     let cases = [
         (V4, RecordType::ANY, "an [version.bind. 8482 IN HINFO"),
-        (V4, RecordType::MX, "No Error [rd] an [] ns [] ar [] opt [payload 1232 do true options OPT { options: [(Unknown(15), Unknown(15, [0, 17]))]"),
+        (
+            V4,
+            RecordType::MX,
+            "No Error [rd] an [] ns [] ar [] opt [payload 1232 do true options OPT { options: [(Unknown(15), Unknown(15, [0, 17]))]",
+        ),
         (V4, RecordType::TXT, "an [version.bind. 0 CH TXT CD-1.0]"),
     ];
     for (from, qtype, want) in cases {
         let (theirs, ours) = pair.ask(from, &chaos_query("version.bind", qtype));
         assert_eq!(theirs, ours, "version.bind CH {qtype} from {from}");
-        assert!(ours.as_ref().is_some_and(|d| d.contains(want)), "{qtype}: {ours:?}");
+        assert!(
+            ours.as_ref().is_some_and(|d| d.contains(want)),
+            "{qtype}: {ours:?}"
+        );
     }
 }
 
