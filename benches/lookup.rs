@@ -33,6 +33,9 @@ use clusterdns::zone::{
     AnswerBuf, ClusterZone, Index, IndexOptions, Outcome, Rcode, ZoneConfig, lookup,
 };
 
+/// The client every benchmarked query comes from.
+const PEER: std::net::SocketAddr =
+    std::net::SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40000);
 const SERVICES: usize = 1000;
 const NAMESPACES: usize = 10;
 const CLUSTER_IP_ENDPOINTS: usize = 3;
@@ -312,7 +315,7 @@ fn bench_router(c: &mut Criterion) {
     {
         let bytes = request(&case.qname, u16::from(case.qtype));
         // Check the response first: rcode, ANCOUNT, id.
-        match router.handle(&bytes, Transport::Udp, &mut scratch, &mut report) {
+        match router.handle(&bytes, Transport::Udp, PEER, &mut scratch, &mut report) {
             Handled::Reply(r) => {
                 let rcode = r[3] & 0x0f;
                 let ancount = usize::from(u16::from_be_bytes([r[6], r[7]]));
@@ -331,7 +334,13 @@ fn bench_router(c: &mut Criterion) {
         }
         group.bench_function(format!("udp_{}", case.id), |b| {
             b.iter(|| {
-                match router.handle(black_box(&bytes), Transport::Udp, &mut scratch, &mut report) {
+                match router.handle(
+                    black_box(&bytes),
+                    Transport::Udp,
+                    PEER,
+                    &mut scratch,
+                    &mut report,
+                ) {
                     Handled::Reply(r) => black_box(r.len()),
                     _ => unreachable!(),
                 }
@@ -346,6 +355,7 @@ fn bench_router(c: &mut Criterion) {
                     match router.handle(
                         black_box(&bytes),
                         Transport::Udp,
+                        PEER,
                         &mut scratch,
                         &mut report,
                     ) {
@@ -364,10 +374,11 @@ fn bench_router(c: &mut Criterion) {
             // What hickory-server's request path costs at the least for the same query: the
             // request decoded into a Message and the response encoded from one (README, "Why
             // the UDP path is our own").
-            let response = match router.handle(&bytes, Transport::Udp, &mut scratch, &mut report) {
-                Handled::Reply(r) => r.to_vec(),
-                _ => unreachable!(),
-            };
+            let response =
+                match router.handle(&bytes, Transport::Udp, PEER, &mut scratch, &mut report) {
+                    Handled::Reply(r) => r.to_vec(),
+                    _ => unreachable!(),
+                };
             let answer = hickory_proto::op::Message::from_vec(&response).expect("parses");
             group.bench_function("hickory_message_decode_encode_clusterip_a", |b| {
                 b.iter(|| {
@@ -377,6 +388,59 @@ fn bench_router(c: &mut Criterion) {
                 })
             });
         }
+    }
+    group.finish();
+}
+
+/// The cluster-name path without `acl` and with an `acl` of three rules that do not match the
+/// client (each rule looked at, then kubernetes answers): what an acl costs a cluster name.
+fn bench_router_acl(c: &mut Criterion) {
+    use clusterdns::config::{AclAction, AclConfig, AclRule};
+    let zone = cluster_zone();
+    let zones = vec![String::new()];
+    let rule = |action, types: Option<Vec<u16>>, net: &str| AclRule {
+        action,
+        types,
+        nets: Some(vec![net.parse().unwrap()]),
+    };
+    let three_rules = AclConfig {
+        zones: vec![String::new()],
+        rules: vec![
+            rule(AclAction::Block, Some(vec![1]), "192.168.0.0/16"),
+            rule(AclAction::Filter, Some(vec![28]), "10.0.0.0/8"),
+            rule(AclAction::Drop, None, "fd00::/8"),
+        ],
+    };
+    let case = cases().into_iter().find(|c| c.id == "clusterip_a").unwrap();
+    let bytes = request(&case.qname, u16::from(case.qtype));
+    let mut group = c.benchmark_group("router::handle_acl");
+    for (id, acl) in [("none", None), ("three_rules", Some(three_rules))] {
+        let metrics = Arc::new(DnsMetrics::new("dns://127.0.0.1:53".into(), &zones));
+        let plugins = Plugins {
+            kubernetes: Some(zone.clone()),
+            acl: acl.and_then(|a| clusterdns::plugins::acl::Acl::new(&[a])),
+            ..Plugins::default()
+        };
+        let router = Router::new(vec![Block::new(zones.clone(), plugins)], metrics);
+        let (mut scratch, mut report) = (Scratch::default(), QueryReport::default());
+        match router.handle(&bytes, Transport::Udp, PEER, &mut scratch, &mut report) {
+            Handled::Reply(r) => assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1, "{id}: one A"),
+            _ => panic!("{id}: not answered"),
+        }
+        group.bench_function(format!("udp_clusterip_a_{id}"), |b| {
+            b.iter(|| {
+                match router.handle(
+                    black_box(&bytes),
+                    Transport::Udp,
+                    PEER,
+                    &mut scratch,
+                    &mut report,
+                ) {
+                    Handled::Reply(r) => black_box(r.len()),
+                    _ => unreachable!(),
+                }
+            })
+        });
     }
     group.finish();
 }
@@ -471,5 +535,11 @@ fn bench_apply(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench_lookup, bench_router, bench_apply);
+criterion_group!(
+    benches,
+    bench_lookup,
+    bench_router,
+    bench_router_acl,
+    bench_apply
+);
 criterion_main!(benches);

@@ -454,6 +454,10 @@ async fn build_block(
         kubernetes: cluster.clone(),
         forward: resolver.clone(),
         loops: Some(shared.loops.clone()),
+        acl: crate::plugins::acl::Acl::new(&server.acl),
+        any: server.any,
+        minimal: server.minimal,
+        whoami: server.whoami,
     };
     Ok(BuiltBlock {
         config: server.clone(),

@@ -12,6 +12,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub mod rewrite;
+pub mod acl;
+pub use acl::{AclAction, AclConfig, AclRule};
 
 /// A configuration error: the file, the key (dotted path, `server[0].listen[1]`) and the problem.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +79,14 @@ pub struct ServerConfig {
     pub hosts: Option<HostsConfig>,
     /// Rewrite rules, in order (CoreDNS `rewrite`); empty: none.
     pub rewrite: Vec<rewrite::RewriteRule>,
+    /// Access rules by query type and client network (CoreDNS `acl`), one entry per directive.
+    pub acl: Vec<AclConfig>,
+    /// ANY queries get the RFC 8482 HINFO answer (CoreDNS `any`).
+    pub any: bool,
+    /// Positive answers lose their authority and additional sections (CoreDNS `minimal`).
+    pub minimal: bool,
+    /// Names nobody else answers get the client's address and port (CoreDNS `whoami`).
+    pub whoami: bool,
 }
 
 /// `[server.hosts]`: names from an `/etc/hosts`-style file and inline entries (CoreDNS
@@ -345,6 +355,13 @@ struct RawServer {
     hosts: Option<RawHosts>,
     #[serde(default)]
     rewrite: Vec<rewrite::RawRule>,
+    acl: Vec<acl::RawAcl>,
+    #[serde(default)]
+    any: bool,
+    #[serde(default)]
+    minimal: bool,
+    #[serde(default)]
+    whoami: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -682,6 +699,9 @@ impl RawServer {
             .enumerate()
             .map(|(i, r)| r.validate(&format!("{key}.rewrite[{i}]")))
             .collect::<Result<Vec<_>, _>>()?;
+        let acl = (self.acl.into_iter().enumerate())
+            .map(|(i, a)| a.validate(&format!("{key}.acl[{i}]"), &zones))
+            .collect::<Result<_, _>>()?;
         Ok(ServerConfig {
             listen,
             loadbalance: self.loadbalance,
@@ -717,6 +737,10 @@ impl RawServer {
             chaos: self.chaos,
             hosts,
             rewrite,
+            acl,
+            any: self.any,
+            minimal: self.minimal,
+            whoami: self.whoami,
         })
     }
 }

@@ -10,14 +10,16 @@
 //!  UDP (recvmmsg batches) / TCP ─► server ─► dns::Request::parse (once, no allocation)
 //!    └► server::handler::Router picks the block (most specific zone)
 //!       └► plugins::Pipeline, the block's stages in CoreDNS's plugin.cfg order:
-//!            log → chaos → loadbalance → [cache] → hosts → kubernetes → loop → forward
+//!            log → acl → any → chaos → loadbalance → [cache] → minimal → hosts →
+//!            kubernetes → loop → forward → whoami
 //!            (kubernetes: zone::lookup, pure; forward: cache, then forward::Forwarder)
 //!       └► dns::writer (EDNS, compression, truncation) ─► the socket
 //! ```
 //!
-//! A stage answers, or passes on; the stages before the one that answered see its records on
-//! the way back (loadbalance rotates them). `cache` wraps `forward` only: cluster answers never
-//! enter it. A plugin that is not configured is not in the list and costs nothing; the
+//! A stage answers, or passes on; the stages before the one that answered see its answer on
+//! the way back (loadbalance rotates records; minimal strips records, cache hits and upstream
+//! replies alike). `acl` and `whoami` read the client's address (`Request::peer`). `cache`
+//! wraps `forward` only: cluster answers never enter it. A plugin that is not configured is not in the list and costs nothing; the
 //! cluster-name path allocates nothing (`tests/alloc.rs`).
 //!
 //! # Modules
@@ -36,7 +38,8 @@
 //!   implements the spec.
 //! - [`dns`]: the wire format, once: constants, the parsed request, bare replies, query
 //!   building, label walking, the response writer.
-//! - [`plugins`]: the request pipeline and one module per stage.
+//! - [`plugins`]: the request pipeline and one module per stage (`acl`, `any`, `minimal`,
+//!   `whoami` among them).
 //! - [`server`]: sockets (UDP batches, TCP), routing to a block, rate limiting.
 //! - [`forward`]: the upstream pool, health checks that decide down/up, UDP exchange with
 //!   retransmission within the timeout, TCP, a descriptor budget; `reply` walks upstream

@@ -17,6 +17,10 @@ use clusterdns::server::{Block, Handled, Router, Scratch};
 use clusterdns::zone::records::BuildOptions;
 use clusterdns::zone::{AnswerBuf, ClusterZone, Index, IndexOptions, ZoneConfig, lookup};
 
+/// The client the queries come from.
+const PEER: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
+
 #[global_allocator]
 static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
 
@@ -188,6 +192,50 @@ fn the_request_path_of_hosts_hits_allocates_nothing() {
     answer_without_allocating(&router, &requests, authoritative, "a hosts name");
 }
 
+/// Cluster names through `acl` (three rules that do not match the client, and a zone it
+/// blocks), `any`, `minimal` and `whoami` (names outside the cluster zone) allocate nothing.
+#[test]
+fn the_small_plugins_allocate_nothing() {
+    use clusterdns::config::{AclAction, AclConfig, AclRule};
+    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|p| p.into_inner());
+    let rule = |action, types: Option<Vec<u16>>, net: &str| AclRule {
+        action,
+        types,
+        nets: Some(vec![net.parse().unwrap()]),
+    };
+    let acl = clusterdns::plugins::acl::Acl::new(&[
+        AclConfig {
+            zones: vec![String::new()],
+            rules: vec![
+                rule(AclAction::Block, Some(vec![1]), "192.168.0.0/16"),
+                rule(AclAction::Filter, Some(vec![28]), "10.0.0.0/8"),
+                rule(AclAction::Drop, None, "fd00::/8"),
+            ],
+        },
+        AclConfig {
+            zones: vec!["blocked.example".into()],
+            rules: vec![rule(AclAction::Block, None, "127.0.0.0/8")],
+        },
+    ]);
+    let plugins = Plugins {
+        acl,
+        any: true,
+        minimal: true,
+        whoami: true,
+        kubernetes: Some(demo_zone()),
+        ..Plugins::default()
+    };
+    let router = router_with(plugins);
+    let mut queries = QUERIES.to_vec();
+    queries.extend([
+        ("who.example", RecordType::A),
+        ("x.blocked.example", RecordType::A),
+        ("frontend.shop.svc.cluster.local", RecordType::ANY),
+    ]);
+    let requests: Vec<Vec<u8>> = queries.iter().map(|(n, t)| request(n, *t)).collect();
+    answer_without_allocating(&router, &requests, |r| r[..2] == [0x12, 0x34], "a query");
+}
+
 /// A router of one root block with `plugins`.
 fn router_with(plugins: Plugins) -> Router {
     let zones = vec![String::new()];
@@ -206,7 +254,7 @@ fn answer_without_allocating(
     let mut scratch = Scratch::default();
     let mut report = QueryReport::default();
     let mut answer = |bytes: &[u8], scratch: &mut Scratch| -> usize {
-        match router.handle(bytes, Transport::Udp, scratch, &mut report) {
+        match router.handle(bytes, Transport::Udp, PEER, scratch, &mut report) {
             Handled::Reply(r) if check(r) => r.len(),
             _ => panic!("{what} is answered on the spot"),
         }

@@ -92,6 +92,11 @@ struct Plan {
     hosts: Option<Table>,
     /// `rewrite`: one rule per directive, in order.
     rewrite: Vec<Table>,
+    /// One table per `acl` directive, in order.
+    acl: Vec<Table>,
+    any: bool,
+    minimal: bool,
+    whoami: bool,
 }
 
 /// Converts parsed server blocks; `source` names the Corefile in the TOML's header.
@@ -242,6 +247,19 @@ fn server_table(plan: &Plan, ports: &[u16], zones: &[String], o: Options) -> Tab
         let rules = plan.rewrite.iter().cloned().map(Value::Table).collect();
         t.insert("rewrite".into(), Value::Array(rules));
     }
+    if !plan.acl.is_empty() {
+        let entries = plan.acl.iter().cloned().map(Value::Table).collect();
+        t.insert("acl".into(), Value::Array(entries));
+    }
+    for (key, on) in [
+        ("any", plan.any),
+        ("minimal", plan.minimal),
+        ("whoami", plan.whoami),
+    ] {
+        if on {
+            t.insert(key.into(), Value::Boolean(true));
+        }
+    }
     t
 }
 
@@ -307,6 +325,22 @@ fn directive(d: &Directive, plan: &mut Plan, admin: &mut Admin, out: &mut Out) {
         "bind" => bind(d, plan, out),
         "bufsize" => plan.max_udp_size = bufsize(d, out),
         "chaos" => plan.chaos = Some(chaos(d, out)),
+        "acl" => plan.acl.extend(super::acl::acl(d, out)),
+        // CoreDNS's `any` reads no arguments and ignores whatever follows it.
+        "any" if !d.args.is_empty() || !d.block.is_empty() => {
+            out.note(&d.loc, name, "arguments are ignored, as by CoreDNS");
+            plan.any = true;
+        }
+        "any" => plan.any = true,
+        "minimal" | "whoami" if !d.args.is_empty() || !d.block.is_empty() => {
+            out.refuse(
+                &d.loc,
+                name,
+                "takes no arguments (CoreDNS does not start with them)",
+            );
+        }
+        "minimal" => plan.minimal = true,
+        "whoami" => plan.whoami = true,
         "federation" => out.refuse(
             &d.loc,
             name,

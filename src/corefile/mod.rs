@@ -8,6 +8,7 @@
 //! - [`ConfigSource`]: the config a process runs, from TOML or a Corefile, and what its reload
 //!   watcher compares.
 
+mod acl;
 pub mod convert;
 pub mod grammar;
 mod lexer;

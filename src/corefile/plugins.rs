@@ -23,7 +23,7 @@ fn put(t: &mut Table, key: &str, value: impl Into<Value>) {
 }
 
 /// Zones as arguments name them: names, or CIDRs as the reverse zones covering them.
-fn zones_of(args: &[String]) -> Result<Vec<String>, String> {
+pub(super) fn zones_of(args: &[String]) -> Result<Vec<String>, String> {
     let mut zones = Vec::new();
     for arg in args {
         match cidr_zones(arg)? {

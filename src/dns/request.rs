@@ -38,6 +38,8 @@ pub struct Request<'a> {
     pub max_udp: usize,
     /// The whole message, for forwarding it as it came.
     pub bytes: &'a [u8],
+    /// Where it came from (the socket's peer); the unspecified address until the server sets it.
+    pub peer: std::net::SocketAddr,
 }
 
 /// Why a message is not a query to answer, and what to answer instead.
@@ -116,6 +118,7 @@ impl<'a> Request<'a> {
             transport,
             max_udp: usize::from(super::ADVERTISED_UDP_PAYLOAD),
             bytes,
+            peer: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
         })
     }
 

@@ -82,6 +82,8 @@ pub enum Pending {
         inner: Box<Pending>,
         revert: Box<super::rewrite::Revert>,
     },
+    /// Another pending answer, stripped by `minimal` when it comes.
+    Minimal(Box<Pending>),
 }
 
 impl Pending {
@@ -103,6 +105,11 @@ impl Pending {
             Pending::Reverted { inner, revert } => {
                 let answer = Box::pin(inner.resolve()).await;
                 revert.response(&answer)
+            }
+            Pending::Minimal(inner) => {
+                let mut response = Box::pin(inner.resolve()).await;
+                super::minimal::strip(&mut response);
+                response
             }
         }
     }

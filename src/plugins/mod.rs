@@ -2,11 +2,13 @@
 //! from config in CoreDNS's `plugin.cfg` order (whatever order the config lists them in).
 //!
 //! A stage sees the parsed request and answers ([`Flow::Records`], [`Flow::Rcode`],
-//! [`Flow::Written`], [`Flow::Pending`]) or passes on ([`Flow::Next`]). Stages before the one
-//! that answered see its records on the way back ([`Pipeline::run`]), as CoreDNS plugins see
-//! what the next ones wrote. A plugin that is not configured is not in the list, so it costs
+//! [`Flow::Written`], [`Flow::Pending`], [`Flow::Denied`], [`Flow::Drop`]) or passes on
+//! ([`Flow::Next`]). Stages before the one that answered see its answer on the way back
+//! ([`Pipeline::run`]), as CoreDNS plugins see what the next ones wrote. A plugin that is not configured is not in the list, so it costs
 //! nothing.
 
+pub mod acl;
+pub mod any;
 pub mod cache;
 pub mod chaos;
 pub mod forward;
@@ -15,7 +17,9 @@ pub mod kubernetes;
 pub mod loadbalance;
 pub mod log;
 pub mod loop_detect;
+pub mod minimal;
 pub mod rewrite;
+pub mod whoami;
 
 use std::sync::Arc;
 
@@ -29,29 +33,37 @@ pub use forward::{Pending, Resolver};
 
 /// CoreDNS's `plugin.cfg` order, restricted to the plugins clusterdns has. `cache` wraps
 /// `forward` (see [`cache`]) rather than standing before `kubernetes`.
-pub const ORDER: [&str; 9] = [
+pub const ORDER: [&str; 13] = [
     "log",
+    "acl",
+    "any",
     "chaos",
     "loadbalance",
     "cache",
     "rewrite",
+    "minimal",
     "hosts",
     "kubernetes",
     "loop",
     "forward",
+    "whoami",
 ];
 
 /// One configured plugin.
 #[derive(Debug, Clone)]
 pub enum Stage {
     Log(crate::config::LogClasses),
+    Acl(acl::Acl),
+    Any,
     Chaos(chaos::Chaos),
     LoadBalance,
     Rewrite(rewrite::Rewrite),
+    Minimal,
     Hosts(hosts::Hosts),
     Kubernetes(kubernetes::Kubernetes),
     Loop(Arc<LoopProbes>),
     Forward(forward::Forward),
+    Whoami(whoami::Whoami),
 }
 
 impl Stage {
@@ -59,13 +71,17 @@ impl Stage {
     pub fn name(&self) -> &'static str {
         match self {
             Stage::Log(_) => "log",
+            Stage::Acl(_) => "acl",
+            Stage::Any => "any",
             Stage::Chaos(_) => "chaos",
             Stage::LoadBalance => "loadbalance",
             Stage::Rewrite(_) => "rewrite",
+            Stage::Minimal => "minimal",
             Stage::Hosts(_) => "hosts",
             Stage::Kubernetes(_) => "kubernetes",
             Stage::Loop(_) => "loop",
             Stage::Forward(_) => "forward",
+            Stage::Whoami(_) => "whoami",
         }
     }
 }
@@ -83,6 +99,10 @@ pub struct Plugins {
     pub forward: Option<Arc<Resolver>>,
     /// Where loop probes are recognised (the process-wide set); used with `forward`.
     pub loops: Option<Arc<LoopProbes>>,
+    pub acl: Option<acl::Acl>,
+    pub any: bool,
+    pub minimal: bool,
+    pub whoami: bool,
 }
 
 /// What a stage decided.
@@ -103,6 +123,10 @@ pub enum Flow {
     /// `rewrite` changed the question: the stages after it answer the new one (see
     /// [`rewrite::Rewritten`]), and the answer is turned back for the client.
     Rewritten(Box<rewrite::Rewritten>),
+    /// No reply at all (acl `drop`).
+    Drop,
+    /// This rcode, no records, and an extended DNS error (RFC 8914) when the client sent EDNS.
+    Denied { rcode: u16, ede: u16 },
 }
 
 /// How the records in [`Work::answer`] are written.
@@ -132,6 +156,9 @@ pub struct Work {
 #[derive(Debug, Clone, Default)]
 pub struct Pipeline {
     stages: Box<[Stage]>,
+    /// Questions of other classes than IN get past the door (CoreDNS opens it where `chaos` or
+    /// `forward` is configured); else they end REFUSED.
+    other_classes: bool,
 }
 
 impl Pipeline {
@@ -141,6 +168,12 @@ impl Pipeline {
         if plugins.log.any() {
             stages.push(Stage::Log(plugins.log));
         }
+        if let Some(a) = plugins.acl {
+            stages.push(Stage::Acl(a));
+        }
+        if plugins.any {
+            stages.push(Stage::Any);
+        }
         if let Some(c) = plugins.chaos {
             stages.push(Stage::Chaos(c));
         }
@@ -149,6 +182,9 @@ impl Pipeline {
         }
         if let Some(r) = plugins.rewrite {
             stages.push(Stage::Rewrite(r));
+        }
+        if plugins.minimal {
+            stages.push(Stage::Minimal);
         }
         if let Some(h) = plugins.hosts {
             stages.push(Stage::Hosts(h));
@@ -162,8 +198,15 @@ impl Pipeline {
             }
             stages.push(Stage::Forward(forward::Forward { resolver }));
         }
+        if plugins.whoami {
+            stages.push(Stage::Whoami(whoami::Whoami::default()));
+        }
+        let other_classes = stages
+            .iter()
+            .any(|s| matches!(s, Stage::Chaos(_) | Stage::Forward(_)));
         Pipeline {
             stages: stages.into(),
+            other_classes,
         }
     }
 
@@ -206,18 +249,28 @@ impl Pipeline {
         work: &mut Work,
         report: &mut QueryReport,
     ) -> Flow {
-        // Only `chaos` answers class CH: every other stage serves IN alone (CoreDNS would
-        // forward a CH query chaos does not answer; here it ends REFUSED). `rewrite` may
-        // make it IN.
+        // Only `chaos` answers class CH, and `acl`, `any` and `rewrite` (which may make it IN)
+        // see it first: every other stage serves IN alone (CoreDNS would forward a CH query
+        // chaos does not answer; here it ends REFUSED). Without chaos or forward, CoreDNS
+        // refuses CH at the door, as here.
         let class_in = request.qclass == crate::dns::CLASS_IN;
+        if !class_in && !self.other_classes {
+            return Flow::Next;
+        }
         for (i, stage) in self.stages.iter().enumerate().skip(first) {
-            if !class_in && !matches!(stage, Stage::Chaos(_) | Stage::Log(_) | Stage::Rewrite(_)) {
+            if !class_in
+                && !matches!(
+                    stage,
+                    Stage::Chaos(_) | Stage::Log(_) | Stage::Acl(_) | Stage::Any | Stage::Rewrite(_)
+                )
+            {
                 continue;
             }
             let flow = match stage {
                 Stage::Log(classes) => log::handle(*classes, report),
+                Stage::Acl(a) => a.handle(request, qname),
+                Stage::Any => any::handle(request, work),
                 Stage::Chaos(c) => c.handle(request, qname, work, report),
-                Stage::LoadBalance => Flow::Next,
                 Stage::Rewrite(r) => match r.handle(request, work) {
                     Flow::Rewritten(mut rewritten) => {
                         rewritten.resume = i + 1;
@@ -225,30 +278,43 @@ impl Pipeline {
                     }
                     other => other,
                 },
+                Stage::LoadBalance | Stage::Minimal => Flow::Next,
                 Stage::Hosts(h) => h.handle(request, qname, work, report),
                 Stage::Kubernetes(k) => k.handle(request, qname, work, report),
                 Stage::Loop(probes) => loop_detect::handle(probes, request, qname, report),
                 Stage::Forward(f) => f.handle(request, qname, work, report),
+                Stage::Whoami(w) => w.handle(request, qname, work),
             };
             if let Flow::Next = flow {
                 continue;
             }
-            if let Flow::Records(_) = flow {
-                self.on_the_way_back(&self.stages[..i], work);
-            }
-            return flow;
+            return self.on_the_way_back(&self.stages[..i], flow, work);
         }
         Flow::Next
     }
 
-    /// The stages before the one that answered, last first, see its records.
-    fn on_the_way_back(&self, earlier: &[Stage], work: &mut Work) {
+    /// The stages before the one that answered, last first, see what it answered: loadbalance
+    /// turns records, minimal strips positive answers (records, cache hits, upstream replies).
+    fn on_the_way_back(&self, earlier: &[Stage], mut flow: Flow, work: &mut Work) -> Flow {
         for stage in earlier.iter().rev() {
-            if let Stage::LoadBalance = stage {
-                work.rotation = work.rotation.wrapping_add(1);
-                loadbalance::rotate_addresses(&mut work.answer.answers, work.rotation);
+            match (stage, &mut flow) {
+                (Stage::LoadBalance, Flow::Records(_)) => {
+                    work.rotation = work.rotation.wrapping_add(1);
+                    loadbalance::rotate_addresses(&mut work.answer.answers, work.rotation);
+                }
+                (Stage::Minimal, Flow::Records(records)) => {
+                    minimal::records(records, &mut work.answer);
+                }
+                (Stage::Minimal, Flow::Written) => minimal::strip(&mut work.writer.buf),
+                (Stage::Minimal, Flow::Pending(_)) => {
+                    if let Flow::Pending(pending) = flow {
+                        flow = Flow::Pending(Box::new(Pending::Minimal(pending)));
+                    }
+                }
+                _ => {}
             }
         }
+        flow
     }
 }
 
@@ -278,11 +344,33 @@ mod tests {
             kubernetes: None,
             forward: Some(resolver),
             loops: Some(Arc::default()),
+            acl: acl::Acl::new(&[crate::config::AclConfig {
+                zones: vec![String::new()],
+                rules: vec![crate::config::AclRule {
+                    action: crate::config::AclAction::Block,
+                    types: None,
+                    nets: None,
+                }],
+            }]),
+            any: true,
+            minimal: true,
+            whoami: true,
         });
         let names: Vec<&str> = all.stages().iter().map(Stage::name).collect();
         assert_eq!(
             names,
-            ["log", "chaos", "loadbalance", "rewrite", "loop", "forward"]
+            [
+                "log",
+                "acl",
+                "any",
+                "chaos",
+                "loadbalance",
+                "rewrite",
+                "minimal",
+                "loop",
+                "forward",
+                "whoami"
+            ]
         );
         let positions: Vec<usize> = names
             .iter()

@@ -4,6 +4,7 @@
 
 mod rewrite;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::dns::{Flags, Rejected, Request, Transport, rcode};
@@ -90,11 +91,12 @@ impl Router {
         }
     }
 
-    /// Handles one request: the response bytes, nothing, or an answer to wait for.
+    /// Handles one request from `peer`: the response bytes, nothing, or an answer to wait for.
     pub fn handle<'s>(
         &self,
         bytes: &[u8],
         transport: Transport,
+        peer: SocketAddr,
         scratch: &'s mut Scratch,
         report: &mut QueryReport,
     ) -> Handled<'s> {
@@ -121,6 +123,7 @@ impl Router {
         };
         let block = &self.blocks[block_index];
         request.max_udp = block.max_udp_size;
+        request.peer = peer;
         report.zone = self.zone_labels[block_index][zone_index];
         let flow = block.pipeline.run(&request, qname, work, report);
         let mut flags = Flags::reply_to(&request.header, 0);
@@ -159,6 +162,12 @@ impl Router {
             Flow::Rewritten(_) => {
                 let rcode = u16::from(rcode::SERVFAIL);
                 return bare(request, Flags { rcode, ..flags }, work);
+            }
+            Flow::Drop => return Handled::Drop,
+            Flow::Denied { rcode, ede } => {
+                let flags = Flags { rcode, ..flags };
+                crate::plugins::acl::denied_reply(&mut work.writer.buf, flags, request, ede);
+                return Handled::Reply(&work.writer.buf);
             }
             // Nobody here answers this name (no forwarder, or an `except` zone).
             Flow::Next => {

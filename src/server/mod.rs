@@ -256,6 +256,7 @@ fn handle_contained<'s>(
     router: &Router,
     request: &[u8],
     transport: Transport,
+    peer: SocketAddr,
     scratch: &'s mut Scratch,
     report: &mut QueryReport,
 ) -> Handled<'s> {
@@ -265,7 +266,7 @@ fn handle_contained<'s>(
         f
     }
     let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(once(move || {
-        router.handle(request, transport, scratch, report)
+        router.handle(request, transport, peer, scratch, report)
     })));
     attempt.unwrap_or_else(|_| {
         PANICS.fetch_add(1, Ordering::Relaxed);
@@ -355,7 +356,8 @@ impl UdpWorker {
         let start = Instant::now();
         let mut report = QueryReport::default();
         let scratch = &mut self.scratch;
-        match handle_contained(&self.router, request, Transport::Udp, scratch, &mut report) {
+        let router = &self.router;
+        match handle_contained(router, request, Transport::Udp, peer, scratch, &mut report) {
             Handled::Reply(response) => {
                 self.sender.next(peer).extend_from_slice(response);
                 self.answered.push(Sent::Answer {
@@ -503,26 +505,32 @@ async fn serve_connection(
         let start = Instant::now();
         let pending;
         let mut report = QueryReport::default();
-        let response: &[u8] =
-            match handle_contained(&router, &request, Transport::Tcp, &mut scratch, &mut report) {
-                Handled::Reply(r) => r,
-                Handled::Drop => continue,
-                Handled::Panicked => {
-                    pending = bare_reply_to(&request, Transport::Tcp, rcode::SERVFAIL, false)
-                        .unwrap_or_default();
-                    // The scratch space may be half-written: start it over.
-                    scratch = Scratch::default();
-                    if pending.is_empty() {
-                        continue;
-                    }
-                    &pending
+        let response: &[u8] = match handle_contained(
+            &router,
+            &request,
+            Transport::Tcp,
+            peer,
+            &mut scratch,
+            &mut report,
+        ) {
+            Handled::Reply(r) => r,
+            Handled::Drop => continue,
+            Handled::Panicked => {
+                pending = bare_reply_to(&request, Transport::Tcp, rcode::SERVFAIL, false)
+                    .unwrap_or_default();
+                // The scratch space may be half-written: start it over.
+                scratch = Scratch::default();
+                if pending.is_empty() {
+                    continue;
                 }
-                Handled::Pending(p) => {
-                    report.plugin = Plugin::Forward;
-                    pending = p.resolve().await;
-                    &pending
-                }
-            };
+                &pending
+            }
+            Handled::Pending(p) => {
+                report.plugin = Plugin::Forward;
+                pending = p.resolve().await;
+                &pending
+            }
+        };
         let mut out = Vec::with_capacity(response.len() + 2);
         out.extend_from_slice(&(response.len() as u16).to_be_bytes());
         out.extend_from_slice(response);

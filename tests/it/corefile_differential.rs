@@ -73,7 +73,6 @@ fn corefiles() -> PathBuf {
 /// that converts must be removed from here, and is then compared.
 const NOT_CONVERTED: &[(&str, &[&str])] = &[
     ("aks.Corefile", &["template"]),
-    ("gardener.Corefile", &["whoami"]),
     // The import of a file Gardener's sidecar generates, absent here (and CoreDNS would not
     // start either).
     (

@@ -21,4 +21,5 @@ mod reload;
 mod resolvers;
 mod rewrite;
 mod robustness;
+mod small_plugins;
 mod upstream;

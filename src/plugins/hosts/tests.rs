@@ -163,13 +163,14 @@ impl Served {
         q.extend_from_slice(&u16::from(qtype).to_be_bytes());
         q.extend_from_slice(&[0, 1]);
         let mut report = QueryReport::default();
-        let bytes = match self
-            .router
-            .handle(&q, Transport::Udp, &mut self.scratch, &mut report)
-        {
-            Handled::Reply(r) => r.to_vec(),
-            _ => panic!("answered on the spot"),
-        };
+        let bytes =
+            match self
+                .router
+                .handle(&q, Transport::Udp, PEER, &mut self.scratch, &mut report)
+            {
+                Handled::Reply(r) => r.to_vec(),
+                _ => panic!("answered on the spot"),
+            };
         let m = Message::from_vec(&bytes).unwrap();
         let lines = m
             .answers
@@ -482,3 +483,7 @@ fn config_defaults_are_coredns_and_errors_name_the_key() {
         assert!(e.contains(expected), "{toml:?}: {e}");
     }
 }
+
+/// The client the queries come from.
+const PEER: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
