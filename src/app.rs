@@ -450,6 +450,13 @@ async fn build_block(
         loadbalance: server.loadbalance,
         rewrite: (!server.rewrite.is_empty())
             .then(|| crate::plugins::rewrite::Rewrite::new(server.rewrite.clone())),
+        autopath: server.autopath.as_ref().and_then(|a| {
+            let stage = crate::plugins::autopath::Autopath::new(a, cluster.as_ref());
+            if stage.is_none() {
+                tracing::warn!(zones = ?server.zones, "autopath @kubernetes searches nothing without kubernetes pods = \"verified\" in the block (as in CoreDNS)");
+            }
+            stage
+        }),
         hosts,
         kubernetes: cluster.clone(),
         forward: resolver.clone(),

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub mod rewrite;
 pub mod acl;
+pub mod autopath;
+pub mod rewrite;
 pub use acl::{AclAction, AclConfig, AclRule};
 
 /// A configuration error: the file, the key (dotted path, `server[0].listen[1]`) and the problem.
@@ -87,6 +88,8 @@ pub struct ServerConfig {
     pub minimal: bool,
     /// Names nobody else answers get the client's address and port (CoreDNS `whoami`).
     pub whoami: bool,
+    /// Server-side search paths (CoreDNS `autopath`).
+    pub autopath: Option<autopath::AutopathConfig>,
 }
 
 /// `[server.hosts]`: names from an `/etc/hosts`-style file and inline entries (CoreDNS
@@ -355,6 +358,7 @@ struct RawServer {
     hosts: Option<RawHosts>,
     #[serde(default)]
     rewrite: Vec<rewrite::RawRule>,
+    #[serde(default)]
     acl: Vec<acl::RawAcl>,
     #[serde(default)]
     any: bool,
@@ -362,6 +366,7 @@ struct RawServer {
     minimal: bool,
     #[serde(default)]
     whoami: bool,
+    autopath: Option<autopath::RawAutopath>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -702,6 +707,10 @@ impl RawServer {
         let acl = (self.acl.into_iter().enumerate())
             .map(|(i, a)| a.validate(&format!("{key}.acl[{i}]"), &zones))
             .collect::<Result<_, _>>()?;
+        let autopath = self
+            .autopath
+            .map(|a| a.validate(&format!("{key}.autopath"), base, &zones))
+            .transpose()?;
         Ok(ServerConfig {
             listen,
             loadbalance: self.loadbalance,
@@ -741,6 +750,7 @@ impl RawServer {
             any: self.any,
             minimal: self.minimal,
             whoami: self.whoami,
+            autopath,
         })
     }
 }

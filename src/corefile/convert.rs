@@ -97,6 +97,7 @@ struct Plan {
     any: bool,
     minimal: bool,
     whoami: bool,
+    autopath: Option<Table>,
 }
 
 /// Converts parsed server blocks; `source` names the Corefile in the TOML's header.
@@ -243,6 +244,9 @@ fn server_table(plan: &Plan, ports: &[u16], zones: &[String], o: Options) -> Tab
     if let Some(h) = &plan.hosts {
         t.insert("hosts".into(), Value::Table(h.clone()));
     }
+    if let Some(a) = &plan.autopath {
+        t.insert("autopath".into(), Value::Table(a.clone()));
+    }
     if !plan.rewrite.is_empty() {
         let rules = plan.rewrite.iter().cloned().map(Value::Table).collect();
         t.insert("rewrite".into(), Value::Array(rules));
@@ -267,11 +271,14 @@ fn server_table(plan: &Plan, ports: &[u16], zones: &[String], o: Options) -> Tab
 /// true of clusterdns depends on the block's `kubernetes`, wherever that is written.
 fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out) -> Plan {
     let mut plan = Plan::default();
-    let mut cache = None;
+    let (mut cache, mut autopath) = (None, None);
     for d in &block.directives {
         match d.name.as_str() {
             "cache" if cache.is_none() => cache = Some(d),
-            "kubernetes" | "forward" | "proxy" | "cache" | "hosts" if twice(&plan, d, cache) => {
+            "autopath" if autopath.is_none() => autopath = Some(d),
+            "kubernetes" | "forward" | "proxy" | "cache" | "hosts" | "autopath"
+                if twice(&plan, d, cache, autopath) =>
+            {
                 out.refuse(&d.loc, &d.name, "given twice in one server block");
             }
             "kubernetes" => plan.kubernetes = plugins::kubernetes(d, zones, out),
@@ -284,14 +291,23 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
     if let Some(d) = cache {
         plan.cache = plugins::cache(d, zones, plan.kubernetes.as_ref(), out);
     }
+    if let Some(d) = autopath {
+        plan.autopath = super::autopath::autopath(d, plan.kubernetes.as_ref(), out);
+    }
     plan
 }
 
-fn twice(plan: &Plan, d: &Directive, cache: Option<&Directive>) -> bool {
+fn twice(
+    plan: &Plan,
+    d: &Directive,
+    cache: Option<&Directive>,
+    autopath: Option<&Directive>,
+) -> bool {
     match d.name.as_str() {
         "kubernetes" => plan.kubernetes.is_some(),
         "forward" | "proxy" => plan.forward.is_some(),
         "hosts" => plan.hosts.is_some(),
+        "autopath" => autopath.is_some(),
         _ => cache.is_some(),
     }
 }

@@ -9,6 +9,7 @@
 //!   watcher compares.
 
 mod acl;
+mod autopath;
 pub mod convert;
 pub mod grammar;
 mod lexer;

@@ -24,6 +24,42 @@ pub fn build(name: &str, qtype: u16, edns: Option<Edns>) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// `request` asking `name` (dotted) instead: its header, the new question with its type and
+/// class, and its OPT record (the other records of a query are dropped). `None` when the
+/// name is no domain name (a label over 63 octets, over 255 in all).
+pub fn with_name(request: &super::Request<'_>, name: &str) -> Option<Vec<u8>> {
+    let opt = opt_record(request);
+    let mut out = Vec::with_capacity(HEADER_LEN + name.len() + 6 + opt.map_or(0, <[u8]>::len));
+    out.extend_from_slice(&request.bytes[..4]);
+    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, u8::from(opt.is_some())]);
+    if !name::put_labels(&mut out, name) || out.len() - HEADER_LEN + 1 > super::MAX_NAME_LEN {
+        return None;
+    }
+    out.push(0);
+    out.extend_from_slice(&request.qtype.to_be_bytes());
+    out.extend_from_slice(&request.qclass.to_be_bytes());
+    out.extend_from_slice(opt.unwrap_or_default());
+    Some(out)
+}
+
+/// The OPT record of a parsed request, as it came.
+pub fn opt_record<'a>(request: &super::Request<'a>) -> Option<&'a [u8]> {
+    let bytes = request.bytes;
+    let count = |i: usize| usize::from(u16::from_be_bytes([bytes[i], bytes[i + 1]]));
+    let records = count(6) + count(8) + count(10);
+    let mut pos = HEADER_LEN + request.question.len();
+    for _ in 0..records {
+        let name_end = name::skip(bytes, pos)?;
+        let kind = super::read_u16(bytes, name_end)?;
+        let end = name_end + 10 + usize::from(super::read_u16(bytes, name_end + 8)?);
+        if kind == super::rtype::OPT {
+            return bytes.get(pos..end);
+        }
+        pos = end;
+    }
+    None
+}
+
 /// The health probe every upstream is asked: `. IN NS`.
 pub fn health_probe() -> Vec<u8> {
     build("", super::rtype::NS, None).expect("the root fits")

@@ -77,6 +77,8 @@ pub enum Pending {
         /// The CNAME target (absolute, lower-case, no trailing dot).
         target: String,
     },
+    /// Work that waits for upstreams along the way (an autopath walk): its response.
+    Task(std::pin::Pin<Box<dyn std::future::Future<Output = Vec<u8>> + Send>>),
     /// The answer to a question `rewrite` changed, turned back for the client once it comes.
     Reverted {
         inner: Box<Pending>,
@@ -102,6 +104,7 @@ impl Pending {
                 response,
                 target,
             } => chase(&resolver, &client, response, &target).await,
+            Pending::Task(task) => task.await,
             Pending::Reverted { inner, revert } => {
                 let answer = Box::pin(inner.resolve()).await;
                 revert.response(&answer)

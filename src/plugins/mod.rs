@@ -9,6 +9,7 @@
 
 pub mod acl;
 pub mod any;
+pub mod autopath;
 pub mod cache;
 pub mod chaos;
 pub mod forward;
@@ -33,7 +34,7 @@ pub use forward::{Pending, Resolver};
 
 /// CoreDNS's `plugin.cfg` order, restricted to the plugins clusterdns has. `cache` wraps
 /// `forward` (see [`cache`]) rather than standing before `kubernetes`.
-pub const ORDER: [&str; 13] = [
+pub const ORDER: [&str; 14] = [
     "log",
     "acl",
     "any",
@@ -41,6 +42,7 @@ pub const ORDER: [&str; 13] = [
     "loadbalance",
     "cache",
     "rewrite",
+    "autopath",
     "minimal",
     "hosts",
     "kubernetes",
@@ -59,6 +61,7 @@ pub enum Stage {
     LoadBalance,
     Rewrite(rewrite::Rewrite),
     Minimal,
+    Autopath(autopath::Autopath),
     Hosts(hosts::Hosts),
     Kubernetes(kubernetes::Kubernetes),
     Loop(Arc<LoopProbes>),
@@ -77,6 +80,7 @@ impl Stage {
             Stage::LoadBalance => "loadbalance",
             Stage::Rewrite(_) => "rewrite",
             Stage::Minimal => "minimal",
+            Stage::Autopath(_) => "autopath",
             Stage::Hosts(_) => "hosts",
             Stage::Kubernetes(_) => "kubernetes",
             Stage::Loop(_) => "loop",
@@ -93,6 +97,7 @@ pub struct Plugins {
     pub chaos: Option<chaos::Chaos>,
     pub loadbalance: bool,
     pub rewrite: Option<rewrite::Rewrite>,
+    pub autopath: Option<autopath::Autopath>,
     pub hosts: Option<hosts::Hosts>,
     pub kubernetes: Option<ClusterZone>,
     /// Forward, with the cache when one is configured.
@@ -127,6 +132,9 @@ pub enum Flow {
     Drop,
     /// This rcode, no records, and an extended DNS error (RFC 8914) when the client sent EDNS.
     Denied { rcode: u16, ede: u16 },
+    /// `autopath` found a search-path expansion: the stages after it answer each name of
+    /// the walk in turn (see [`autopath`]).
+    Search(Box<autopath::Walk>),
 }
 
 /// How the records in [`Work::answer`] are written.
@@ -182,6 +190,9 @@ impl Pipeline {
         }
         if let Some(r) = plugins.rewrite {
             stages.push(Stage::Rewrite(r));
+        }
+        if let Some(a) = plugins.autopath {
+            stages.push(Stage::Autopath(a));
         }
         if plugins.minimal {
             stages.push(Stage::Minimal);
@@ -261,7 +272,11 @@ impl Pipeline {
             if !class_in
                 && !matches!(
                     stage,
-                    Stage::Chaos(_) | Stage::Log(_) | Stage::Acl(_) | Stage::Any | Stage::Rewrite(_)
+                    Stage::Chaos(_)
+                        | Stage::Log(_)
+                        | Stage::Acl(_)
+                        | Stage::Any
+                        | Stage::Rewrite(_)
                 )
             {
                 continue;
@@ -275,6 +290,13 @@ impl Pipeline {
                     Flow::Rewritten(mut rewritten) => {
                         rewritten.resume = i + 1;
                         Flow::Rewritten(rewritten)
+                    }
+                    other => other,
+                },
+                Stage::Autopath(a) => match a.handle(request, qname) {
+                    Flow::Search(mut walk) => {
+                        walk.resume = i + 1;
+                        Flow::Search(walk)
                     }
                     other => other,
                 },
@@ -340,6 +362,7 @@ mod tests {
             chaos: Some(chaos::Chaos::new("v".into(), vec![])),
             loadbalance: true,
             rewrite: Some(rewrite::Rewrite::new(Vec::new())),
+            autopath: None,
             hosts: None,
             kubernetes: None,
             forward: Some(resolver),

@@ -2,6 +2,7 @@
 //! and write what it decided. A malformed message is an rcode (FORMERR, NOTIMP, REFUSED,
 //! BADVERS) or a silent drop, never an error value and never a panic.
 
+mod autopath;
 mod rewrite;
 
 use std::net::SocketAddr;
@@ -129,9 +130,27 @@ impl Router {
         let mut flags = Flags::reply_to(&request.header, 0);
         flags.recursion_available = block.pipeline.recursion_available();
         if let Flow::Rewritten(rewritten) = flow {
-            return self.rewritten(block, (&request, qname), flags, *rewritten, work, report);
+            let client = (&request, qname.as_str());
+            return self.rewritten(block_index, client, flags, *rewritten, work, report);
         }
-        self.respond(&request, flags, flow, work, report)
+        self.outcome(block_index, &request, flags, flow, work, report)
+    }
+
+    /// What the block's stages decided, answered: a search walk is walked, anything else
+    /// written.
+    fn outcome<'s>(
+        &self,
+        block: usize,
+        request: &Request<'_>,
+        flags: Flags,
+        flow: Flow,
+        work: &'s mut Work,
+        report: &mut QueryReport,
+    ) -> Handled<'s> {
+        match flow {
+            Flow::Search(walk) => self.autopath(block, request, flags, *walk, work, report),
+            flow => self.respond(request, flags, flow, work, report),
+        }
     }
 
     /// Writes what the pipeline decided. Records make an authoritative answer; one that ends
@@ -158,8 +177,9 @@ impl Router {
             }
             Flow::Pending(pending) => return Handled::Pending(pending),
             Flow::Rcode(rcode) => return bare(request, Flags { rcode, ..flags }, work),
-            // Never here: a rewritten question is resumed before its answer is written.
-            Flow::Rewritten(_) => {
+            // Never here: a rewritten question is resumed, a search walked, before an answer
+            // is written.
+            Flow::Rewritten(_) | Flow::Search(_) => {
                 let rcode = u16::from(rcode::SERVFAIL);
                 return bare(request, Flags { rcode, ..flags }, work);
             }

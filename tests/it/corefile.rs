@@ -161,11 +161,7 @@ fn stock_corefiles_with_their_custom_imports() {
             &[("Corefile", 21, "template"), ("Corefile", 26, "template")],
         ),
         ("k3s.Corefile", "k3s-custom", &[]),
-        (
-            "gardener.Corefile",
-            "gardener-custom",
-            &[],
-        ),
+        ("gardener.Corefile", "gardener-custom", &[]),
     ];
     for (corefile, custom, refusals) in cases {
         let dir = with_custom(corefile, custom);

@@ -1,7 +1,7 @@
 //! A question `rewrite` changed: the rest of the block's pipeline answers the new question,
 //! and the answer (written now, or when the upstream's comes) is turned back for the client.
 
-use super::{Block, Handled, Router, bare};
+use super::{Handled, Router, bare};
 use crate::dns::{Flags, Rejected, Request};
 use crate::metrics::dns::QueryReport;
 use crate::plugins::rewrite::Rewritten;
@@ -11,7 +11,7 @@ impl Router {
     /// `client`: the client's request and its name as routed.
     pub(super) fn rewritten<'s>(
         &self,
-        block: &Block,
+        block: usize,
         client: (&Request<'_>, &str),
         flags: Flags,
         rewritten: Rewritten,
@@ -39,10 +39,13 @@ impl Router {
         };
         let inner = Request {
             max_udp: request.max_udp,
+            peer: request.peer,
             ..inner
         };
-        let flow = block.pipeline.resume(resume, &inner, name, work, report);
-        match self.respond(&inner, flags, flow, work, report) {
+        let flow = self.blocks[block]
+            .pipeline
+            .resume(resume, &inner, name, work, report);
+        match self.outcome(block, &inner, flags, flow, work, report) {
             Handled::Reply(answer) => {
                 let response = revert.response(answer);
                 work.writer.buf.clear();
