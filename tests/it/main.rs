@@ -2,6 +2,7 @@
 //! assertions on the bytes that come back.
 
 mod allow_list;
+mod autopath;
 mod cache_options;
 mod chaos;
 mod cli;
@@ -21,5 +22,5 @@ mod reload;
 mod resolvers;
 mod rewrite;
 mod robustness;
-mod small_plugins;
+pub mod small_plugins;
 mod upstream;

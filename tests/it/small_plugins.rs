@@ -25,13 +25,13 @@ const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 const WAIT: Duration = Duration::from_secs(2);
 
 /// CoreDNS and clusterdns on the Corefile `corefile(port)`, each on a port of its own.
-struct Pair {
-    coredns: CoreDns,
-    ours: Server,
+pub struct Pair {
+    pub coredns: CoreDns,
+    pub ours: Server,
 }
 
 impl Pair {
-    fn start(corefile: impl Fn(u16) -> String) -> Pair {
+    pub fn start(corefile: impl Fn(u16) -> String) -> Pair {
         let coredns = CoreDns::with_corefile(&corefile);
         let port = std::net::UdpSocket::bind("127.0.0.1:0")
             .and_then(|s| s.local_addr())
@@ -49,7 +49,7 @@ impl Pair {
     }
 
     /// Both servers' replies (described) to one query sent from `from`.
-    fn ask(&self, from: IpAddr, query: &[u8]) -> (Option<String>, Option<String>) {
+    pub fn ask(&self, from: IpAddr, query: &[u8]) -> (Option<String>, Option<String>) {
         self.ask_ttls(from, query, true)
     }
 
@@ -64,7 +64,7 @@ impl Pair {
     }
 
     /// Asks each question from each client of `clients` and collects every difference.
-    fn compare(&self, clients: &[IpAddr], questions: &[(&str, RecordType)]) -> Vec<String> {
+    pub fn compare(&self, clients: &[IpAddr], questions: &[(&str, RecordType)]) -> Vec<String> {
         self.compare_ttls(clients, questions, true)
     }
 
@@ -93,7 +93,7 @@ impl Pair {
 
 /// Sends `query` from an ephemeral port of `from`: the reply (if any within [`WAIT`]) and the
 /// client's port.
-fn ask_from(server: SocketAddr, from: IpAddr, query: &[u8]) -> (Option<Vec<u8>>, u16) {
+pub fn ask_from(server: SocketAddr, from: IpAddr, query: &[u8]) -> (Option<Vec<u8>>, u16) {
     let socket = UdpSocket::bind(SocketAddr::new(from, 0)).unwrap();
     socket.set_read_timeout(Some(WAIT)).unwrap();
     socket.send_to(query, server).unwrap();
@@ -106,7 +106,7 @@ fn ask_from(server: SocketAddr, from: IpAddr, query: &[u8]) -> (Option<Vec<u8>>,
 }
 
 /// A query with ID 0x1234 and RD; with EDNS (payload 1232, DO as given) unless `None`.
-fn query(name: &str, qtype: RecordType, dnssec_ok: Option<bool>) -> Vec<u8> {
+pub fn query(name: &str, qtype: RecordType, dnssec_ok: Option<bool>) -> Vec<u8> {
     let mut out = crate::harness::request_bytes(name, qtype, dnssec_ok.map(|_| 1232));
     if dnssec_ok == Some(true) {
         let n = out.len();
@@ -118,7 +118,7 @@ fn query(name: &str, qtype: RecordType, dnssec_ok: Option<bool>) -> Vec<u8> {
 /// The whole reply as text: rcode and header flags, each section's records, the OPT record.
 /// Unless `ttls`, TTLs read `T` and AA is left out (a cache's own). The client's port
 /// (whoami's SRV) reads `PORT`.
-fn describe(reply: &[u8], client_port: u16, ttls: bool) -> String {
+pub fn describe(reply: &[u8], client_port: u16, ttls: bool) -> String {
     let m = Message::from_vec(reply).unwrap_or_else(|e| panic!("unreadable reply: {e}"));
     let bit = |byte: u8, mask: u8, name: &'static str| if byte & mask != 0 { name } else { "" };
     let flags = [
