@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use smallvec::SmallVec;
 
+use super::external::{ExternalEntry, external_entry};
 use super::records::{self, BuildOptions, ServiceEntry, SliceEntry};
 use crate::cluster::model::{ClusterObject, ObjectKey, ObjectKind, Service};
 use crate::cluster::{Batch, ClusterEvent, Sink};
@@ -93,6 +94,8 @@ pub struct Index {
     options: IndexOptions,
     /// `name.namespace` → entry.
     services: DashMap<Box<str>, Arc<ServiceEntry>>,
+    /// `name.namespace` → external addresses, only for the Services that have some.
+    external: DashMap<Box<str>, Arc<ExternalEntry>>,
     /// Namespaces that exist (a Namespace object, or at least one Service in it).
     namespaces: DashMap<Box<str>, ()>,
     /// Address → the PTR records owned there.
@@ -139,6 +142,7 @@ impl Index {
         Index {
             options,
             services: DashMap::new(),
+            external: DashMap::new(),
             namespaces: DashMap::new(),
             reverse: DashMap::new(),
             pod_ips: DashMap::new(),
@@ -152,6 +156,33 @@ impl Index {
 
     pub fn service(&self, key: &str) -> Option<Arc<ServiceEntry>> {
         self.services.get(key).map(|e| Arc::clone(e.value()))
+    }
+
+    /// The external addresses of a Service (`name.namespace`), if it has any.
+    pub fn external(&self, key: &str) -> Option<Arc<ExternalEntry>> {
+        self.external.get(key).map(|e| Arc::clone(e.value()))
+    }
+
+    /// Every Service with external addresses, by key (a copy: the maps move on meanwhile).
+    pub fn external_services(&self) -> Vec<(Box<str>, Arc<ExternalEntry>)> {
+        let mut all: Vec<_> = self
+            .external
+            .iter()
+            .map(|e| (e.key().clone(), Arc::clone(e.value())))
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// Every Service entry, by key (a copy of the handles, for a zone transfer).
+    pub fn service_entries(&self) -> Vec<(Box<str>, Arc<ServiceEntry>)> {
+        let mut all: Vec<_> = self
+            .services
+            .iter()
+            .map(|e| (e.key().clone(), Arc::clone(e.value())))
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     pub fn namespace_exists(&self, namespace: &str) -> bool {
@@ -395,6 +426,7 @@ impl Index {
     /// Recomputes one Service's entry and its PTRs. Returns whether anything changed.
     fn rebuild_service(&self, objects: &Objects, key: &ObjectKey) -> bool {
         let map_key = format!("{}.{}", key.name, key.namespace);
+        let external_changed = self.rebuild_external(&map_key, objects.services.get(key));
         let new = objects.services.get(key).map(|svc| {
             let slices: Vec<Arc<SliceEntry>> = objects
                 .slices_of
@@ -408,7 +440,7 @@ impl Index {
         });
         let old = self.service(&map_key);
         if old.as_deref() == new.as_deref() {
-            return false;
+            return external_changed;
         }
         // The name before the PTRs that point to it; the PTRs gone before the name.
         match new {
@@ -419,6 +451,24 @@ impl Index {
             None => {
                 self.swap_ptrs(&map_key, old.as_deref(), None);
                 self.services.remove(map_key.as_str());
+            }
+        }
+        true
+    }
+
+    /// Recomputes a Service's external addresses; whether they changed.
+    fn rebuild_external(&self, map_key: &str, service: Option<&Service>) -> bool {
+        let new = service.and_then(external_entry);
+        let old = self.external(map_key);
+        if old.as_deref() == new.as_ref() {
+            return false;
+        }
+        match new {
+            Some(entry) => {
+                self.external.insert(map_key.into(), Arc::new(entry));
+            }
+            None => {
+                self.external.remove(map_key);
             }
         }
         true
@@ -568,6 +618,8 @@ mod tests {
             name: name.into(),
             kind: ServiceKind::Headless,
             ports: vec![],
+            ports: vec![],
+            external: Box::default(),
         }))
     }
 

@@ -36,6 +36,7 @@ pub fn lookup(zone: &ClusterZone, qname: &str, qtype: RecordType, out: &mut Answ
         ttl: config.ttl.min(SOA_MAX_TTL),
         serial: zone.index.serial(),
         minimum: config.ttl,
+        apex: None,
     };
     let zone_labels = label_count(matched);
     if exists {
@@ -166,6 +167,7 @@ fn apex(zone: &ClusterZone, qtype: RecordType, owner: &Owner, out: &mut AnswerBu
             Rdata::Soa {
                 serial: zone.index.serial(),
                 minimum: config.ttl,
+                apex: None,
             },
         ),
         RecordType::NS => {
@@ -865,6 +867,8 @@ mod srv_dedupe_tests {
             name: "web".into(),
             kind: ServiceKind::Headless,
             ports: vec![],
+            ports: vec![],
+            external: Box::default(),
         };
         service_entry(&service, &slices)
     }
