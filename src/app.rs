@@ -450,6 +450,7 @@ async fn build_block(
         loadbalance: server.loadbalance,
         hosts,
         kubernetes: cluster.clone(),
+        k8s_external: server.k8s_external.clone().map(Arc::new),
         forward: resolver.clone(),
         loops: Some(shared.loops.clone()),
     };

@@ -303,7 +303,10 @@ impl Service {
 /// Service: its cluster names do not depend on it. (CoreDNS keeps such strings, and answers
 /// a CNAME to them.)
 fn external_addresses(svc: &k8s::Service) -> Box<[External]> {
-    let spec_ips = svc.spec.iter().flat_map(|s| s.external_ips.iter().flatten());
+    let spec_ips = svc
+        .spec
+        .iter()
+        .flat_map(|s| s.external_ips.iter().flatten());
     let ingress = svc
         .status
         .iter()

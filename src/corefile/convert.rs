@@ -90,6 +90,7 @@ struct Plan {
     forward: Option<Table>,
     cache: Option<Table>,
     hosts: Option<Table>,
+    k8s_external: Option<Table>,
 }
 
 /// Converts parsed server blocks; `source` names the Corefile in the TOML's header.
@@ -236,6 +237,9 @@ fn server_table(plan: &Plan, ports: &[u16], zones: &[String], o: Options) -> Tab
     if let Some(h) = &plan.hosts {
         t.insert("hosts".into(), Value::Table(h.clone()));
     }
+    if let Some(e) = &plan.k8s_external {
+        t.insert("k8s_external".into(), Value::Table(e.clone()));
+    }
     t
 }
 
@@ -247,12 +251,18 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
     for d in &block.directives {
         match d.name.as_str() {
             "cache" if cache.is_none() => cache = Some(d),
-            "kubernetes" | "forward" | "proxy" | "cache" | "hosts" if twice(&plan, d, cache) => {
+            "kubernetes" | "forward" | "proxy" | "cache" | "hosts" | "k8s_external"
+                if twice(&plan, d, cache) =>
+            {
                 out.refuse(&d.loc, &d.name, "given twice in one server block");
             }
             "kubernetes" => plan.kubernetes = plugins::kubernetes(d, zones, out),
             "forward" | "proxy" => plan.forward = plugins::forward(d, zones, out),
             "hosts" => plan.hosts = plugins::hosts(d, zones, out),
+            "k8s_external" if plan.kubernetes.is_none() && !has_kubernetes(block, d) => {
+                out.refuse(&d.loc, &d.name, "needs kubernetes in the same server block");
+            }
+            "k8s_external" => plan.k8s_external = plugins::k8s_external(d, zones, out),
             _ => directive(d, &mut plan, admin, out),
         }
     }
@@ -262,11 +272,20 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
     plan
 }
 
+/// Is there a `kubernetes` directive in the block (before or after `d`)?
+fn has_kubernetes(block: &ServerBlock, d: &Directive) -> bool {
+    block
+        .directives
+        .iter()
+        .any(|k| k.name == "kubernetes" && !std::ptr::eq(k, d))
+}
+
 fn twice(plan: &Plan, d: &Directive, cache: Option<&Directive>) -> bool {
     match d.name.as_str() {
         "kubernetes" => plan.kubernetes.is_some(),
         "forward" | "proxy" => plan.forward.is_some(),
         "hosts" => plan.hosts.is_some(),
+        "k8s_external" => plan.k8s_external.is_some(),
         _ => cache.is_some(),
     }
 }

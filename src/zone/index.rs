@@ -618,7 +618,6 @@ mod tests {
             name: name.into(),
             kind: ServiceKind::Headless,
             ports: vec![],
-            ports: vec![],
             external: Box::default(),
         }))
     }

@@ -85,7 +85,7 @@ pub fn in_zone(name: &str, zone: &str) -> bool {
             && name.as_bytes()[name.len() - zone.len() - 1] == b'.')
 }
 
-fn relative<'a>(name: &'a str, zone: &str) -> &'a str {
+pub fn relative<'a>(name: &'a str, zone: &str) -> &'a str {
     if name.len() == zone.len() {
         ""
     } else {
@@ -93,7 +93,7 @@ fn relative<'a>(name: &'a str, zone: &str) -> &'a str {
     }
 }
 
-fn label_count(zone: &str) -> usize {
+pub fn label_count(zone: &str) -> usize {
     if zone.is_empty() {
         0
     } else {
@@ -866,7 +866,6 @@ mod srv_dedupe_tests {
             namespace: "ns".into(),
             name: "web".into(),
             kind: ServiceKind::Headless,
-            ports: vec![],
             ports: vec![],
             external: Box::default(),
         };

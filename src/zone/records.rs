@@ -264,7 +264,6 @@ mod tests {
                 name: "Db".into(),
                 kind: ServiceKind::Headless,
                 ports: vec![],
-                ports: vec![],
                 external: Box::default(),
             },
             EndpointSet {
@@ -385,7 +384,6 @@ mod tests {
             namespace: "a".into(),
             name: "x".into(),
             kind: ServiceKind::ExternalName("1.2.3.4".into()),
-            ports: vec![],
             ports: vec![],
             external: Box::default(),
         };
