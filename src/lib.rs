@@ -10,8 +10,9 @@
 //!  UDP (recvmmsg batches) / TCP ─► server ─► dns::Request::parse (once, no allocation)
 //!    └► server::handler::Router picks the block (most specific zone)
 //!       └► plugins::Pipeline, the block's stages in CoreDNS's plugin.cfg order:
-//!            log → chaos → loadbalance → [cache] → hosts → kubernetes → loop → forward
-//!            (kubernetes: zone::lookup, pure; forward: cache, then forward::Forwarder)
+//!            log → chaos → loadbalance → [cache] → hosts → k8s_external → kubernetes → loop
+//!            → forward (kubernetes: zone::lookup, pure; k8s_external: Services' external
+//!            addresses from the same index; forward: cache, then forward::Forwarder)
 //!       └► dns::writer (EDNS, compression, truncation) ─► the socket
 //! ```
 //!

@@ -29,6 +29,10 @@ const CLUSTER: &str = r#"{"kind":"List","items":[
   "spec":{"type":"LoadBalancer","clusterIP":"10.96.1.3","clusterIPs":["10.96.1.3"],
    "ports":[{"name":"http","port":80,"protocol":"TCP"}]},
   "status":{"loadBalancer":{"ingress":[{"hostname":"lb-1234.elb.example.net"}]}}},
+ {"apiVersion":"v1","kind":"Service","metadata":{"name":"twoports","namespace":"shop"},
+  "spec":{"type":"LoadBalancer","clusterIP":"10.96.1.5","clusterIPs":["10.96.1.5"],
+   "ports":[{"name":"http","port":80,"protocol":"TCP"},{"name":"https","port":443,"protocol":"TCP"}]},
+  "status":{"loadBalancer":{"ingress":[{"hostname":"lb-5678.elb.example.net"}]}}},
  {"apiVersion":"v1","kind":"Service","metadata":{"name":"plain","namespace":"shop"},
   "spec":{"clusterIP":"10.96.1.4","clusterIPs":["10.96.1.4"],
    "ports":[{"name":"http","port":80,"protocol":"TCP"}]}},
@@ -62,6 +66,8 @@ const QUESTIONS: &[(&str, RecordType)] = &[
     ("named.shop.example.org", RecordType::AAAA),
     ("named.shop.example.org", RecordType::CNAME),
     ("_http._tcp.named.shop.example.org", RecordType::SRV),
+    ("twoports.shop.example.org", RecordType::A),
+    ("twoports.shop.example.org", RecordType::SRV),
     ("plain.shop.example.org", RecordType::A),
     ("hl.shop.example.org", RecordType::A),
     ("hl.shop.example.org", RecordType::SRV),
@@ -161,6 +167,20 @@ fn allowed(want: &Answer, got: &Answer) -> Option<&'static str> {
     let unanswered = want.rcode == 2 && got.rcode == 5;
     if unanswered && want.answers.is_empty() && got.answers.is_empty() {
         return Some("a name no plugin answers is REFUSED (CoreDNS: SERVFAIL)");
+    }
+    let mut distinct = want.answers.clone();
+    distinct.dedup();
+    if distinct.len() < want.answers.len()
+        && *got
+            == (Answer {
+                answers: distinct,
+                flags: want.flags.clone(),
+                authority: want.authority.clone(),
+                additional: want.additional.clone(),
+                ..*want
+            })
+    {
+        return Some("CoreDNS repeats a hostname's CNAME once per Service port (RFC 2181 §5)");
     }
     // Both listen on 127.0.0.1; CoreDNS drops loopback addresses from its own and so has no
     // nameserver address, clusterdns gives its listen address.
