@@ -822,4 +822,40 @@ mod tests {
         )]);
         assert!(index.pod_ips.is_empty(), "no entry left behind");
     }
+
+    #[test]
+    fn external_addresses_are_kept_only_for_services_that_have_some() {
+        use crate::cluster::model::External;
+        let index = Index::new(IndexOptions::default());
+        let with = |external: Vec<External>| {
+            ClusterEvent::Upsert(ClusterObject::Service(Service {
+                namespace: "a".into(),
+                name: "lb".into(),
+                kind: ServiceKind::ClusterIp(vec![v4(1)]),
+                ports: vec![],
+                external: external.into(),
+            }))
+        };
+        index.apply([with(vec![]), headless("a", "web")]);
+        assert!(
+            index.external_services().is_empty(),
+            "none without addresses"
+        );
+        index.serial.store(0, Ordering::Relaxed);
+        index.apply([with(vec![External::Ip(v4(7))])]);
+        let entry = index.external("lb.a").expect("kept");
+        assert_eq!(&*entry.addrs, [External::Ip(v4(7))]);
+        assert_eq!(entry.ports[0].port, None, "the portless stand-in");
+        assert!(index.serial() > 0, "an external change moves the serial");
+        index.apply([with(vec![External::Hostname("lb.example.net".into())])]);
+        assert_eq!(
+            &*index.external("lb.a").unwrap().addrs,
+            [External::Hostname("lb.example.net".into())]
+        );
+        index.apply([ClusterEvent::Delete(
+            ObjectKind::Service,
+            ObjectKey::new("a", "lb"),
+        )]);
+        assert!(index.external("lb.a").is_none(), "gone with the Service");
+    }
 }
