@@ -94,6 +94,7 @@ fn synthetic_cluster() -> Vec<ClusterObject> {
                 ServiceKind::ClusterIp(vec![IpAddr::V4(cluster_ip(i))])
             },
             ports: vec![http_port()],
+            external: Box::default(),
         }));
         let count = if headless {
             HEADLESS_ENDPOINTS
@@ -508,6 +509,7 @@ fn bench_apply(c: &mut Criterion) {
                 ))])
             },
             ports: vec![http_port()],
+            external: Box::default(),
         }));
         objects.push(ClusterObject::EndpointSet(big_slice(i, true)));
     }

@@ -90,6 +90,22 @@ pub struct ServerConfig {
     pub whoami: bool,
     /// Server-side search paths (CoreDNS `autopath`).
     pub autopath: Option<autopath::AutopathConfig>,
+    pub k8s_external: Option<K8sExternalConfig>,
+}
+
+/// `[server.k8s_external]`: Services' external addresses under zones of their own (CoreDNS
+/// `k8s_external`); needs `[server.kubernetes]` in the same block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct K8sExternalConfig {
+    /// Lower-case, no trailing dot; the block's zones by default.
+    pub zones: Vec<String>,
+    /// The label of the nameserver names below each zone (`ns1.<apex>.<zone>`).
+    pub apex: String,
+    pub ttl: u32,
+    /// Headless Services (and endpoint names) answer with their endpoints.
+    pub headless: bool,
+    /// Zones whose NXDOMAIN goes on to the next plugin; `""` (from `"."`) means all.
+    pub fallthrough: Vec<String>,
 }
 
 /// `[server.hosts]`: names from an `/etc/hosts`-style file and inline entries (CoreDNS
@@ -367,6 +383,25 @@ struct RawServer {
     #[serde(default)]
     whoami: bool,
     autopath: Option<autopath::RawAutopath>,
+    k8s_external: Option<RawK8sExternal>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawK8sExternal {
+    zones: Option<Vec<String>>,
+    #[serde(default = "default_k8s_external_apex")]
+    apex: String,
+    #[serde(default = "default_ttl")]
+    ttl: i64,
+    #[serde(default)]
+    headless: bool,
+    #[serde(default)]
+    fallthrough: Vec<String>,
+}
+
+fn default_k8s_external_apex() -> String {
+    "dns".to_owned()
 }
 
 #[derive(Debug, Deserialize)]
@@ -711,6 +746,10 @@ impl RawServer {
             .autopath
             .map(|a| a.validate(&format!("{key}.autopath"), base, &zones))
             .transpose()?;
+        let k8s_external = self
+            .k8s_external
+            .map(|e| e.validate(&format!("{key}.k8s_external"), &zones, kubernetes.is_some()))
+            .transpose()?;
         Ok(ServerConfig {
             listen,
             loadbalance: self.loadbalance,
@@ -751,6 +790,7 @@ impl RawServer {
             minimal: self.minimal,
             whoami: self.whoami,
             autopath,
+            k8s_external,
         })
     }
 }
@@ -909,6 +949,65 @@ fn kubernetes_zones(key: &str, given: &[String]) -> Result<Vec<String>, FieldErr
         ));
     }
     Ok(zones)
+}
+
+impl RawK8sExternal {
+    fn validate(
+        self,
+        key: &str,
+        block: &[String],
+        kubernetes: bool,
+    ) -> Result<K8sExternalConfig, FieldError> {
+        if !kubernetes {
+            return Err(field_error(
+                key,
+                "needs [server.kubernetes] in the same block (its Services are what it serves)",
+            ));
+        }
+        let zones = match &self.zones {
+            None => block.to_vec(),
+            Some(given) if given.is_empty() => {
+                return Err(field_error(
+                    format!("{key}.zones"),
+                    "needs at least one zone (leave it out for the block's zones)",
+                ));
+            }
+            Some(given) => given
+                .iter()
+                .enumerate()
+                .map(|(i, z)| zone_name(&format!("{key}.zones[{i}]"), z))
+                .collect::<Result<_, _>>()?,
+        };
+        let apex = self.apex.trim_end_matches('.').to_ascii_lowercase();
+        if apex.is_empty() || apex.split('.').any(|l| !crate::cluster::model::is_label(l)) {
+            return Err(field_error(
+                format!("{key}.apex"),
+                format!("{:?} is not a domain name", self.apex),
+            ));
+        }
+        let ttl = u32::try_from(self.ttl)
+            .ok()
+            .filter(|t| *t <= 3600)
+            .ok_or_else(|| {
+                field_error(
+                    format!("{key}.ttl"),
+                    format!("{} is out of range 0..=3600", self.ttl),
+                )
+            })?;
+        let fallthrough = self
+            .fallthrough
+            .iter()
+            .enumerate()
+            .map(|(i, z)| zone_name(&format!("{key}.fallthrough[{i}]"), z))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(K8sExternalConfig {
+            zones,
+            apex,
+            ttl,
+            headless: self.headless,
+            fallthrough,
+        })
+    }
 }
 
 impl RawHosts {

@@ -72,6 +72,8 @@ pub struct Service {
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: Option<ServiceSpec>,
+    #[serde(default)]
+    pub status: Option<ServiceStatus>,
 }
 resource!(
     Service,
@@ -95,6 +97,31 @@ pub struct ServiceSpec {
     pub cluster_ips: Option<Vec<String>>,
     #[serde(default)]
     pub ports: Option<Vec<ServicePort>>,
+    /// Served by `k8s_external`.
+    #[serde(default, rename = "externalIPs")]
+    pub external_ips: Option<Vec<String>>,
+}
+
+/// `status.loadBalancer.ingress[]`, served by `k8s_external`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    #[serde(default)]
+    pub load_balancer: Option<LoadBalancerStatus>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LoadBalancerStatus {
+    #[serde(default)]
+    pub ingress: Option<Vec<LoadBalancerIngress>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LoadBalancerIngress {
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub hostname: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -10,9 +10,10 @@
 //!  UDP (recvmmsg batches) / TCP ─► server ─► dns::Request::parse (once, no allocation)
 //!    └► server::handler::Router picks the block (most specific zone)
 //!       └► plugins::Pipeline, the block's stages in CoreDNS's plugin.cfg order:
-//!            log → acl → any → chaos → loadbalance → [cache] → minimal → hosts →
-//!            kubernetes → loop → forward → whoami
-//!            (kubernetes: zone::lookup, pure; forward: cache, then forward::Forwarder)
+//!            log → acl → any → chaos → loadbalance → [cache] → rewrite → autopath → minimal
+//!            → hosts → k8s_external → kubernetes → loop → forward → whoami (kubernetes:
+//!            zone::lookup, pure; k8s_external: Services' external addresses from the same
+//!            index; forward: cache, then forward::Forwarder)
 //!       └► dns::writer (EDNS, compression, truncation) ─► the socket
 //! ```
 //!

@@ -98,6 +98,17 @@ pub struct Service {
     pub name: String,
     pub kind: ServiceKind,
     pub ports: Vec<Port>,
+    /// `spec.externalIPs`, then `status.loadBalancer.ingress[]` (the IP, else the hostname),
+    /// in CoreDNS's order: what `k8s_external` serves. Empty (no allocation) for most Services.
+    pub external: Box<[External]>,
+}
+
+/// An external address of a Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum External {
+    Ip(IpAddr),
+    /// A load balancer's hostname (answered as a CNAME), lower-case, without trailing dot.
+    Hostname(Box<str>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -284,8 +295,46 @@ impl Service {
             name,
             kind,
             ports,
+            external: external_addresses(svc),
         })
     }
+}
+
+/// `spec.externalIPs` then the load balancer ingress points, as CoreDNS lists them. What is
+/// not an address (or a hostname for an ingress point) is skipped rather than failing the
+/// Service: its cluster names do not depend on it. (CoreDNS keeps such strings, and answers
+/// a CNAME to them.)
+fn external_addresses(svc: &k8s::Service) -> Box<[External]> {
+    let spec_ips = svc
+        .spec
+        .iter()
+        .flat_map(|s| s.external_ips.iter().flatten());
+    let ingress = svc
+        .status
+        .iter()
+        .filter_map(|s| s.load_balancer.as_ref())
+        .flat_map(|lb| lb.ingress.iter().flatten());
+    let mut out: Vec<External> = spec_ips
+        .filter_map(|ip| ip.parse().ok().map(External::Ip))
+        .collect();
+    for point in ingress {
+        match (point.ip.as_deref(), point.hostname.as_deref()) {
+            (Some(ip), _) if !ip.is_empty() => out.extend(ip.parse().ok().map(External::Ip)),
+            (_, Some(host)) if !host.is_empty() => {
+                let host = host.trim_end_matches('.').to_ascii_lowercase();
+                if is_dns_name(&host) {
+                    out.push(External::Hostname(host.into()));
+                }
+            }
+            _ => {}
+        }
+    }
+    out.into_boxed_slice()
+}
+
+/// A domain name of at most 253 octets in labels of 1..=63.
+fn is_dns_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 253 && name.split('.').all(|l| !l.is_empty() && l.len() <= 63)
 }
 
 impl EndpointSet {

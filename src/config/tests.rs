@@ -320,3 +320,22 @@ fn duration_keys_are_read_and_errors_name_file_and_key() {
         "{e}"
     );
 }
+
+#[test]
+fn k8s_external_defaults_and_errors_name_the_key() {
+    let config = parse(&format!("{MINIMAL}[server.k8s_external]\n")).unwrap();
+    let e = config.servers[0].k8s_external.as_ref().unwrap();
+    assert_eq!(e.zones, [""]);
+    assert_eq!((e.apex.as_str(), e.ttl, e.headless), ("dns", 5, false));
+    assert!(e.fallthrough.is_empty());
+    let without = "[[server]]\nlisten = [\"127.0.0.1:5353\"]\n[server.k8s_external]\n";
+    assert!(
+        error(without).contains("server[0].k8s_external: needs [server.kubernetes]"),
+        "{}",
+        error(without)
+    );
+    let ttl = error(&format!("{MINIMAL}[server.k8s_external]\nttl = 3601\n"));
+    assert!(ttl.contains("server[0].k8s_external.ttl"), "{ttl}");
+    let apex = error(&format!("{MINIMAL}[server.k8s_external]\napex = \"a b\"\n"));
+    assert!(apex.contains("server[0].k8s_external.apex"), "{apex}");
+}

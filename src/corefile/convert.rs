@@ -98,6 +98,7 @@ struct Plan {
     minimal: bool,
     whoami: bool,
     autopath: Option<Table>,
+    k8s_external: Option<Table>,
 }
 
 /// Converts parsed server blocks; `source` names the Corefile in the TOML's header.
@@ -264,6 +265,9 @@ fn server_table(plan: &Plan, ports: &[u16], zones: &[String], o: Options) -> Tab
             t.insert(key.into(), Value::Boolean(true));
         }
     }
+    if let Some(e) = &plan.k8s_external {
+        t.insert("k8s_external".into(), Value::Table(e.clone()));
+    }
     t
 }
 
@@ -277,6 +281,7 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
             "cache" if cache.is_none() => cache = Some(d),
             "autopath" if autopath.is_none() => autopath = Some(d),
             "kubernetes" | "forward" | "proxy" | "cache" | "hosts" | "autopath"
+            | "k8s_external"
                 if twice(&plan, d, cache, autopath) =>
             {
                 out.refuse(&d.loc, &d.name, "given twice in one server block");
@@ -285,6 +290,10 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
             "forward" | "proxy" => plan.forward = plugins::forward(d, zones, out),
             "hosts" => plan.hosts = plugins::hosts(d, zones, out),
             "rewrite" => plan.rewrite.extend(super::rewrite::rule(d, out)),
+            "k8s_external" if plan.kubernetes.is_none() && !has_kubernetes(block, d) => {
+                out.refuse(&d.loc, &d.name, "needs kubernetes in the same server block");
+            }
+            "k8s_external" => plan.k8s_external = plugins::k8s_external(d, zones, out),
             _ => directive(d, &mut plan, admin, out),
         }
     }
@@ -295,6 +304,14 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
         plan.autopath = super::autopath::autopath(d, plan.kubernetes.as_ref(), out);
     }
     plan
+}
+
+/// Is there a `kubernetes` directive in the block (before or after `d`)?
+fn has_kubernetes(block: &ServerBlock, d: &Directive) -> bool {
+    block
+        .directives
+        .iter()
+        .any(|k| k.name == "kubernetes" && !std::ptr::eq(k, d))
 }
 
 fn twice(
@@ -308,6 +325,7 @@ fn twice(
         "forward" | "proxy" => plan.forward.is_some(),
         "hosts" => plan.hosts.is_some(),
         "autopath" => autopath.is_some(),
+        "k8s_external" => plan.k8s_external.is_some(),
         _ => cache.is_some(),
     }
 }

@@ -266,6 +266,45 @@ pub fn hosts(d: &Directive, block_zones: &[String], out: &mut Out) -> Option<Tab
     Some(table)
 }
 
+/// `k8s_external [ZONES…] { apex APEX; ttl TTL; headless; fallthrough [ZONES…] }`.
+pub fn k8s_external(d: &Directive, block_zones: &[String], out: &mut Out) -> Option<Table> {
+    let mut table = Table::new();
+    let zones = if d.args.is_empty() {
+        block_zones.to_vec()
+    } else {
+        d.args.iter().map(|z| zone_of(z)).collect()
+    };
+    put(&mut table, "zones", zones);
+    for o in &d.block {
+        let a = o.args.as_slice();
+        let subject = format!("k8s_external {}", o.name);
+        match (o.name.as_str(), a) {
+            ("apex", [apex, ..]) => put(&mut table, "apex", apex.trim_end_matches('.')),
+            ("ttl", [ttl, ..]) => match ttl.parse::<i64>() {
+                Ok(n) if (0..=3600).contains(&n) => put(&mut table, "ttl", n),
+                _ => out.refuse(&o.loc, &subject, "expects SECONDS from 0 to 3600"),
+            },
+            ("headless", _) => put(&mut table, "headless", true),
+            ("fallthrough", zones) => {
+                let zones: Vec<String> = zones.iter().map(|z| zone_of(z)).collect();
+                let all = vec![".".to_owned()];
+                put(
+                    &mut table,
+                    "fallthrough",
+                    if zones.is_empty() { all } else { zones },
+                );
+            }
+            ("apex" | "ttl", []) => out.refuse(&o.loc, &subject, "expects an argument"),
+            _ => out.refuse(
+                &o.loc,
+                &subject,
+                "unknown property: CoreDNS does not start with it",
+            ),
+        }
+    }
+    Some(table)
+}
+
 /// A `hosts` option: `Some(true)` for `fallthrough`, `Some(false)` for another, `None` when
 /// the line is not an option (an inline entry).
 fn hosts_option(o: &Directive, t: &mut Table, out: &mut Out) -> Option<bool> {

@@ -296,14 +296,31 @@ impl MessageWriter {
                 self.buf.push(text.len() as u8);
                 self.buf.extend_from_slice(text.as_bytes());
             }
-            Rdata::Soa { serial, minimum } => self.soa_rdata(*serial, *minimum, zone_offset),
+            Rdata::Soa {
+                serial,
+                minimum,
+                apex,
+            } => self.soa_rdata(*serial, *minimum, *apex, zone_offset),
         }
         self.finish_rdata(start);
     }
 
-    fn soa_rdata(&mut self, serial: u32, minimum: u32, zone_offset: Option<u16>) {
-        for mailbox in ["ns.dns", "hostmaster"] {
-            self.labels(mailbox);
+    fn soa_rdata(
+        &mut self,
+        serial: u32,
+        minimum: u32,
+        apex: Option<&str>,
+        zone_offset: Option<u16>,
+    ) {
+        let names = match apex {
+            None => [("ns.dns", ""), ("hostmaster", "")],
+            Some(apex) => [("ns1", apex), ("hostmaster", apex)],
+        };
+        for (first, apex) in names {
+            self.labels(first);
+            if !apex.is_empty() {
+                self.labels(apex);
+            }
             match zone_offset {
                 Some(at) => self.pointer(at),
                 None => self.buf.push(0),
@@ -323,7 +340,7 @@ impl MessageWriter {
     fn write_soa_authority(&mut self, soa: SoaValues, zone_offset: Option<u16>) {
         self.owner(&Owner::QueryZone, zone_offset);
         let start = self.rr_header(rtype::SOA, soa.ttl);
-        self.soa_rdata(soa.serial, soa.minimum, zone_offset);
+        self.soa_rdata(soa.serial, soa.minimum, soa.apex, zone_offset);
         self.finish_rdata(start);
     }
 }

@@ -59,6 +59,7 @@ pub enum Plugin {
     Loop = 4,
     Chaos = 5,
     Hosts = 6,
+    K8sExternal = 7,
 }
 const PLUGINS: &[&str] = &[
     "",
@@ -68,6 +69,7 @@ const PLUGINS: &[&str] = &[
     "loop",
     "chaos",
     "hosts",
+    "k8s_external",
 ];
 
 /// What the handler learned about one query, for counting it.

@@ -174,6 +174,7 @@ mod tests {
             ttl: 5,
             serial: 1,
             minimum: 5,
+            apex: None,
         };
         let run = |rcode: u8, answers: usize, soa: Option<SoaValues>| {
             let mut buf = AnswerBuf::default();

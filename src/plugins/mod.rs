@@ -14,6 +14,7 @@ pub mod cache;
 pub mod chaos;
 pub mod forward;
 pub mod hosts;
+pub mod k8s_external;
 pub mod kubernetes;
 pub mod loadbalance;
 pub mod log;
@@ -34,7 +35,7 @@ pub use forward::{Pending, Resolver};
 
 /// CoreDNS's `plugin.cfg` order, restricted to the plugins clusterdns has. `cache` wraps
 /// `forward` (see [`cache`]) rather than standing before `kubernetes`.
-pub const ORDER: [&str; 14] = [
+pub const ORDER: [&str; 15] = [
     "log",
     "acl",
     "any",
@@ -45,6 +46,7 @@ pub const ORDER: [&str; 14] = [
     "autopath",
     "minimal",
     "hosts",
+    "k8s_external",
     "kubernetes",
     "loop",
     "forward",
@@ -63,6 +65,7 @@ pub enum Stage {
     Minimal,
     Autopath(autopath::Autopath),
     Hosts(hosts::Hosts),
+    K8sExternal(k8s_external::K8sExternal),
     Kubernetes(kubernetes::Kubernetes),
     Loop(Arc<LoopProbes>),
     Forward(forward::Forward),
@@ -82,6 +85,7 @@ impl Stage {
             Stage::Minimal => "minimal",
             Stage::Autopath(_) => "autopath",
             Stage::Hosts(_) => "hosts",
+            Stage::K8sExternal(_) => "k8s_external",
             Stage::Kubernetes(_) => "kubernetes",
             Stage::Loop(_) => "loop",
             Stage::Forward(_) => "forward",
@@ -100,6 +104,8 @@ pub struct Plugins {
     pub autopath: Option<autopath::Autopath>,
     pub hosts: Option<hosts::Hosts>,
     pub kubernetes: Option<ClusterZone>,
+    /// Served from the `kubernetes` zone's index; ignored without one.
+    pub k8s_external: Option<Arc<crate::config::K8sExternalConfig>>,
     /// Forward, with the cache when one is configured.
     pub forward: Option<Arc<Resolver>>,
     /// Where loop probes are recognised (the process-wide set); used with `forward`.
@@ -199,6 +205,10 @@ impl Pipeline {
         }
         if let Some(h) = plugins.hosts {
             stages.push(Stage::Hosts(h));
+        }
+        if let (Some(config), Some(zone)) = (plugins.k8s_external, &plugins.kubernetes) {
+            let external = k8s_external::K8sExternal::new(config, zone.clone());
+            stages.push(Stage::K8sExternal(external));
         }
         if let Some(zone) = plugins.kubernetes {
             stages.push(Stage::Kubernetes(kubernetes::Kubernetes { zone }));
@@ -302,6 +312,7 @@ impl Pipeline {
                 },
                 Stage::LoadBalance | Stage::Minimal => Flow::Next,
                 Stage::Hosts(h) => h.handle(request, qname, work, report),
+                Stage::K8sExternal(e) => e.handle(request, qname, work, report),
                 Stage::Kubernetes(k) => k.handle(request, qname, work, report),
                 Stage::Loop(probes) => loop_detect::handle(probes, request, qname, report),
                 Stage::Forward(f) => f.handle(request, qname, work, report),
@@ -365,6 +376,7 @@ mod tests {
             autopath: None,
             hosts: None,
             kubernetes: None,
+            k8s_external: None,
             forward: Some(resolver),
             loops: Some(Arc::default()),
             acl: acl::Acl::new(&[crate::config::AclConfig {

@@ -198,7 +198,7 @@ impl Router {
         flags.authoritative = true;
         flags.rcode = records.rcode;
         let chase = match report.plugin {
-            Plugin::Kubernetes if self.forwards => {
+            Plugin::Kubernetes | Plugin::K8sExternal if self.forwards => {
                 kubernetes::chase_target(&work.answer.answers, request.qtype)
                     .and_then(|target| Some((self.resolver_for(&target)?.clone(), target)))
             }

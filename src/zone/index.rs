@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use smallvec::SmallVec;
 
+use super::external::{ExternalEntry, external_entry};
 use super::records::{self, BuildOptions, ServiceEntry, SliceEntry};
 use crate::cluster::model::{ClusterObject, ObjectKey, ObjectKind, Service};
 use crate::cluster::{Batch, ClusterEvent, Sink};
@@ -98,6 +99,8 @@ pub struct Index {
     options: IndexOptions,
     /// `name.namespace` → entry.
     services: DashMap<Box<str>, Arc<ServiceEntry>>,
+    /// `name.namespace` → external addresses, only for the Services that have some.
+    external: DashMap<Box<str>, Arc<ExternalEntry>>,
     /// Namespaces that exist (a Namespace object, or at least one Service in it).
     namespaces: DashMap<Box<str>, ()>,
     /// Address → the PTR records owned there.
@@ -145,6 +148,7 @@ impl Index {
         Index {
             options,
             services: DashMap::new(),
+            external: DashMap::new(),
             namespaces: DashMap::new(),
             reverse: DashMap::new(),
             pod_ips: DashMap::new(),
@@ -158,6 +162,33 @@ impl Index {
 
     pub fn service(&self, key: &str) -> Option<Arc<ServiceEntry>> {
         self.services.get(key).map(|e| Arc::clone(e.value()))
+    }
+
+    /// The external addresses of a Service (`name.namespace`), if it has any.
+    pub fn external(&self, key: &str) -> Option<Arc<ExternalEntry>> {
+        self.external.get(key).map(|e| Arc::clone(e.value()))
+    }
+
+    /// Every Service with external addresses, by key (a copy: the maps move on meanwhile).
+    pub fn external_services(&self) -> Vec<(Box<str>, Arc<ExternalEntry>)> {
+        let mut all: Vec<_> = self
+            .external
+            .iter()
+            .map(|e| (e.key().clone(), Arc::clone(e.value())))
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// Every Service entry, by key (a copy of the handles, for a zone transfer).
+    pub fn service_entries(&self) -> Vec<(Box<str>, Arc<ServiceEntry>)> {
+        let mut all: Vec<_> = self
+            .services
+            .iter()
+            .map(|e| (e.key().clone(), Arc::clone(e.value())))
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     pub fn namespace_exists(&self, namespace: &str) -> bool {
@@ -411,6 +442,7 @@ impl Index {
     /// Recomputes one Service's entry and its PTRs. Returns whether anything changed.
     fn rebuild_service(&self, objects: &Objects, key: &ObjectKey) -> bool {
         let map_key = format!("{}.{}", key.name, key.namespace);
+        let external_changed = self.rebuild_external(&map_key, objects.services.get(key));
         let new = objects.services.get(key).map(|svc| {
             let slices: Vec<Arc<SliceEntry>> = objects
                 .slices_of
@@ -424,7 +456,7 @@ impl Index {
         });
         let old = self.service(&map_key);
         if old.as_deref() == new.as_deref() {
-            return false;
+            return external_changed;
         }
         // The name before the PTRs that point to it; the PTRs gone before the name.
         match new {
@@ -435,6 +467,24 @@ impl Index {
             None => {
                 self.swap_ptrs(&map_key, old.as_deref(), None);
                 self.services.remove(map_key.as_str());
+            }
+        }
+        true
+    }
+
+    /// Recomputes a Service's external addresses; whether they changed.
+    fn rebuild_external(&self, map_key: &str, service: Option<&Service>) -> bool {
+        let new = service.and_then(external_entry);
+        let old = self.external(map_key);
+        if old.as_deref() == new.as_ref() {
+            return false;
+        }
+        match new {
+            Some(entry) => {
+                self.external.insert(map_key.into(), Arc::new(entry));
+            }
+            None => {
+                self.external.remove(map_key);
             }
         }
         true
@@ -589,6 +639,7 @@ mod tests {
             name: name.into(),
             kind: ServiceKind::Headless,
             ports: vec![],
+            external: Box::default(),
         }))
     }
 
@@ -832,5 +883,41 @@ mod tests {
             ObjectKey::new("kube-system", "proxy"),
         )]);
         assert!(!index.pod_ip_in_namespace("10.0.0.1".parse().unwrap(), "kube-system"));
+    }
+
+    #[test]
+    fn external_addresses_are_kept_only_for_services_that_have_some() {
+        use crate::cluster::model::External;
+        let index = Index::new(IndexOptions::default());
+        let with = |external: Vec<External>| {
+            ClusterEvent::Upsert(ClusterObject::Service(Service {
+                namespace: "a".into(),
+                name: "lb".into(),
+                kind: ServiceKind::ClusterIp(vec![v4(1)]),
+                ports: vec![],
+                external: external.into(),
+            }))
+        };
+        index.apply([with(vec![]), headless("a", "web")]);
+        assert!(
+            index.external_services().is_empty(),
+            "none without addresses"
+        );
+        index.serial.store(0, Ordering::Relaxed);
+        index.apply([with(vec![External::Ip(v4(7))])]);
+        let entry = index.external("lb.a").expect("kept");
+        assert_eq!(&*entry.addrs, [External::Ip(v4(7))]);
+        assert_eq!(entry.ports[0].port, None, "the portless stand-in");
+        assert!(index.serial() > 0, "an external change moves the serial");
+        index.apply([with(vec![External::Hostname("lb.example.net".into())])]);
+        assert_eq!(
+            &*index.external("lb.a").unwrap().addrs,
+            [External::Hostname("lb.example.net".into())]
+        );
+        index.apply([ClusterEvent::Delete(
+            ObjectKind::Service,
+            ObjectKey::new("a", "lb"),
+        )]);
+        assert!(index.external("lb.a").is_none(), "gone with the Service");
     }
 }

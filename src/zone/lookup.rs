@@ -36,6 +36,7 @@ pub fn lookup(zone: &ClusterZone, qname: &str, qtype: RecordType, out: &mut Answ
         ttl: config.ttl.min(SOA_MAX_TTL),
         serial: zone.index.serial(),
         minimum: config.ttl,
+        apex: None,
     };
     let zone_labels = label_count(matched);
     if exists {
@@ -84,7 +85,7 @@ pub fn in_zone(name: &str, zone: &str) -> bool {
             && name.as_bytes()[name.len() - zone.len() - 1] == b'.')
 }
 
-fn relative<'a>(name: &'a str, zone: &str) -> &'a str {
+pub fn relative<'a>(name: &'a str, zone: &str) -> &'a str {
     if name.len() == zone.len() {
         ""
     } else {
@@ -92,7 +93,7 @@ fn relative<'a>(name: &'a str, zone: &str) -> &'a str {
     }
 }
 
-fn label_count(zone: &str) -> usize {
+pub fn label_count(zone: &str) -> usize {
     if zone.is_empty() {
         0
     } else {
@@ -166,6 +167,7 @@ fn apex(zone: &ClusterZone, qtype: RecordType, owner: &Owner, out: &mut AnswerBu
             Rdata::Soa {
                 serial: zone.index.serial(),
                 minimum: config.ttl,
+                apex: None,
             },
         ),
         RecordType::NS => {
@@ -865,6 +867,7 @@ mod srv_dedupe_tests {
             name: "web".into(),
             kind: ServiceKind::Headless,
             ports: vec![],
+            external: Box::default(),
         };
         service_entry(&service, &slices)
     }

@@ -4,6 +4,7 @@
 //! with [`Rr`]s whose names are described, not encoded: the server writes them, echoing the
 //! query's case and compressing against the question.
 
+pub mod external;
 pub mod index;
 pub mod lookup;
 pub mod qname;
@@ -95,10 +96,12 @@ pub enum Rdata {
     Cname(Target),
     Ns(Target),
     Txt(&'static str),
-    /// The zone SOA: `ns.dns.<zone> hostmaster.<zone> serial 7200 1800 86400 minimum`.
+    /// The zone SOA: `ns.dns.<zone> hostmaster.<zone> serial 7200 1800 86400 minimum`, or with
+    /// an `apex` label (`k8s_external`) `ns1.<apex>.<zone> hostmaster.<apex>.<zone>`.
     Soa {
         serial: u32,
         minimum: u32,
+        apex: Option<&'static str>,
     },
 }
 
@@ -152,4 +155,19 @@ pub struct SoaValues {
     pub ttl: u32,
     pub serial: u32,
     pub minimum: u32,
+    /// `k8s_external`'s apex label (see [`Rdata::Soa`]); `None` for the cluster zone.
+    pub apex: Option<&'static str>,
+}
+
+/// The `'static` copy of an apex label, made once per distinct value (a handful per process,
+/// whatever the reloads), so that [`SoaValues`] stays `Copy`.
+pub fn intern_apex(apex: &str) -> &'static str {
+    static SEEN: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(s) = seen.iter().find(|s| **s == apex) {
+        return s;
+    }
+    let s: &'static str = Box::leak(apex.into());
+    seen.push(s);
+    s
 }

@@ -195,7 +195,7 @@ pub fn service_entry(service: &model::Service, slices: &[Arc<SliceEntry>]) -> Se
     }
 }
 
-fn port_entries(ports: &[model::Port]) -> Vec<PortEntry> {
+pub fn port_entries(ports: &[model::Port]) -> Vec<PortEntry> {
     if ports.is_empty() {
         return vec![PortEntry {
             name: "".into(),
@@ -264,6 +264,7 @@ mod tests {
                 name: "Db".into(),
                 kind: ServiceKind::Headless,
                 ports: vec![],
+                external: Box::default(),
             },
             EndpointSet {
                 namespace: "ns".into(),
@@ -384,6 +385,7 @@ mod tests {
             name: "x".into(),
             kind: ServiceKind::ExternalName("1.2.3.4".into()),
             ports: vec![],
+            external: Box::default(),
         };
         assert_eq!(service_entry(&svc, &[]).kind, EntryKind::ExternalName(None));
     }

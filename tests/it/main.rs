@@ -15,6 +15,7 @@ mod faults;
 mod forward;
 mod harness;
 mod hosts;
+mod k8s_external;
 mod kube_api;
 mod ops;
 mod protocol;

@@ -447,3 +447,34 @@ fn hosts_options_inline_lines_and_what_coredns_would_skip_or_refuse() {
         ]
     );
 }
+
+#[test]
+fn k8s_external_options_and_what_coredns_would_refuse() {
+    let v = complete(
+        ".:53 {\n  kubernetes cluster.local\n  k8s_external example.org. Other.Test {\n    apex ext\n    ttl 30\n    headless\n    fallthrough\n  }\n}\n",
+    );
+    let e = &v["server"][0]["k8s_external"];
+    assert_eq!(strings(&e["zones"]), ["example.org", "other.test"]);
+    assert_eq!(e["apex"].as_str(), Some("ext"));
+    assert_eq!(e["ttl"].as_integer(), Some(30));
+    assert_eq!(e["headless"].as_bool(), Some(true));
+    assert_eq!(strings(&e["fallthrough"]), ["."]);
+    // Without zones: the block's.
+    let v = complete("example.org {\n  k8s_external\n  kubernetes cluster.local\n}\n");
+    assert_eq!(
+        strings(&v["server"][0]["k8s_external"]["zones"]),
+        ["example.org"]
+    );
+    let c = conv(
+        ".:53 {\n  k8s_external example.org\n}\n.:54 {\n  kubernetes cluster.local\n  k8s_external {\n    ttl 3601\n    nope\n  }\n  k8s_external\n}\n",
+    );
+    assert_eq!(
+        issues(&c.untranslated),
+        [
+            "Corefile:2: k8s_external: needs kubernetes in the same server block",
+            "Corefile:7: k8s_external ttl: expects SECONDS from 0 to 3600",
+            "Corefile:8: k8s_external nope: unknown property: CoreDNS does not start with it",
+            "Corefile:10: k8s_external: given twice in one server block",
+        ]
+    );
+}
