@@ -236,6 +236,48 @@ fn the_small_plugins_allocate_nothing() {
     answer_without_allocating(&router, &requests, |r| r[..2] == [0x12, 0x34], "a query");
 }
 
+/// Three rewrite rules no cluster name matches (exact, suffix, Gardener's regex): the
+/// request path of cluster names still allocates nothing.
+#[test]
+fn the_request_path_with_rewrite_rules_that_do_not_match_allocates_nothing() {
+    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|p| p.into_inner());
+    let plugins = Plugins {
+        loadbalance: true,
+        rewrite: Some(three_rewrite_rules()),
+        kubernetes: Some(demo_zone()),
+        ..Plugins::default()
+    };
+    let router = router_with(plugins);
+    let requests: Vec<Vec<u8>> = QUERIES.iter().map(|(n, t)| request(n, *t)).collect();
+    answer_without_allocating(&router, &requests, |_| true, "a cluster name");
+}
+
+fn three_rewrite_rules() -> clusterdns::plugins::rewrite::Rewrite {
+    let config = clusterdns::config::Config::parse(
+        r#"[[server]]
+[[server.rewrite]]
+field = "name"
+from = "db.example.com"
+to = "postgres.data.svc.cluster.local"
+[[server.rewrite]]
+field = "name"
+match = "suffix"
+from = ".corp.example"
+to = ".svc.cluster.local"
+answer_auto = true
+[[server.rewrite]]
+field = "name"
+match = "regex"
+from = '(^(?:[^\.]+\.)+)svc\.cluster\.local\.svc\.cluster\.local'
+to = "{1}svc.cluster.local"
+answer_name = [{ from = '(^(?:[^\.]+\.)+)svc\.cluster\.local', to = "{1}svc.cluster.local.svc.cluster.local" }]
+"#,
+        Path::new("rewrite.toml"),
+    )
+    .unwrap();
+    clusterdns::plugins::rewrite::Rewrite::new(config.servers[0].rewrite.clone())
+}
+
 /// A router of one root block with `plugins`.
 fn router_with(plugins: Plugins) -> Router {
     let zones = vec![String::new()];

@@ -531,6 +531,21 @@ const EXTERNAL: &[(&str, RecordType)] = &[
     ("WWW.Example.COM.", RecordType::A),
 ];
 
+/// Where a block has `rewrite` and the cluster is served: the names the distributions' rules rewrite (vCluster's node
+/// names onto the API Service, Gardener's doubled search path), and what they answer.
+const REWRITTEN: &[(&str, RecordType)] = &[
+    ("node-1.nodes.vcluster.com.", RecordType::A),
+    ("Node-2.Nodes.vcluster.com.", RecordType::AAAA),
+    (
+        "kubernetes.default.svc.cluster.local.svc.cluster.local.",
+        RecordType::A,
+    ),
+    (
+        "_http._tcp.frontend.shop.svc.cluster.local.svc.cluster.local.",
+        RecordType::SRV,
+    ),
+];
+
 fn questions(blocks: &[Block]) -> Vec<Question> {
     let udp = |name: &str, qtype| Question {
         name: name.to_owned(),
@@ -556,6 +571,13 @@ fn questions(blocks: &[Block]) -> Vec<Question> {
     }
     // Asked everywhere: a name outside every zone where there is no `.` block.
     out.extend(EXTERNAL.iter().map(|(n, t)| udp(n, *t)));
+    if cluster
+        && blocks
+            .iter()
+            .any(|b| b.plugins.iter().any(|p| p == "rewrite"))
+    {
+        out.extend(REWRITTEN.iter().map(|(n, t)| udp(n, *t)));
+    }
     for zone in &zones {
         if [".", "cluster.local", "in-addr.arpa", "ip6.arpa"].contains(zone) {
             continue;

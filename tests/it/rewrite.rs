@@ -10,7 +10,6 @@
 //! too long to be one (SERVFAIL). What reached each upstream is compared too. Then the one
 //! difference kept on purpose, the TOML form and `check` errors.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
