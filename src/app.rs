@@ -448,6 +448,7 @@ async fn build_block(
             .as_ref()
             .map(|c| crate::plugins::chaos::Chaos::new(c.version.clone(), c.authors.clone())),
         loadbalance: server.loadbalance,
+        template: crate::plugins::template::Templates::configured(&server.template)?,
         hosts,
         kubernetes: cluster.clone(),
         forward: resolver.clone(),

@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod template;
+pub use template::TemplateConfig;
+
 /// A configuration error: the file, the key (dotted path, `server[0].listen[1]`) and the problem.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -73,6 +76,8 @@ pub struct ServerConfig {
     /// CH-class TXT answers about the server (CoreDNS `chaos`).
     pub chaos: Option<ChaosConfig>,
     pub hosts: Option<HostsConfig>,
+    /// `[[server.template]]`, in order (CoreDNS `template`).
+    pub template: Vec<TemplateConfig>,
 }
 
 /// `[server.hosts]`: names from an `/etc/hosts`-style file and inline entries (CoreDNS
@@ -327,6 +332,8 @@ struct RawServer {
     cache: Option<RawCache>,
     chaos: Option<ChaosConfig>,
     hosts: Option<RawHosts>,
+    #[serde(default)]
+    template: Vec<template::RawTemplate>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -648,6 +655,9 @@ impl RawServer {
             .hosts
             .map(|h| h.validate(&format!("{key}.hosts"), base, &zones))
             .transpose()?;
+        let template = (self.template.into_iter().enumerate())
+            .map(|(i, t)| t.validate(&format!("{key}.template[{i}]"), &zones))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ServerConfig {
             listen,
             loadbalance: self.loadbalance,
@@ -682,6 +692,7 @@ impl RawServer {
             cache,
             chaos: self.chaos,
             hosts,
+            template,
         })
     }
 }

@@ -59,6 +59,7 @@ pub enum Plugin {
     Loop = 4,
     Chaos = 5,
     Hosts = 6,
+    Template = 7,
 }
 const PLUGINS: &[&str] = &[
     "",
@@ -68,6 +69,7 @@ const PLUGINS: &[&str] = &[
     "loop",
     "chaos",
     "hosts",
+    "template",
 ];
 
 /// What the handler learned about one query, for counting it.

@@ -15,6 +15,7 @@ pub mod kubernetes;
 pub mod loadbalance;
 pub mod log;
 pub mod loop_detect;
+pub mod template;
 
 use std::sync::Arc;
 
@@ -28,11 +29,12 @@ pub use forward::{Pending, Resolver};
 
 /// CoreDNS's `plugin.cfg` order, restricted to the plugins clusterdns has. `cache` wraps
 /// `forward` (see [`cache`]) rather than standing before `kubernetes`.
-pub const ORDER: [&str; 8] = [
+pub const ORDER: [&str; 9] = [
     "log",
     "chaos",
     "loadbalance",
     "cache",
+    "template",
     "hosts",
     "kubernetes",
     "loop",
@@ -45,6 +47,7 @@ pub enum Stage {
     Log(crate::config::LogClasses),
     Chaos(chaos::Chaos),
     LoadBalance,
+    Template(template::Templates),
     Hosts(hosts::Hosts),
     Kubernetes(kubernetes::Kubernetes),
     Loop(Arc<LoopProbes>),
@@ -58,6 +61,7 @@ impl Stage {
             Stage::Log(_) => "log",
             Stage::Chaos(_) => "chaos",
             Stage::LoadBalance => "loadbalance",
+            Stage::Template(_) => "template",
             Stage::Hosts(_) => "hosts",
             Stage::Kubernetes(_) => "kubernetes",
             Stage::Loop(_) => "loop",
@@ -72,6 +76,7 @@ pub struct Plugins {
     pub log: crate::config::LogClasses,
     pub chaos: Option<chaos::Chaos>,
     pub loadbalance: bool,
+    pub template: Option<template::Templates>,
     pub hosts: Option<hosts::Hosts>,
     pub kubernetes: Option<ClusterZone>,
     /// Forward, with the cache when one is configured.
@@ -88,6 +93,10 @@ pub enum Flow {
     Records(Records),
     /// This rcode and no records.
     Rcode(u16),
+    /// Records encoded in [`Work::encoded`] (each ending where [`template::Scratch::ends`]
+    /// says), `counts` of them in the answer, authority and additional sections, written as an
+    /// authoritative answer with this rcode.
+    Sections { rcode: u16, counts: [u16; 3] },
     /// The whole response is in the writer's buffer (a cache hit).
     Written,
     /// `answers` records already encoded in [`Work::encoded`] (owners pointing at the
@@ -114,6 +123,7 @@ pub struct Work {
     /// Records a stage encoded itself (see [`Flow::Encoded`]).
     pub encoded: Vec<u8>,
     pub writer: MessageWriter,
+    pub template: template::Scratch,
     /// Turns the address records of successive answers (loadbalance).
     rotation: usize,
 }
@@ -136,6 +146,9 @@ impl Pipeline {
         }
         if plugins.loadbalance {
             stages.push(Stage::LoadBalance);
+        }
+        if let Some(t) = plugins.template {
+            stages.push(Stage::Template(t));
         }
         if let Some(h) = plugins.hosts {
             stages.push(Stage::Hosts(h));
@@ -180,17 +193,18 @@ impl Pipeline {
         work: &mut Work,
         report: &mut QueryReport,
     ) -> Flow {
-        // Only `chaos` answers class CH: every other stage serves IN alone (CoreDNS would
-        // forward a CH query chaos does not answer; here it ends REFUSED).
+        // Only `chaos` and `template` answer class CH: every other stage serves IN alone
+        // (CoreDNS would forward a CH query they do not answer; here it ends REFUSED).
         let class_in = request.qclass == crate::dns::CLASS_IN;
         for (i, stage) in self.stages.iter().enumerate() {
-            if !class_in && !matches!(stage, Stage::Chaos(_) | Stage::Log(_)) {
+            if !class_in && !matches!(stage, Stage::Chaos(_) | Stage::Log(_) | Stage::Template(_)) {
                 continue;
             }
             let flow = match stage {
                 Stage::Log(classes) => log::handle(*classes, report),
                 Stage::Chaos(c) => c.handle(request, qname, work, report),
                 Stage::LoadBalance => Flow::Next,
+                Stage::Template(t) => t.handle(request, qname, work, report),
                 Stage::Hosts(h) => h.handle(request, qname, work, report),
                 Stage::Kubernetes(k) => k.handle(request, qname, work, report),
                 Stage::Loop(probes) => loop_detect::handle(probes, request, qname, report),
@@ -239,6 +253,7 @@ mod tests {
             log: crate::config::LogClasses::ALL,
             chaos: Some(chaos::Chaos::new("v".into(), vec![])),
             loadbalance: true,
+            template: None,
             hosts: None,
             kubernetes: None,
             forward: Some(resolver),
