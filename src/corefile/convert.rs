@@ -90,6 +90,8 @@ struct Plan {
     forward: Option<Table>,
     cache: Option<Table>,
     hosts: Option<Table>,
+    /// `template` directives, in order, as `[[server.template]]`.
+    templates: Vec<Table>,
 }
 
 /// Converts parsed server blocks; `source` names the Corefile in the TOML's header.
@@ -236,6 +238,10 @@ fn server_table(plan: &Plan, ports: &[u16], zones: &[String], o: Options) -> Tab
     if let Some(h) = &plan.hosts {
         t.insert("hosts".into(), Value::Table(h.clone()));
     }
+    if !plan.templates.is_empty() {
+        let list = plan.templates.iter().cloned().map(Value::Table).collect();
+        t.insert("template".into(), Value::Array(list));
+    }
     t
 }
 
@@ -253,6 +259,7 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
             "kubernetes" => plan.kubernetes = plugins::kubernetes(d, zones, out),
             "forward" | "proxy" => plan.forward = plugins::forward(d, zones, out),
             "hosts" => plan.hosts = plugins::hosts(d, zones, out),
+            "template" => plan.templates.extend(super::template::template(d, out)),
             _ => directive(d, &mut plan, admin, out),
         }
     }

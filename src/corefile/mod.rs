@@ -14,6 +14,7 @@ mod lexer;
 mod nodelocal;
 mod plugins;
 mod source;
+mod template;
 
 use std::path::Path;
 
