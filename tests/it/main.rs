@@ -19,4 +19,5 @@ mod protocol;
 mod reload;
 mod resolvers;
 mod robustness;
+mod template;
 mod upstream;
