@@ -10,7 +10,8 @@
 //!  UDP (recvmmsg batches) / TCP ─► server ─► dns::Request::parse (once, no allocation)
 //!    └► server::handler::Router picks the block (most specific zone)
 //!       └► plugins::Pipeline, the block's stages in CoreDNS's plugin.cfg order:
-//!            log → chaos → loadbalance → [cache] → hosts → kubernetes → loop → forward
+//!            log → chaos → loadbalance → [cache] → template → hosts → kubernetes → loop
+//!            → forward
 //!            (kubernetes: zone::lookup, pure; forward: cache, then forward::Forwarder)
 //!       └► dns::writer (EDNS, compression, truncation) ─► the socket
 //! ```
@@ -36,7 +37,8 @@
 //!   implements the spec.
 //! - [`dns`]: the wire format, once: constants, the parsed request, bare replies, query
 //!   building, label walking, the response writer.
-//! - [`plugins`]: the request pipeline and one module per stage.
+//! - [`plugins`]: the request pipeline and one module per stage (`template` renders its
+//!   records from a Go-template subset and reads them with hickory-proto's zone-text parsers).
 //! - [`server`]: sockets (UDP batches, TCP), routing to a block, rate limiting.
 //! - [`forward`]: the upstream pool, health checks that decide down/up, UDP exchange with
 //!   retransmission within the timeout, TCP, a descriptor budget; `reply` walks upstream

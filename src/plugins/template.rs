@@ -22,6 +22,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use regex::Regex;
+use smallvec::{SmallVec, smallvec};
 
 pub use render::{Data, Template as RecordTemplate};
 pub use rr::{Encoded, encode, parse as parse_record};
@@ -49,6 +50,10 @@ struct Compiled {
     /// Answer, authority, additional: the order they are written in.
     sections: [Box<[RecordTemplate]>; 3],
 }
+
+/// Where a regex's groups are in the name (`None` for one that took no part); inline for
+/// the usual few, so a template without records answers without allocating.
+type Groups = SmallVec<[Option<Range<usize>>; 8]>;
 
 /// Per-task space of the stage, reused across queries.
 #[derive(Debug, Default)]
@@ -160,9 +165,9 @@ impl Compiled {
 
     /// The first regex matching `name` (its index; `None` for the default `.*`) and where its
     /// groups are in `name` (`None` for a group that took no part).
-    fn matching(&self, name: &str) -> Option<(Option<usize>, Vec<Option<Range<usize>>>)> {
+    fn matching(&self, name: &str) -> Option<(Option<usize>, Groups)> {
         if self.regexes.is_empty() {
-            return Some((None, vec![Some(0..name.len())]));
+            return Some((None, smallvec![Some(0..name.len())]));
         }
         self.regexes.iter().enumerate().find_map(|(i, r)| {
             let captures = r.captures(name)?;
