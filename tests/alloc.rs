@@ -174,7 +174,12 @@ fn templates_beside_the_cluster_zone_allocate_nothing() {
     let mut requests: Vec<Vec<u8>> = QUERIES.iter().map(|(n, t)| request(n, *t)).collect();
     requests.push(request("web.v4only.example", RecordType::AAAA));
     requests.push(request("x.reddog.microsoft.com", RecordType::A));
-    answer_without_allocating(&router, &requests, |_| true, "a cluster name or a bare template");
+    answer_without_allocating(
+        &router,
+        &requests,
+        |_| true,
+        "a cluster name or a bare template",
+    );
 }
 
 /// A `hosts` hit through the whole request path: A, AAAA and PTR answers and a NODATA, from

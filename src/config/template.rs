@@ -72,7 +72,10 @@ impl RawTemplate {
         let rtype = template::type_code(&self.rtype).ok_or_else(|| {
             field_error(
                 format!("{key}.type"),
-                format!("{:?} is not a record type (upper-case: A, AAAA, ANY, …)", self.rtype),
+                format!(
+                    "{:?} is not a record type (upper-case: A, AAAA, ANY, …)",
+                    self.rtype
+                ),
             )
         })?;
         let rcode = template::rcode_code(&self.rcode).ok_or_else(|| {
@@ -115,5 +118,68 @@ impl RawTemplate {
         template::compile_check(&config)
             .map_err(|(sub, why)| field_error(format!("{key}.{sub}"), why))?;
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    const BLOCK: &str = "[[server]]\nlisten = [\"127.0.0.1:5353\"]\nzones = [\"example.org\"]\n";
+
+    fn parse(template: &str) -> Result<Config, String> {
+        let text = format!("{BLOCK}[[server.template]]\n{template}\n");
+        Config::parse(&text, Path::new("/tmp/t.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_take_every_question_of_the_block() {
+        let config = parse("").unwrap();
+        let t = &config.servers[0].template[0];
+        assert_eq!((t.class, t.rtype, t.rcode), (255, 255, 0));
+        assert_eq!(t.zones, ["example.org"]);
+        assert!(t.matches.is_empty() && t.answer.is_empty() && t.fallthrough.is_empty());
+        let t = parse("class = \"CH\"\ntype = \"TXT\"\nrcode = \"NXDOMAIN\"\nzones = [\"10.0.0.0/8\"]\nfallthrough = [\".\"]")
+            .unwrap()
+            .servers[0]
+            .template[0]
+            .clone();
+        assert_eq!((t.class, t.rtype, t.rcode), (3, 16, 3));
+        assert_eq!(
+            (t.zones, t.fallthrough),
+            (vec!["10.in-addr.arpa".to_owned()], vec![String::new()])
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        for (body, key) in [
+            ("class = \"XX\"", "server[0].template[0].class:"),
+            ("type = \"a\"", "server[0].template[0].type:"),
+            ("rcode = \"BADVERS\"", "server[0].template[0].rcode:"),
+            ("zones = []", "server[0].template[0].zones:"),
+            (
+                "match = [\"ok\", \"((\"]",
+                "server[0].template[0].match[1]:",
+            ),
+            (
+                "answer = [\"{{ .Name\"]",
+                "server[0].template[0].answer[0]:",
+            ),
+            (
+                "additional = [\"{{ if .Name }}{{ end }}\"]",
+                "server[0].template[0].additional[0]:",
+            ),
+            (
+                "fallthrough = [\"bad..zone\"]",
+                "server[0].template[0].fallthrough[0]:",
+            ),
+            ("answers = []", "server[0].template[0].answers:"),
+        ] {
+            let e = parse(body).expect_err(body);
+            assert!(e.contains(key), "{body}: {e}");
+        }
     }
 }

@@ -68,7 +68,10 @@ fn option(o: &Directive, t: &mut Table, out: &mut Out) -> bool {
         "match" | "answer" | "authority" | "additional" if args.is_empty() => {
             refused(out, "needs at least one argument".into())
         }
-        "match" => match args.iter().find_map(|r| Regex::new(r).err().map(|e| (r, e))) {
+        "match" => match args
+            .iter()
+            .find_map(|r| Regex::new(r).err().map(|e| (r, e)))
+        {
             Some((r, e)) => refused(out, format!("could not parse regex {r:?}: {e}")),
             None => append(t, "match", args),
         },
@@ -87,7 +90,10 @@ fn option(o: &Directive, t: &mut Table, out: &mut Out) -> bool {
                 out,
                 format!("{code} is an extended rcode, which needs an OPT record: not implemented"),
             ),
-            _ => refused(out, "expects one rcode (NOERROR, NXDOMAIN, SERVFAIL, …)".into()),
+            _ => refused(
+                out,
+                "expects one rcode (NOERROR, NXDOMAIN, SERVFAIL, …)".into(),
+            ),
         },
         "fallthrough" => {
             let zones: Vec<String> = if args.is_empty() {
@@ -108,9 +114,7 @@ fn option(o: &Directive, t: &mut Table, out: &mut Out) -> bool {
 }
 
 fn append(t: &mut Table, key: &str, values: &[String]) -> bool {
-    let list = t
-        .entry(key)
-        .or_insert_with(|| Value::Array(Vec::new()));
+    let list = t.entry(key).or_insert_with(|| Value::Array(Vec::new()));
     if let Value::Array(list) = list {
         list.extend(values.iter().cloned().map(Value::String));
     }

@@ -178,7 +178,9 @@ impl MessageWriter {
         self.buf.extend_from_slice(&[0u8; HEADER_LEN]);
         self.buf.extend_from_slice(question);
         let opt_len = if edns.is_some() { OPT_LEN } else { 0 };
-        let room = limit.max(UDP_MIN_PAYLOAD).saturating_sub(self.buf.len() + opt_len);
+        let room = limit
+            .max(UDP_MIN_PAYLOAD)
+            .saturating_sub(self.buf.len() + opt_len);
         let kept = ends.iter().take_while(|end| **end <= room).count();
         let wanted = counts;
         let mut counts = counts.map(usize::from);
@@ -197,7 +199,12 @@ impl MessageWriter {
         put_header(
             &mut self.buf[..HEADER_LEN],
             &flags,
-            [1, answers, authority, additional + usize::from(edns.is_some())],
+            [
+                1,
+                answers,
+                authority,
+                additional + usize::from(edns.is_some()),
+            ],
         );
         &self.buf
     }

@@ -253,14 +253,30 @@ mod tests {
             log: crate::config::LogClasses::ALL,
             chaos: Some(chaos::Chaos::new("v".into(), vec![])),
             loadbalance: true,
-            template: None,
+            template: Some(
+                template::Templates::new(&[crate::config::TemplateConfig {
+                    class: 1,
+                    rtype: 28,
+                    zones: vec![String::new()],
+                    matches: vec![],
+                    answer: vec![],
+                    authority: vec![],
+                    additional: vec![],
+                    rcode: 0,
+                    fallthrough: vec![],
+                }])
+                .unwrap(),
+            ),
             hosts: None,
             kubernetes: None,
             forward: Some(resolver),
             loops: Some(Arc::default()),
         });
         let names: Vec<&str> = all.stages().iter().map(Stage::name).collect();
-        assert_eq!(names, ["log", "chaos", "loadbalance", "loop", "forward"]);
+        assert_eq!(
+            names,
+            ["log", "chaos", "loadbalance", "template", "loop", "forward"]
+        );
         let positions: Vec<usize> = names
             .iter()
             .map(|n| ORDER.iter().position(|o| o == n).unwrap())

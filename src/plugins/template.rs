@@ -40,6 +40,37 @@ const ANY: u16 = 255;
 #[derive(Debug, Clone)]
 pub struct Templates {
     list: Arc<[Compiled]>,
+    ends: LastOctets,
+}
+
+/// The last octets of every template zone: a name ending in none of them is no template's,
+/// told in a few instructions whatever the number of templates (the cluster-name path).
+#[derive(Debug, Clone, Copy, Default)]
+struct LastOctets {
+    set: [u64; 4],
+    /// A template serves the root: every name may be its.
+    root: bool,
+}
+
+impl LastOctets {
+    fn of<'z>(zones: impl Iterator<Item = &'z String>) -> LastOctets {
+        let mut ends = LastOctets::default();
+        for zone in zones {
+            match zone.as_bytes().last() {
+                Some(&b) => ends.set[usize::from(b >> 6)] |= 1 << (b & 63),
+                None => ends.root = true,
+            }
+        }
+        ends
+    }
+
+    fn may_hold(&self, name: &str) -> bool {
+        self.root
+            || name
+                .as_bytes()
+                .last()
+                .is_some_and(|&b| self.set[usize::from(b >> 6)] & (1 << (b & 63)) != 0)
+    }
 }
 
 #[derive(Debug)]
@@ -77,7 +108,11 @@ impl Templates {
             .enumerate()
             .map(|(i, c)| compile(c).map_err(|e| (i, e)))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Templates { list: list.into() })
+        let ends = LastOctets::of(configs.iter().flat_map(|c| &c.zones));
+        Ok(Templates {
+            list: list.into(),
+            ends,
+        })
     }
 
     /// The block's templates; `None` when it has none (no stage).
@@ -85,12 +120,27 @@ impl Templates {
         if configs.is_empty() {
             return Ok(None);
         }
-        Templates::new(configs).map(Some).map_err(|(i, (key, why))| {
-            anyhow::anyhow!("template[{i}].{key}: {why}")
-        })
+        Templates::new(configs)
+            .map(Some)
+            .map_err(|(i, (key, why))| anyhow::anyhow!("template[{i}].{key}: {why}"))
     }
 
+    #[inline]
     pub fn handle(
+        &self,
+        request: &Request<'_>,
+        qname: &str,
+        work: &mut Work,
+        report: &mut QueryReport,
+    ) -> Flow {
+        if !self.ends.may_hold(qname) {
+            return Flow::Next;
+        }
+        self.try_each(request, qname, work, report)
+    }
+
+    #[inline(never)]
+    fn try_each(
         &self,
         request: &Request<'_>,
         qname: &str,
@@ -171,7 +221,10 @@ impl Compiled {
         }
         self.regexes.iter().enumerate().find_map(|(i, r)| {
             let captures = r.captures(name)?;
-            Some((Some(i), captures.iter().map(|m| m.map(|m| m.range())).collect()))
+            Some((
+                Some(i),
+                captures.iter().map(|m| m.map(|m| m.range())).collect(),
+            ))
         })
     }
 

@@ -11,7 +11,7 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::{Record, RecordType};
 
 use crate::differential::CoreDns;
-use crate::harness::{Server, TempDir, raw_udp, request_bytes};
+use crate::harness::{Server, TempDir, raw_tcp, raw_udp, request_bytes};
 use crate::upstream::FakeUpstream;
 
 const COREFILE: &str = r#".:PORT {
@@ -61,6 +61,9 @@ const COREFILE: &str = r#".:PORT {
         match ^www[.]
         answer "{{ .Name }} 60 IN CNAME target.fwd.test."
         fallthrough
+    }
+    template IN TXT big.test {
+        answer "{{ .Name }} 60 IN TXT r01-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" "{{ .Name }} 60 IN TXT r02-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" "{{ .Name }} 60 IN TXT r03-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" "{{ .Name }} 60 IN TXT r04-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" "{{ .Name }} 60 IN TXT r05-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" "{{ .Name }} 60 IN TXT r06-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" "{{ .Name }} 60 IN TXT r07-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" "{{ .Name }} 60 IN TXT r08-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
     }
     template IN A servfail.test {
         rcode SERVFAIL
@@ -187,6 +190,41 @@ fn templates_answer_as_coredns_answers() {
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
 
+/// An answer larger than a client without EDNS takes: TC, and the records that fit, in order,
+/// from both; all of them over TCP.
+#[test]
+fn a_large_template_answer_is_truncated_as_coredns_truncates_it() {
+    let up = upstream();
+    let (coredns, ours) = start_both(&up);
+    let small = |addr| {
+        let reply = raw_udp(
+            addr,
+            &request_bytes("big.test", RecordType::TXT, None),
+            Duration::from_secs(5),
+        )
+        .expect("a reply");
+        let m = Message::from_vec(&reply).unwrap();
+        assert!(reply.len() <= 512, "{} octets", reply.len());
+        (reply[2] & 0x02 != 0, lines(&m.answers))
+    };
+    let (theirs_tc, theirs) = small(coredns.addr);
+    let (mine_tc, mine) = small(ours.addr);
+    assert!(
+        theirs_tc && mine_tc,
+        "TC: CoreDNS {theirs_tc}, clusterdns {mine_tc}"
+    );
+    // Names are spelled out here, compressed by CoreDNS: fewer records may fit.
+    assert!(!mine.is_empty() && mine.len() < 8, "{mine:?}");
+    assert_eq!(
+        mine[..],
+        theirs[..mine.len()],
+        "the records that fit, in order"
+    );
+    let full = raw_tcp(ours.addr, &request_bytes("big.test", RecordType::TXT, None));
+    let m = Message::from_vec(&full).unwrap();
+    assert_eq!((full[2] & 0x02, m.answers.len()), (0, 8), "all over TCP");
+}
+
 /// The same answers, checked against what they must be (so a shared mistake fails too).
 #[test]
 fn template_answers_hold_what_the_corefile_says() {
@@ -197,9 +235,15 @@ fn template_answers_hold_what_the_corefile_says() {
     assert_eq!((groups.rcode, groups.aa), (0, true));
     assert_eq!(groups.answer, ["ip-10-1-2-4.example.org. 60 IN A 10.1.2.4"]);
     let indexed = ask(a, "192.0.2.1.ext.example.org", RecordType::A, IN);
-    assert_eq!(indexed.answer, ["192.0.2.1.ext.example.org. 60 IN A 192.0.2.1"]);
+    assert_eq!(
+        indexed.answer,
+        ["192.0.2.1.ext.example.org. 60 IN A 192.0.2.1"]
+    );
     let mx = ask(a, "mx-7.example.org", RecordType::MX, IN);
-    assert_eq!(mx.answer, ["mx-7.example.org. 60 IN MX 7 mail.example.org."]);
+    assert_eq!(
+        mx.answer,
+        ["mx-7.example.org. 60 IN MX 7 mail.example.org."]
+    );
     assert_eq!(
         mx.authority,
         [
@@ -219,7 +263,10 @@ fn template_answers_hold_what_the_corefile_says() {
     let aks = ask(a, "a.b.c.d.internal.cloudapp.net", RecordType::TXT, CH);
     assert_eq!((aks.rcode, aks.aa), (3, true));
     let fell = ask(a, "vm.internal.cloudapp.net", RecordType::A, IN);
-    assert_eq!(fell.answer, ["vm.internal.cloudapp.net. 30 IN A 192.0.2.11"]);
+    assert_eq!(
+        fell.answer,
+        ["vm.internal.cloudapp.net. 30 IN A 192.0.2.11"]
+    );
     assert_eq!(ask(a, "nomx.example.org", RecordType::MX, IN).rcode, 2);
     assert_eq!(ask(a, "bad.test", RecordType::A, IN).rcode, 2);
     let chased = ask(a, "www.alias.test", RecordType::A, IN);
@@ -231,7 +278,8 @@ fn template_answers_hold_what_the_corefile_says() {
         ]
     );
     assert!(
-        ours.stderr().contains("template: the record does not render"),
+        ours.stderr()
+            .contains("template: the record does not render"),
         "the bad record is logged"
     );
 }

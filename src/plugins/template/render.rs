@@ -81,7 +81,7 @@ enum Value<'a> {
     List,
     Map,
     /// A missing map key, printed `<no value>`.
-    NoValue,
+    Missing,
 }
 
 impl Template {
@@ -120,10 +120,7 @@ impl Template {
             }
             rest = &inner_start[close + 2..];
         }
-        push_text(
-            &mut parts,
-            if trim_next { rest.trim_start() } else { rest },
-        );
+        push_text(&mut parts, if trim_next { rest.trim_start() } else { rest });
         Ok(Template {
             parts: parts.into(),
         })
@@ -320,12 +317,16 @@ fn unsupported(w: &str) -> String {
 fn call(f: &str, args: Vec<Term>) -> Result<Term, String> {
     match (f, <[Term; 2]>::try_from(args)) {
         ("index", Ok(two)) => Ok(Term::Index(Box::new(two))),
-        ("index", Err(_)) => Err("index takes two arguments here: index .Match N, index .Group \"NAME\"".into()),
+        ("index", Err(_)) => {
+            Err("index takes two arguments here: index .Match N, index .Group \"NAME\"".into())
+        }
         ("parseInt", Err(args)) => match <[Term; 3]>::try_from(args) {
             Ok(three) => Ok(Term::ParseInt(Box::new(three))),
             Err(_) => Err("parseInt takes three arguments: parseInt STRING BASE BITS".into()),
         },
-        ("parseInt", Ok(_)) => Err("parseInt takes three arguments: parseInt STRING BASE BITS".into()),
+        ("parseInt", Ok(_)) => {
+            Err("parseInt takes three arguments: parseInt STRING BASE BITS".into())
+        }
         ("if" | "else" | "end" | "range" | "with" | "define" | "template" | "block", _) => {
             Err(format!("{{{{{f}}}}}: control structures are not supported"))
         }
@@ -351,7 +352,9 @@ fn field(chain: &str) -> Result<Term, String> {
         ["Question", "Name"] => simple(Field::QuestionName),
         ["Question", "Qtype"] => simple(Field::QuestionQtype),
         ["Question", "Qclass"] => simple(Field::QuestionQclass),
-        ["Remote"] => Err(".Remote is not supported: the client address is not passed to the plugins".into()),
+        ["Remote"] => {
+            Err(".Remote is not supported: the client address is not passed to the plugins".into())
+        }
         ["Message", ..] | ["Question"] => Err(format!(
             "{chain} is not supported (.Question.Name, .Question.Qtype and .Question.Qclass are)"
         )),
@@ -367,7 +370,7 @@ fn eval<'a>(term: &'a Term, data: &Data<'a>) -> Result<Value<'a>, String> {
         Term::Field(f) => field_value(*f, data),
         Term::Group(name) => match group(data, name) {
             Some(v) => Value::Str(v),
-            None => Value::NoValue,
+            None => Value::Missing,
         },
         Term::Str(s) => Value::Str(s),
         Term::Int(n) => Value::Int(*n),
@@ -523,6 +526,6 @@ fn print(value: &Value<'_>, data: &Data<'_>, out: &mut String) {
             }
             out.push(']');
         }
-        Value::NoValue => out.push_str("<no value>"),
+        Value::Missing => out.push_str("<no value>"),
     }
 }

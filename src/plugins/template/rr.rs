@@ -80,7 +80,10 @@ pub fn parse(text: &str) -> Result<Record, String> {
             break RecordType::from_str(&upper).map_err(|_| bad("unknown record type"))?;
         }
     };
-    if matches!(rtype, RecordType::OPT | RecordType::ANY | RecordType::AXFR | RecordType::IXFR) {
+    if matches!(
+        rtype,
+        RecordType::OPT | RecordType::ANY | RecordType::AXFR | RecordType::IXFR
+    ) {
         return Err(bad("not a record type for an answer"));
     }
     let rdata = RData::try_from_str(rtype, rest).map_err(|e| bad(&format!("{rtype} data: {e}")))?;

@@ -31,23 +31,38 @@ fn render(text: &str) -> Result<String, String> {
 #[test]
 fn fields_groups_and_index_print_as_go_prints_them() {
     let cases = [
-        ("{{ .Name }} 60 IN A 1.2.3.4", "ip-10-1-2-3.example.org. 60 IN A 1.2.3.4"),
+        (
+            "{{ .Name }} 60 IN A 1.2.3.4",
+            "ip-10-1-2-3.example.org. 60 IN A 1.2.3.4",
+        ),
         ("{{.Zone}}|{{ .Class }}|{{ .Type }}", "example.org.|IN|A"),
         ("{{ .Regex }}", "^ip-(?P<a>[0-9]+)-([0-9]+)"),
         ("{{ index .Match 0 }} {{ index .Match 2 }}", "ip-10-1 1"),
         ("{{ .Group.a }}", "10"),
         ("{{ index .Group \"a\" }}/{{ index .Group \"2\" }}", "10/1"),
         // A missing key: `<no value>` as a field, the zero value through index.
-        ("[{{ .Group.zz }}][{{ index .Group \"zz\" }}]", "[<no value>][]"),
+        (
+            "[{{ .Group.zz }}][{{ index .Group \"zz\" }}]",
+            "[<no value>][]",
+        ),
         ("{{ .Match }}", "[ip-10-1 10 1]"),
         ("{{ .Group }}", "map[0:ip-10-1 1:10 2:1 a:10]"),
-        ("{{ .Question.Name }} {{ .Question.Qtype }}", "IP-10-1-2-3.Example.org. 1"),
+        (
+            "{{ .Question.Name }} {{ .Question.Qtype }}",
+            "IP-10-1-2-3.Example.org. 1",
+        ),
         ("x{{ .Meta \"kubernetes/client-namespace\" }}y", "xy"),
         ("a  {{- .Group.a -}}  b", "a10b"),
         ("a {{/* a comment */}}b", "a b"),
         ("{{ `raw` }} {{ \"q\\\"d\" }} {{ 42 }}", "raw q\"d 42"),
-        ("10.{{ parseInt \"7b\" 16 8 }}.{{ parseInt .Group.a 10 0 }}", "10.123.10"),
-        ("{{ parseInt \"0x1F\" 0 64 }} {{ parseInt \"017\" 0 64 }}", "31 15"),
+        (
+            "10.{{ parseInt \"7b\" 16 8 }}.{{ parseInt .Group.a 10 0 }}",
+            "10.123.10",
+        ),
+        (
+            "{{ parseInt \"0x1F\" 0 64 }} {{ parseInt \"017\" 0 64 }}",
+            "31 15",
+        ),
         ("{{ index .Match (parseInt \"1\" 10 8) }}", "10"),
         ("no actions }} at all", "no actions }} at all"),
     ];
@@ -102,7 +117,10 @@ fn records_read_as_miekg_reads_them() {
     );
     // Class before TTL, TTL and class left out, a relative name under the root.
     let b = parse("x.org CH 30 TXT \"hello world\" two").unwrap();
-    assert_eq!((b.name.to_ascii(), b.ttl, b.dns_class), ("x.org.".into(), 30, DNSClass::CH));
+    assert_eq!(
+        (b.name.to_ascii(), b.ttl, b.dns_class),
+        ("x.org.".into(), 30, DNSClass::CH)
+    );
     let RData::TXT(txt) = &b.data else {
         panic!("{:?}", b.data)
     };
@@ -148,7 +166,9 @@ fn records_are_encoded_back_to_back_with_cname_targets_noted() {
     let a = encode("a.org. 60 IN A 10.0.0.1", &mut out).unwrap();
     assert_eq!((a.rtype, a.cname), (RecordType::A, None));
     // Owner, type, class, TTL, length, address.
-    let want_a: &[u8] = &[1, b'a', 3, b'o', b'r', b'g', 0, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 1];
+    let want_a: &[u8] = &[
+        1, b'a', 3, b'o', b'r', b'g', 0, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 1,
+    ];
     assert_eq!(&out[1..], want_a);
     let c = encode("a.org. 60 IN CNAME Target.Example.", &mut out).unwrap();
     assert_eq!(c.cname.as_deref(), Some("target.example"));
@@ -157,4 +177,15 @@ fn records_are_encoded_back_to_back_with_cname_targets_noted() {
     let before = out.len();
     assert!(encode("a.org. 60 IN A nope", &mut out).is_err());
     assert_eq!(out.len(), before);
+}
+
+#[test]
+fn names_outside_every_zone_are_told_by_their_last_octet() {
+    let ends = super::LastOctets::of(["cloudapp.net".to_owned(), "example.com".to_owned()].iter());
+    assert!(ends.may_hold("vm.cloudapp.net") && ends.may_hold("x.example.com"));
+    // May: the last octet alone says so; the zones are compared after.
+    assert!(ends.may_hold("other.dot"));
+    assert!(!ends.may_hold("svc.cluster.local") && !ends.may_hold(""));
+    let root = super::LastOctets::of([String::new()].iter());
+    assert!(root.may_hold("svc.cluster.local") && root.may_hold(""));
 }
