@@ -4,7 +4,8 @@
 //!
 //! - `zone::lookup/*`: the pure lookup (`clusterdns::zone::lookup`) for one name of each shape.
 //! - `router::handle/*`: the whole handler path (`Router::handle`): parse the request bytes,
-//!   route to the block, look up, write the response.
+//!   route to the block, look up, write the response; `udp_clusterip_a_three_templates` with
+//!   three `template`s configured in front of the cluster zone.
 //!
 //! ```sh
 //! CARGO_TARGET_DIR=/tmp/bench-target cargo bench --bench lookup -- --warm-up-time 1 --measurement-time 3
@@ -443,6 +444,75 @@ fn bench_router_acl(c: &mut Criterion) {
             })
         });
     }
+}
+
+/// Three `template`s configured (AKS's two NXDOMAIN suffixes, AAAA blanking in another zone)
+/// beside the cluster zone: what a cluster A question pays for them is the type and zone checks
+/// (README: within 5% of `router::handle/udp_clusterip_a`).
+fn bench_router_with_templates(c: &mut Criterion) {
+    use clusterdns::config::TemplateConfig;
+    use clusterdns::plugins::template::Templates;
+    let template = |class, rtype, zone: &str, matches: &[&str], rcode| TemplateConfig {
+        class,
+        rtype,
+        zones: vec![zone.to_owned()],
+        matches: matches.iter().map(|m| (*m).to_owned()).collect(),
+        answer: Vec::new(),
+        authority: Vec::new(),
+        additional: Vec::new(),
+        rcode,
+        fallthrough: vec![String::new()],
+    };
+    let templates = Templates::new(&[
+        template(
+            255,
+            255,
+            "internal.cloudapp.net",
+            &[r"^(?:[^.]+\.){4,}internal\.cloudapp\.net\.$"],
+            3,
+        ),
+        template(255, 255, "reddog.microsoft.com", &[], 3),
+        template(1, 28, "v4only.example", &[], 0),
+    ])
+    .expect("templates compile");
+    let zones = vec![String::new()];
+    let metrics = Arc::new(DnsMetrics::new("dns://127.0.0.1:53".into(), &zones));
+    let plugins = Plugins {
+        kubernetes: Some(cluster_zone()),
+        template: Some(templates),
+        ..Plugins::default()
+    };
+    let router = Router::new(vec![Block::new(zones, plugins)], metrics);
+    let mut scratch = Scratch::default();
+    let mut report = QueryReport::default();
+    let case = cases()
+        .into_iter()
+        .find(|c| c.id == "clusterip_a")
+        .expect("the clusterip_a case");
+    let bytes = request(&case.qname, u16::from(case.qtype));
+    match router.handle(&bytes, Transport::Udp, PEER, &mut scratch, &mut report) {
+        Handled::Reply(r) => assert_eq!(
+            usize::from(u16::from_be_bytes([r[6], r[7]])),
+            case.answers,
+            "the cluster answer, not a template's"
+        ),
+        _ => panic!("no reply"),
+    }
+    let mut group = c.benchmark_group("router::handle");
+    group.bench_function("udp_clusterip_a_three_templates", |b| {
+        b.iter(|| {
+            match router.handle(
+                black_box(&bytes),
+                Transport::Udp,
+                PEER,
+                &mut scratch,
+                &mut report,
+            ) {
+                Handled::Reply(r) => black_box(r.len()),
+                _ => unreachable!(),
+            }
+        })
+    });
     group.finish();
 }
 
@@ -542,6 +612,7 @@ criterion_group!(
     bench_lookup,
     bench_router,
     bench_router_acl,
+    bench_router_with_templates,
     bench_apply
 );
 criterion_main!(benches);

@@ -457,6 +457,7 @@ async fn build_block(
             }
             stage
         }),
+        template: crate::plugins::template::Templates::configured(&server.template)?,
         hosts,
         kubernetes: cluster.clone(),
         k8s_external: server.k8s_external.clone().map(Arc::new),

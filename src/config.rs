@@ -14,7 +14,9 @@ use serde::Deserialize;
 pub mod acl;
 pub mod autopath;
 pub mod rewrite;
+mod template;
 pub use acl::{AclAction, AclConfig, AclRule};
+pub use template::TemplateConfig;
 
 /// A configuration error: the file, the key (dotted path, `server[0].listen[1]`) and the problem.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +93,8 @@ pub struct ServerConfig {
     /// Server-side search paths (CoreDNS `autopath`).
     pub autopath: Option<autopath::AutopathConfig>,
     pub k8s_external: Option<K8sExternalConfig>,
+    /// `[[server.template]]`, in order (CoreDNS `template`).
+    pub template: Vec<TemplateConfig>,
 }
 
 /// `[server.k8s_external]`: Services' external addresses under zones of their own (CoreDNS
@@ -384,6 +388,8 @@ struct RawServer {
     whoami: bool,
     autopath: Option<autopath::RawAutopath>,
     k8s_external: Option<RawK8sExternal>,
+    #[serde(default)]
+    template: Vec<template::RawTemplate>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -750,6 +756,9 @@ impl RawServer {
             .k8s_external
             .map(|e| e.validate(&format!("{key}.k8s_external"), &zones, kubernetes.is_some()))
             .transpose()?;
+        let template = (self.template.into_iter().enumerate())
+            .map(|(i, t)| t.validate(&format!("{key}.template[{i}]"), &zones))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ServerConfig {
             listen,
             loadbalance: self.loadbalance,
@@ -791,6 +800,7 @@ impl RawServer {
             whoami: self.whoami,
             autopath,
             k8s_external,
+            template,
         })
     }
 }

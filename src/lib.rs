@@ -11,9 +11,9 @@
 //!    └► server::handler::Router picks the block (most specific zone)
 //!       └► plugins::Pipeline, the block's stages in CoreDNS's plugin.cfg order:
 //!            log → acl → any → chaos → loadbalance → [cache] → rewrite → autopath → minimal
-//!            → hosts → k8s_external → kubernetes → loop → forward → whoami (kubernetes:
-//!            zone::lookup, pure; k8s_external: Services' external addresses from the same
-//!            index; forward: cache, then forward::Forwarder)
+//!            → template → hosts → k8s_external → kubernetes → loop → forward → whoami
+//!            (kubernetes: zone::lookup, pure; k8s_external: Services' external addresses from
+//!            the same index; forward: cache, then forward::Forwarder)
 //!       └► dns::writer (EDNS, compression, truncation) ─► the socket
 //! ```
 //!
@@ -40,7 +40,8 @@
 //! - [`dns`]: the wire format, once: constants, the parsed request, bare replies, query
 //!   building, label walking, the response writer.
 //! - [`plugins`]: the request pipeline and one module per stage (`acl`, `any`, `minimal`,
-//!   `whoami` among them).
+//!   `whoami` among them; `template` renders its records from a Go-template subset and reads
+//!   them with hickory-proto's zone-text parsers).
 //! - [`server`]: sockets (UDP batches, TCP), routing to a block, rate limiting.
 //! - [`forward`]: the upstream pool, health checks that decide down/up, UDP exchange with
 //!   retransmission within the timeout, TCP, a descriptor budget; `reply` walks upstream

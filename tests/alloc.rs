@@ -1,4 +1,4 @@
-//! A cluster-zone lookup and a `hosts` hit allocate nothing: counted with a wrapping global
+//! A cluster-zone lookup, a `hosts` hit and a template without records allocate nothing: counted with a wrapping global
 //! allocator. (A test binary of its own, so no other test's allocations are counted.)
 
 use std::path::Path;
@@ -142,6 +142,48 @@ fn the_request_path_of_cluster_names_allocates_nothing() {
     let router = router_with(plugins);
     let requests: Vec<Vec<u8>> = QUERIES.iter().map(|(n, t)| request(n, *t)).collect();
     answer_without_allocating(&router, &requests, |_| true, "a cluster name");
+}
+
+/// Templates configured beside the cluster zone cost cluster names no allocation (they are
+/// passed by type and zone), and neither does a template that answers without records
+/// (AAAA blanking, an NXDOMAIN suffix).
+#[test]
+fn templates_beside_the_cluster_zone_allocate_nothing() {
+    use clusterdns::config::TemplateConfig;
+    use clusterdns::plugins::template::Templates;
+    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|p| p.into_inner());
+    let template = |class, rtype, zone: &str, matches: &[&str], rcode| TemplateConfig {
+        class,
+        rtype,
+        zones: vec![zone.to_owned()],
+        matches: matches.iter().map(|m| (*m).to_owned()).collect(),
+        answer: Vec::new(),
+        authority: Vec::new(),
+        additional: Vec::new(),
+        rcode,
+        fallthrough: vec![String::new()],
+    };
+    let templates = Templates::new(&[
+        template(255, 255, "internal.cloudapp.net", &[r"^(?:[^.]+\.){4,}"], 3),
+        template(255, 255, "reddog.microsoft.com", &[], 3),
+        template(1, 28, "v4only.example", &[], 0),
+    ])
+    .unwrap();
+    let plugins = Plugins {
+        kubernetes: Some(demo_zone()),
+        template: Some(templates),
+        ..Plugins::default()
+    };
+    let router = router_with(plugins);
+    let mut requests: Vec<Vec<u8>> = QUERIES.iter().map(|(n, t)| request(n, *t)).collect();
+    requests.push(request("web.v4only.example", RecordType::AAAA));
+    requests.push(request("x.reddog.microsoft.com", RecordType::A));
+    answer_without_allocating(
+        &router,
+        &requests,
+        |_| true,
+        "a cluster name or a bare template",
+    );
 }
 
 /// A `hosts` hit through the whole request path: A, AAAA and PTR answers and a NODATA, from

@@ -99,6 +99,8 @@ struct Plan {
     whoami: bool,
     autopath: Option<Table>,
     k8s_external: Option<Table>,
+    /// `template` directives, in order, as `[[server.template]]`.
+    templates: Vec<Table>,
 }
 
 /// Converts parsed server blocks; `source` names the Corefile in the TOML's header.
@@ -268,6 +270,10 @@ fn server_table(plan: &Plan, ports: &[u16], zones: &[String], o: Options) -> Tab
     if let Some(e) = &plan.k8s_external {
         t.insert("k8s_external".into(), Value::Table(e.clone()));
     }
+    if !plan.templates.is_empty() {
+        let list = plan.templates.iter().cloned().map(Value::Table).collect();
+        t.insert("template".into(), Value::Array(list));
+    }
     t
 }
 
@@ -294,6 +300,7 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
                 out.refuse(&d.loc, &d.name, "needs kubernetes in the same server block");
             }
             "k8s_external" => plan.k8s_external = plugins::k8s_external(d, zones, out),
+            "template" => plan.templates.extend(super::template::template(d, out)),
             _ => directive(d, &mut plan, admin, out),
         }
     }

@@ -159,6 +159,56 @@ impl MessageWriter {
         &self.buf
     }
 
+    /// A response whose records are already encoded in `records`, `counts` of them in the
+    /// answer, authority and additional sections, each ending at its entry of `ends`. Over
+    /// `limit`, the records that fit are kept in order and the rest dropped; TC is set when an
+    /// answer record had to go (RFC 2181 §9).
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_sections<'s>(
+        &'s mut self,
+        mut flags: Flags,
+        question: &[u8],
+        records: &[u8],
+        ends: &[usize],
+        counts: [u16; 3],
+        edns: Option<Edns>,
+        limit: usize,
+    ) -> &'s [u8] {
+        self.buf.clear();
+        self.buf.extend_from_slice(&[0u8; HEADER_LEN]);
+        self.buf.extend_from_slice(question);
+        let opt_len = if edns.is_some() { OPT_LEN } else { 0 };
+        let room = limit
+            .max(UDP_MIN_PAYLOAD)
+            .saturating_sub(self.buf.len() + opt_len);
+        let kept = ends.iter().take_while(|end| **end <= room).count();
+        let wanted = counts;
+        let mut counts = counts.map(usize::from);
+        let mut left = kept;
+        for count in &mut counts {
+            *count = (*count).min(left);
+            left -= *count;
+        }
+        flags.truncated = counts[0] < usize::from(wanted[0]);
+        let end = kept.checked_sub(1).map_or(0, |i| ends[i]);
+        self.buf.extend_from_slice(&records[..end]);
+        if let Some(edns) = edns {
+            put_opt(&mut self.buf, edns, flags.rcode);
+        }
+        let [answers, authority, additional] = counts;
+        put_header(
+            &mut self.buf[..HEADER_LEN],
+            &flags,
+            [
+                1,
+                answers,
+                authority,
+                additional + usize::from(edns.is_some()),
+            ],
+        );
+        &self.buf
+    }
+
     /// A reply with no records (see [`super::header::bare_reply`]), in this writer's buffer.
     pub fn bare<'s>(
         &'s mut self,

@@ -60,6 +60,7 @@ pub enum Plugin {
     Chaos = 5,
     Hosts = 6,
     K8sExternal = 7,
+    Template = 8,
 }
 const PLUGINS: &[&str] = &[
     "",
@@ -70,6 +71,7 @@ const PLUGINS: &[&str] = &[
     "chaos",
     "hosts",
     "k8s_external",
+    "template",
 ];
 
 /// What the handler learned about one query, for counting it.

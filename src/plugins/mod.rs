@@ -21,6 +21,7 @@ pub mod log;
 pub mod loop_detect;
 pub mod minimal;
 pub mod rewrite;
+pub mod template;
 pub mod whoami;
 
 use std::sync::Arc;
@@ -35,7 +36,7 @@ pub use forward::{Pending, Resolver};
 
 /// CoreDNS's `plugin.cfg` order, restricted to the plugins clusterdns has. `cache` wraps
 /// `forward` (see [`cache`]) rather than standing before `kubernetes`.
-pub const ORDER: [&str; 15] = [
+pub const ORDER: [&str; 16] = [
     "log",
     "acl",
     "any",
@@ -45,6 +46,7 @@ pub const ORDER: [&str; 15] = [
     "rewrite",
     "autopath",
     "minimal",
+    "template",
     "hosts",
     "k8s_external",
     "kubernetes",
@@ -64,6 +66,7 @@ pub enum Stage {
     Rewrite(rewrite::Rewrite),
     Minimal,
     Autopath(autopath::Autopath),
+    Template(template::Templates),
     Hosts(hosts::Hosts),
     K8sExternal(k8s_external::K8sExternal),
     Kubernetes(kubernetes::Kubernetes),
@@ -84,6 +87,7 @@ impl Stage {
             Stage::Rewrite(_) => "rewrite",
             Stage::Minimal => "minimal",
             Stage::Autopath(_) => "autopath",
+            Stage::Template(_) => "template",
             Stage::Hosts(_) => "hosts",
             Stage::K8sExternal(_) => "k8s_external",
             Stage::Kubernetes(_) => "kubernetes",
@@ -102,6 +106,7 @@ pub struct Plugins {
     pub loadbalance: bool,
     pub rewrite: Option<rewrite::Rewrite>,
     pub autopath: Option<autopath::Autopath>,
+    pub template: Option<template::Templates>,
     pub hosts: Option<hosts::Hosts>,
     pub kubernetes: Option<ClusterZone>,
     /// Served from the `kubernetes` zone's index; ignored without one.
@@ -124,6 +129,10 @@ pub enum Flow {
     Records(Records),
     /// This rcode and no records.
     Rcode(u16),
+    /// Records encoded in [`Work::encoded`] (each ending where [`template::Scratch::ends`]
+    /// says), `counts` of them in the answer, authority and additional sections, written as an
+    /// authoritative answer with this rcode.
+    Sections { rcode: u16, counts: [u16; 3] },
     /// The whole response is in the writer's buffer (a cache hit).
     Written,
     /// `answers` records already encoded in [`Work::encoded`] (owners pointing at the
@@ -162,6 +171,7 @@ pub struct Work {
     pub writer: MessageWriter,
     /// The question name as `rewrite` matches it.
     rewrite_name: String,
+    pub template: template::Scratch,
     /// Turns the address records of successive answers (loadbalance).
     rotation: usize,
 }
@@ -202,6 +212,9 @@ impl Pipeline {
         }
         if plugins.minimal {
             stages.push(Stage::Minimal);
+        }
+        if let Some(t) = plugins.template {
+            stages.push(Stage::Template(t));
         }
         if let Some(h) = plugins.hosts {
             stages.push(Stage::Hosts(h));
@@ -270,7 +283,7 @@ impl Pipeline {
         work: &mut Work,
         report: &mut QueryReport,
     ) -> Flow {
-        // Only `chaos` answers class CH, and `acl`, `any` and `rewrite` (which may make it IN)
+        // Only `chaos` and `template` answer class CH, and `acl`, `any` and `rewrite` (which may make it IN)
         // see it first: every other stage serves IN alone (CoreDNS would forward a CH query
         // chaos does not answer; here it ends REFUSED). Without chaos or forward, CoreDNS
         // refuses CH at the door, as here.
@@ -287,6 +300,7 @@ impl Pipeline {
                         | Stage::Acl(_)
                         | Stage::Any
                         | Stage::Rewrite(_)
+                        | Stage::Template(_)
                 )
             {
                 continue;
@@ -311,6 +325,7 @@ impl Pipeline {
                     other => other,
                 },
                 Stage::LoadBalance | Stage::Minimal => Flow::Next,
+                Stage::Template(t) => t.handle(request, qname, work, report),
                 Stage::Hosts(h) => h.handle(request, qname, work, report),
                 Stage::K8sExternal(e) => e.handle(request, qname, work, report),
                 Stage::Kubernetes(k) => k.handle(request, qname, work, report),
@@ -374,6 +389,20 @@ mod tests {
             loadbalance: true,
             rewrite: Some(rewrite::Rewrite::new(Vec::new())),
             autopath: None,
+            template: Some(
+                template::Templates::new(&[crate::config::TemplateConfig {
+                    class: 1,
+                    rtype: 28,
+                    zones: vec![String::new()],
+                    matches: vec![],
+                    answer: vec![],
+                    authority: vec![],
+                    additional: vec![],
+                    rcode: 0,
+                    fallthrough: vec![],
+                }])
+                .unwrap(),
+            ),
             hosts: None,
             kubernetes: None,
             k8s_external: None,
@@ -402,6 +431,7 @@ mod tests {
                 "loadbalance",
                 "rewrite",
                 "minimal",
+                "template",
                 "loop",
                 "forward",
                 "whoami"

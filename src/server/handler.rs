@@ -175,6 +175,14 @@ impl Router {
                         .write_encoded(flags, q, &work.encoded, answers, edns, limit);
                 return Handled::Reply(written);
             }
+            Flow::Sections { rcode, counts } => {
+                let flags = Flags {
+                    rcode,
+                    authoritative: true,
+                    ..flags
+                };
+                return self.templated(request, flags, counts, work);
+            }
             Flow::Pending(pending) => return Handled::Pending(pending),
             Flow::Rcode(rcode) => return bare(request, Flags { rcode, ..flags }, work),
             // Never here: a rewritten question is resumed, a search walked, before an answer
@@ -214,6 +222,41 @@ impl Router {
             flags,
             Some(request.question),
             &sections,
+            request.edns,
+            request.limit(),
+        );
+        match chase {
+            Some((resolver, target)) => Handled::Pending(Box::new(Pending::Chase {
+                resolver,
+                client: request.client(),
+                response: response.to_vec(),
+                target,
+            })),
+            None => Handled::Reply(response),
+        }
+    }
+
+    /// A `template` answer; one whose CNAME target a block here forwards waits for the
+    /// target's records, as CoreDNS's template looks them up through its server.
+    fn templated<'s>(
+        &self,
+        request: &Request<'_>,
+        flags: Flags,
+        counts: [u16; 3],
+        work: &'s mut Work,
+    ) -> Handled<'s> {
+        let chase = match work.template.chase.take() {
+            Some(target) if self.forwards => self
+                .resolver_for(&target)
+                .map(|resolver| (resolver.clone(), target)),
+            _ => None,
+        };
+        let response = work.writer.write_sections(
+            flags,
+            request.question,
+            &work.encoded,
+            &work.template.ends,
+            counts,
             request.edns,
             request.limit(),
         );

@@ -72,7 +72,6 @@ fn corefiles() -> PathBuf {
 /// them (the plugins it does not implement, or the import it cannot find): not compared. One
 /// that converts must be removed from here, and is then compared.
 const NOT_CONVERTED: &[(&str, &[&str])] = &[
-    ("aks.Corefile", &["template"]),
     // The import of a file Gardener's sidecar generates, absent here (and CoreDNS would not
     // start either).
     (
