@@ -267,6 +267,7 @@ impl Compiled {
         let zone = best_zone(&self.config.zones, qname).map(crate::dns::name::zone_label);
         let question_name = crate::dns::name::display(request.bytes, crate::dns::HEADER_LEN);
         let (class, rtype) = self.names_for(request);
+        let remote = request.peer.ip().to_canonical().to_string();
         let data = Data {
             zone: zone.as_deref().unwrap_or("."),
             name,
@@ -278,6 +279,7 @@ impl Compiled {
             question_name: &question_name,
             qtype: request.qtype,
             qclass: request.qclass,
+            remote: &remote,
         };
         for (section, templates) in self.sections.iter().enumerate() {
             for t in templates.iter() {

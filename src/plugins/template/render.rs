@@ -51,6 +51,7 @@ enum Field {
     QuestionName,
     QuestionQtype,
     QuestionQclass,
+    Remote,
 }
 
 /// What a template sees of the query (CoreDNS's `templateData`).
@@ -71,6 +72,8 @@ pub struct Data<'a> {
     pub question_name: &'a str,
     pub qtype: u16,
     pub qclass: u16,
+    /// The client's address, as CoreDNS's `.Remote` prints it (no port).
+    pub remote: &'a str,
 }
 
 /// A value while rendering.
@@ -352,9 +355,7 @@ fn field(chain: &str) -> Result<Term, String> {
         ["Question", "Name"] => simple(Field::QuestionName),
         ["Question", "Qtype"] => simple(Field::QuestionQtype),
         ["Question", "Qclass"] => simple(Field::QuestionQclass),
-        ["Remote"] => {
-            Err(".Remote is not supported: the client address is not passed to the plugins".into())
-        }
+        ["Remote"] => simple(Field::Remote),
         ["Message", ..] | ["Question"] => Err(format!(
             "{chain} is not supported (.Question.Name, .Question.Qtype and .Question.Qclass are)"
         )),
@@ -397,6 +398,7 @@ fn field_value<'a>(f: Field, data: &Data<'a>) -> Value<'a> {
         Field::QuestionName => Value::Str(data.question_name),
         Field::QuestionQtype => Value::Uint(u64::from(data.qtype)),
         Field::QuestionQclass => Value::Uint(u64::from(data.qclass)),
+        Field::Remote => Value::Str(data.remote),
     }
 }
 

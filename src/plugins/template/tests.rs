@@ -17,6 +17,7 @@ fn data<'a>(matches: &'a [&'a str], names: &'a [Option<&'a str>]) -> Data<'a> {
         question_name: "IP-10-1-2-3.Example.org.",
         qtype: 1,
         qclass: 1,
+        remote: "127.0.0.2",
     }
 }
 
@@ -52,6 +53,7 @@ fn fields_groups_and_index_print_as_go_prints_them() {
             "IP-10-1-2-3.Example.org. 1",
         ),
         ("x{{ .Meta \"kubernetes/client-namespace\" }}y", "xy"),
+        ("{{ .Remote }}", "127.0.0.2"),
         ("a  {{- .Group.a -}}  b", "a10b"),
         ("a {{/* a comment */}}b", "a b"),
         ("{{ `raw` }} {{ \"q\\\"d\" }} {{ 42 }}", "raw q\"d 42"),
@@ -91,7 +93,6 @@ fn templates_the_renderer_cannot_run_are_refused_when_parsed() {
         ("{{ .Name", "unclosed action"),
         ("{{ }}", "empty action"),
         ("{{ .Nope }}", "no such field"),
-        ("{{ .Remote }}", "client address"),
         ("{{ .Message }}", "not supported"),
         ("{{ if .Name }}x{{ end }}", "control structures"),
         ("{{ $x := .Name }}", "variables"),
