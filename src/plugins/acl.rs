@@ -28,16 +28,84 @@ pub const EDE_FILTERED: u16 = 17;
 /// The EDNS option code of an extended DNS error.
 const OPTION_EDE: u16 = 15;
 
-/// The configured entries; clones share them.
+/// The configured entries, compiled for matching; clones share them.
 #[derive(Debug, Clone)]
 pub struct Acl {
-    entries: Arc<[AclConfig]>,
+    entries: Arc<[Entry]>,
+}
+
+/// One `acl` directive: its zones and rules.
+#[derive(Debug)]
+struct Entry {
+    zones: Box<[String]>,
+    rules: Box<[Rule]>,
+}
+
+#[derive(Debug)]
+struct Rule {
+    action: AclAction,
+    /// `None`: every type.
+    types: Option<Box<[u16]>>,
+    /// `None`: every address.
+    nets: Option<Nets>,
+}
+
+/// Networks as (network, mask) pairs per family: a match is one AND and one compare.
+#[derive(Debug)]
+struct Nets {
+    v4: Box<[(u32, u32)]>,
+    v6: Box<[(u128, u128)]>,
+}
+
+impl Nets {
+    fn new(nets: &[IpNet]) -> Nets {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for net in nets {
+            match net {
+                IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.netmask()))),
+                IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.netmask()))),
+            }
+        }
+        Nets {
+            v4: v4.into(),
+            v6: v6.into(),
+        }
+    }
+
+    fn contains(&self, client: IpAddr) -> bool {
+        match client {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.v4.iter().any(|&(net, mask)| a & mask == net)
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                self.v6.iter().any(|&(net, mask)| a & mask == net)
+            }
+        }
+    }
 }
 
 impl Acl {
     /// `None` when no entry has a rule: such an `acl` lets everything through, so it is left
     /// out of the pipeline.
-    pub fn new(entries: &[AclConfig]) -> Option<Acl> {
+    pub fn new(config: &[AclConfig]) -> Option<Acl> {
+        let entries: Vec<Entry> = config
+            .iter()
+            .map(|e| Entry {
+                zones: e.zones.clone().into(),
+                rules: e
+                    .rules
+                    .iter()
+                    .map(|r| Rule {
+                        action: r.action,
+                        types: r.types.clone().map(Into::into),
+                        nets: r.nets.as_deref().map(Nets::new),
+                    })
+                    .collect(),
+            })
+            .collect();
         entries.iter().any(|e| !e.rules.is_empty()).then(|| Acl {
             entries: entries.into(),
         })
@@ -49,7 +117,7 @@ impl Acl {
             if !entry.zones.iter().any(|z| in_zone(qname, z)) {
                 continue;
             }
-            match decide(entry, request.qtype, client) {
+            match entry.decide(request.qtype, client) {
                 None => continue,
                 Some(AclAction::Allow) => return Flow::Next,
                 Some(AclAction::Block) => {
@@ -71,19 +139,17 @@ impl Acl {
     }
 }
 
-/// The action of the first rule of `entry` matching the query type and the client.
-pub fn decide(entry: &AclConfig, qtype: u16, client: IpAddr) -> Option<AclAction> {
-    entry
-        .rules
-        .iter()
-        .find(|rule| {
-            rule.types.as_ref().is_none_or(|t| t.contains(&qtype))
-                && rule
-                    .nets
-                    .as_ref()
-                    .is_none_or(|nets| nets.iter().any(|n: &IpNet| n.contains(&client)))
-        })
-        .map(|rule| rule.action)
+impl Entry {
+    /// The action of the first rule matching the query type and the client.
+    fn decide(&self, qtype: u16, client: IpAddr) -> Option<AclAction> {
+        self.rules
+            .iter()
+            .find(|rule| {
+                rule.types.as_ref().is_none_or(|t| t.contains(&qtype))
+                    && rule.nets.as_ref().is_none_or(|n| n.contains(client))
+            })
+            .map(|rule| rule.action)
+    }
 }
 
 /// A reply without records carrying the extended DNS error `ede` in its OPT record (only when
@@ -117,6 +183,11 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// The entries of an `Acl` made of `entry` alone.
+    fn compiled(entry: &AclConfig) -> Arc<[Entry]> {
+        Acl::new(std::slice::from_ref(entry)).unwrap().entries
+    }
+
     /// CoreDNS's README examples as one table: the first matching rule decides.
     #[test]
     fn the_first_rule_matching_type_and_network_decides() {
@@ -145,7 +216,7 @@ mod tests {
         ];
         for (qtype, client, want) in cases {
             assert_eq!(
-                decide(&entry, *qtype, ip(client)),
+                compiled(&entry)[0].decide(*qtype, ip(client)),
                 *want,
                 "type {qtype} from {client}"
             );
@@ -159,7 +230,10 @@ mod tests {
             rules: vec![rule(AclAction::Block, None, None)],
         };
         for client in ["127.0.0.1", "::1", "10.1.2.3"] {
-            assert_eq!(decide(&entry, 99, ip(client)), Some(AclAction::Block));
+            assert_eq!(
+                compiled(&entry)[0].decide(99, ip(client)),
+                Some(AclAction::Block)
+            );
         }
         assert!(
             Acl::new(&[AclConfig {

@@ -305,7 +305,7 @@ impl Pipeline {
             {
                 continue;
             }
-            let flow = match stage {
+            let mut flow = match stage {
                 Stage::Log(classes) => log::handle(*classes, report),
                 Stage::Acl(a) => a.handle(request, qname),
                 Stage::Any => any::handle(request, work),
@@ -336,16 +336,19 @@ impl Pipeline {
             if let Flow::Next = flow {
                 continue;
             }
-            return self.on_the_way_back(&self.stages[..i], flow, work);
+            if i > 0 {
+                self.on_the_way_back(&self.stages[..i], &mut flow, work);
+            }
+            return flow;
         }
         Flow::Next
     }
 
     /// The stages before the one that answered, last first, see what it answered: loadbalance
     /// turns records, minimal strips positive answers (records, cache hits, upstream replies).
-    fn on_the_way_back(&self, earlier: &[Stage], mut flow: Flow, work: &mut Work) -> Flow {
+    fn on_the_way_back(&self, earlier: &[Stage], flow: &mut Flow, work: &mut Work) {
         for stage in earlier.iter().rev() {
-            match (stage, &mut flow) {
+            match (stage, &mut *flow) {
                 (Stage::LoadBalance, Flow::Records(_)) => {
                     work.rotation = work.rotation.wrapping_add(1);
                     loadbalance::rotate_addresses(&mut work.answer.answers, work.rotation);
@@ -355,14 +358,13 @@ impl Pipeline {
                 }
                 (Stage::Minimal, Flow::Written) => minimal::strip(&mut work.writer.buf),
                 (Stage::Minimal, Flow::Pending(_)) => {
-                    if let Flow::Pending(pending) = flow {
-                        flow = Flow::Pending(Box::new(Pending::Minimal(pending)));
+                    if let Flow::Pending(pending) = std::mem::replace(flow, Flow::Next) {
+                        *flow = Flow::Pending(Box::new(Pending::Minimal(pending)));
                     }
                 }
                 _ => {}
             }
         }
-        flow
     }
 }
 
