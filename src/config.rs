@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 pub mod acl;
 pub mod autopath;
+pub mod dns64;
 pub mod rewrite;
 pub use acl::{AclAction, AclConfig, AclRule};
 
@@ -91,6 +92,8 @@ pub struct ServerConfig {
     /// Server-side search paths (CoreDNS `autopath`).
     pub autopath: Option<autopath::AutopathConfig>,
     pub k8s_external: Option<K8sExternalConfig>,
+    /// AAAA records synthesized from A records (CoreDNS `dns64`).
+    pub dns64: Option<dns64::Dns64Config>,
 }
 
 /// `[server.k8s_external]`: Services' external addresses under zones of their own (CoreDNS
@@ -384,6 +387,7 @@ struct RawServer {
     whoami: bool,
     autopath: Option<autopath::RawAutopath>,
     k8s_external: Option<RawK8sExternal>,
+    dns64: Option<dns64::RawDns64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -750,6 +754,10 @@ impl RawServer {
             .k8s_external
             .map(|e| e.validate(&format!("{key}.k8s_external"), &zones, kubernetes.is_some()))
             .transpose()?;
+        let dns64 = self
+            .dns64
+            .map(|d| d.validate(&format!("{key}.dns64")))
+            .transpose()?;
         Ok(ServerConfig {
             listen,
             loadbalance: self.loadbalance,
@@ -791,6 +799,7 @@ impl RawServer {
             whoami: self.whoami,
             autopath,
             k8s_external,
+            dns64,
         })
     }
 }

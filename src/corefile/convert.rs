@@ -99,6 +99,7 @@ struct Plan {
     whoami: bool,
     autopath: Option<Table>,
     k8s_external: Option<Table>,
+    dns64: Option<Table>,
 }
 
 /// Converts parsed server blocks; `source` names the Corefile in the TOML's header.
@@ -268,6 +269,9 @@ fn server_table(plan: &Plan, ports: &[u16], zones: &[String], o: Options) -> Tab
     if let Some(e) = &plan.k8s_external {
         t.insert("k8s_external".into(), Value::Table(e.clone()));
     }
+    if let Some(d) = &plan.dns64 {
+        t.insert("dns64".into(), Value::Table(d.clone()));
+    }
     t
 }
 
@@ -294,6 +298,10 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
                 out.refuse(&d.loc, &d.name, "needs kubernetes in the same server block");
             }
             "k8s_external" => plan.k8s_external = plugins::k8s_external(d, zones, out),
+            "dns64" if plan.dns64.is_some() => {
+                out.refuse(&d.loc, &d.name, "given twice in one server block");
+            }
+            "dns64" => plan.dns64 = super::dns64::dns64(d, out),
             _ => directive(d, &mut plan, admin, out),
         }
     }

@@ -10,6 +10,7 @@
 
 mod acl;
 mod autopath;
+mod dns64;
 pub mod convert;
 pub mod grammar;
 mod lexer;
