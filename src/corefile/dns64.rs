@@ -19,6 +19,9 @@ pub fn dns64(d: &Directive, out: &mut Out) -> Option<Table> {
             return None;
         }
     }
+    if !d.args.is_empty() {
+        return after_prefix(d, table, out);
+    }
     for option in &d.block {
         let subject = format!("dns64 {}", option.name);
         match (option.name.as_str(), option.args.as_slice()) {
@@ -52,4 +55,28 @@ fn prefix_of(d: &Directive, prefix: &str, out: &mut Out) -> Option<String> {
             None
         }
     }
+}
+
+/// `dns64 PREFIX { … }`: CoreDNS reads no options after a PREFIX argument, but each line of
+/// the block as another `dns64 [PREFIX]` line: one word after the first sets the prefix
+/// (`prefix P` does), a bare word is ignored (`translate_all`, `allow_ipv4`), more is an
+/// error. The conversion does the same and notes what is ignored.
+fn after_prefix(d: &Directive, mut table: Table, out: &mut Out) -> Option<Table> {
+    for line in &d.block {
+        match line.args.as_slice() {
+            [] => out.note(
+                &line.loc,
+                &format!("dns64 {}", line.name),
+                "ignored, as CoreDNS ignores options after a PREFIX argument: write the prefix inside the block",
+            ),
+            [prefix] => {
+                table.insert("prefix".into(), Value::String(prefix_of(line, prefix, out)?));
+            }
+            _ => {
+                out.refuse(&line.loc, "dns64", "takes one PREFIX at most");
+                return None;
+            }
+        }
+    }
+    Some(table)
 }

@@ -10,6 +10,7 @@ mod cluster_zone;
 mod corefile;
 mod corefile_differential;
 mod deploy;
+mod dns64;
 pub mod differential;
 mod faults;
 mod forward;

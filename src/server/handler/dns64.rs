@@ -69,10 +69,12 @@ fn reply(answer: Vec<u8>, work: &mut Work) -> Handled<'_> {
     Handled::Reply(&work.writer.buf)
 }
 
-/// The client's query asking A instead of AAAA (its ID, flags, name as written, OPT and all).
+/// The client's query asking A instead of AAAA (its ID, flags, OPT and all), the name in
+/// lower case as CoreDNS asks it. Length octets (< 64) are no ASCII letters.
 fn a_query(request: &Request<'_>) -> Vec<u8> {
     let mut query = request.bytes.to_vec();
     let at = HEADER_LEN + request.question.len() - 4;
+    query[HEADER_LEN..at].make_ascii_lowercase();
     query[at..at + 2].copy_from_slice(&rtype::A.to_be_bytes());
     query
 }
