@@ -10,7 +10,7 @@
 //!  UDP (recvmmsg batches) / TCP ─► server ─► dns::Request::parse (once, no allocation)
 //!    └► server::handler::Router picks the block (most specific zone)
 //!       └► plugins::Pipeline, the block's stages in CoreDNS's plugin.cfg order:
-//!            log → acl → any → chaos → loadbalance → [cache] → rewrite → autopath → minimal
+//!            log → dns64 → acl → any → chaos → loadbalance → [cache] → rewrite → autopath → minimal
 //!            → hosts → k8s_external → kubernetes → loop → forward → whoami (kubernetes:
 //!            zone::lookup, pure; k8s_external: Services' external addresses from the same
 //!            index; forward: cache, then forward::Forwarder)
@@ -40,7 +40,8 @@
 //! - [`dns`]: the wire format, once: constants, the parsed request, bare replies, query
 //!   building, label walking, the response writer.
 //! - [`plugins`]: the request pipeline and one module per stage (`acl`, `any`, `minimal`,
-//!   `whoami` among them).
+//!   `whoami` among them; `dns64` asks the A question of the whole server again through
+//!   `server::handler`).
 //! - [`server`]: sockets (UDP batches, TCP), routing to a block, rate limiting.
 //! - [`forward`]: the upstream pool, health checks that decide down/up, UDP exchange with
 //!   retransmission within the timeout, TCP, a descriptor budget; `reply` walks upstream

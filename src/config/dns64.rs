@@ -78,7 +78,14 @@ mod tests {
             parse_prefix("2001:db8::ff/64"),
             Ok(("2001:db8::".parse().unwrap(), 64))
         );
-        for bad in ["64:ff9b::", "64:ff9b::/97", "64:ff9b::/33", "10.0.0.0/8", "x/96", "::/128"] {
+        for bad in [
+            "64:ff9b::",
+            "64:ff9b::/97",
+            "64:ff9b::/33",
+            "10.0.0.0/8",
+            "x/96",
+            "::/128",
+        ] {
             assert!(parse_prefix(bad).is_err(), "{bad}");
         }
     }

@@ -10,8 +10,8 @@
 
 mod acl;
 mod autopath;
-mod dns64;
 pub mod convert;
+mod dns64;
 pub mod grammar;
 mod lexer;
 mod nodelocal;

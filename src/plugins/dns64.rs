@@ -136,7 +136,12 @@ pub fn synthesize(
         .find(|r| r.record_type() == RecordType::SOA)
         .map_or(DEFAULT_SOA_TTL, |r| r.ttl);
     let query = Query::read(&mut BinDecoder::new(&client.question.bytes)).ok()?;
-    let mut out = Message::from_vec(&a_header(client, a.metadata.truncation, recursion_available)).ok()?;
+    let mut out = Message::from_vec(&a_header(
+        client,
+        a.metadata.truncation,
+        recursion_available,
+    ))
+    .ok()?;
     out.queries = vec![query];
     out.answers = a
         .answers

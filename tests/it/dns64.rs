@@ -92,7 +92,10 @@ fn names_with_a_records_only_get_aaaa_in_the_well_known_prefix_for_ipv6_clients(
     let (_, ours) = both(&pair, V4, "v4only.example", AAAA);
     assert!(ours.contains("No Error [aa rd] an [] ns []"), "{ours}");
     let (_, ours) = both(&pair, V6, "both.example", AAAA);
-    assert!(ours.contains("an [both.example. 3600 IN AAAA fd00::2]"), "{ours}");
+    assert!(
+        ours.contains("an [both.example. 3600 IN AAAA fd00::2]"),
+        "{ours}"
+    );
 }
 
 #[test]
@@ -116,7 +119,10 @@ fn translate_all_replaces_aaaa_records_and_a_64_prefix_skips_the_u_octet() {
         "{ours}"
     );
     let (_, ours) = both(&pair, V4, "both.example", AAAA);
-    assert!(ours.contains("an [both.example. 3600 IN AAAA fd00::2]"), "{ours}");
+    assert!(
+        ours.contains("an [both.example. 3600 IN AAAA fd00::2]"),
+        "{ours}"
+    );
 }
 
 /// RA: set here on every answer of a block that forwards; CoreDNS copies the upstream's, and
@@ -173,7 +179,10 @@ fn upstream_answers_are_translated_for_every_client_with_allow_ipv4() {
         "{ours}"
     );
     let (_, ours) = both(&pair, V6, "nx.test", AAAA);
-    assert!(ours.contains("Non-Existent Domain [rd ra] an [] ns [example. "), "{ours}");
+    assert!(
+        ours.contains("Non-Existent Domain [rd ra] an [] ns [example. "),
+        "{ours}"
+    );
     // An upstream that fails both questions: its SERVFAIL stands here; CoreDNS answers
     // NOERROR with no records.
     up.set(Behaviour::ServFail);

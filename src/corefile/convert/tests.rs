@@ -491,7 +491,9 @@ fn dns64_converts_its_prefix_and_options_as_coredns_reads_them() {
     assert_eq!(server(&long)["translate_all"].as_bool(), Some(true));
     assert_eq!(server(&long)["allow_ipv4"].as_bool(), Some(true));
     // After a PREFIX argument CoreDNS reads each line as `dns64 [PREFIX]`.
-    let c = conv(".:53 {\n  dns64 64:ff9b::/96 {\n    prefix 2001:db8::/32\n    translate_all\n  }\n}\n");
+    let c = conv(
+        ".:53 {\n  dns64 64:ff9b::/96 {\n    prefix 2001:db8::/32\n    translate_all\n  }\n}\n",
+    );
     assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
     let table = server(&valid(&c));
     assert_eq!(table["prefix"].as_str(), Some("2001:db8::/32"));

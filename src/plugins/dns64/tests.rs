@@ -67,11 +67,19 @@ fn answer(rcode: ResponseCode, records: &[Record], soa_ttl: Option<u32>) -> Vec<
 }
 
 fn a(name: &str, ttl: u32, ip: [u8; 4]) -> Record {
-    Record::from_rdata(name.parse().unwrap(), ttl, RData::A(Ipv4Addr::from(ip).into()))
+    Record::from_rdata(
+        name.parse().unwrap(),
+        ttl,
+        RData::A(Ipv4Addr::from(ip).into()),
+    )
 }
 
 fn aaaa(name: &str, ip: &str) -> Record {
-    Record::from_rdata(name.parse().unwrap(), 30, RData::AAAA(AAAA(ip.parse().unwrap())))
+    Record::from_rdata(
+        name.parse().unwrap(),
+        30,
+        RData::AAAA(AAAA(ip.parse().unwrap())),
+    )
 }
 
 #[test]
@@ -81,7 +89,11 @@ fn only_answers_without_aaaa_and_not_nxdomain_are_translated() {
     let nodata = answer(ResponseCode::NoError, &[], Some(60));
     let servfail = answer(ResponseCode::ServFail, &[], None);
     let nxdomain = answer(ResponseCode::NXDomain, &[], Some(60));
-    let with_aaaa = answer(ResponseCode::NoError, &[aaaa("x.example.", "fd00::1")], None);
+    let with_aaaa = answer(
+        ResponseCode::NoError,
+        &[aaaa("x.example.", "fd00::1")],
+        None,
+    );
     assert!(plain.wants_a(&nodata) && plain.wants_a(&servfail));
     assert!(!plain.wants_a(&nxdomain) && !plain.wants_a(&with_aaaa));
     assert!(all.wants_a(&with_aaaa) && !all.wants_a(&nxdomain));
@@ -97,11 +109,17 @@ fn synthesis_caps_ttls_by_the_soa_and_keeps_other_records() {
     let cname = Record::from_rdata(
         "x.example.".parse().unwrap(),
         900,
-        RData::CNAME(hickory_proto::rr::rdata::CNAME("y.example.".parse().unwrap())),
+        RData::CNAME(hickory_proto::rr::rdata::CNAME(
+            "y.example.".parse().unwrap(),
+        )),
     );
     let a_answer = answer(
         ResponseCode::NoError,
-        &[cname, a("y.example.", 900, [10, 0, 0, 1]), a("y.example.", 5, [10, 0, 0, 2])],
+        &[
+            cname,
+            a("y.example.", 900, [10, 0, 0, 1]),
+            a("y.example.", 5, [10, 0, 0, 2]),
+        ],
         None,
     );
     let lines = |aaaa_answer: &[u8]| {
@@ -116,7 +134,11 @@ fn synthesis_caps_ttls_by_the_soa_and_keeps_other_records() {
     };
     assert_eq!(
         lines(&answer(ResponseCode::NoError, &[], Some(60))),
-        ["x.example. 900 y.example.", "y.example. 60 64:ff9b::a00:1", "y.example. 5 64:ff9b::a00:2"]
+        [
+            "x.example. 900 y.example.",
+            "y.example. 60 64:ff9b::a00:1",
+            "y.example. 5 64:ff9b::a00:2"
+        ]
     );
     assert_eq!(
         lines(&answer(ResponseCode::ServFail, &[], None))[1],

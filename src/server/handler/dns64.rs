@@ -52,12 +52,12 @@ impl Router {
         }
         match lookup.ask_a() {
             Asked::Now(a) => reply(lookup.answer(answer, Some(a)), work),
-            Asked::Later(pending) => Handled::Pending(Box::new(Pending::Task(Box::pin(
-                async move {
+            Asked::Later(pending) => {
+                Handled::Pending(Box::new(Pending::Task(Box::pin(async move {
                     let a = Box::pin(pending.resolve()).await;
                     lookup.answer(answer, Some(a))
-                },
-            )))),
+                }))))
+            }
             Asked::Nothing => reply(answer, work),
         }
     }
@@ -121,7 +121,13 @@ impl Lookup {
     /// The synthesized answer, or the AAAA answer where there is none.
     fn answer(&self, aaaa: Vec<u8>, a: Option<Vec<u8>>) -> Vec<u8> {
         let synthesized = a.and_then(|a| {
-            synthesize(&self.dns64, &self.client, &aaaa, &a, self.recursion_available)
+            synthesize(
+                &self.dns64,
+                &self.client,
+                &aaaa,
+                &a,
+                self.recursion_available,
+            )
         });
         synthesized.unwrap_or(aaaa)
     }
