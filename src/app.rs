@@ -467,6 +467,7 @@ async fn build_block(
         any: server.any,
         minimal: server.minimal,
         whoami: server.whoami,
+        dns64: server.dns64.as_ref().map(crate::plugins::dns64::Dns64::new),
     };
     Ok(BuiltBlock {
         config: server.clone(),

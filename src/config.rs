@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 pub mod acl;
 pub mod autopath;
+pub mod dns64;
 pub mod rewrite;
 mod template;
 pub use acl::{AclAction, AclConfig, AclRule};
@@ -95,6 +96,8 @@ pub struct ServerConfig {
     pub k8s_external: Option<K8sExternalConfig>,
     /// `[[server.template]]`, in order (CoreDNS `template`).
     pub template: Vec<TemplateConfig>,
+    /// AAAA records synthesized from A records (CoreDNS `dns64`).
+    pub dns64: Option<dns64::Dns64Config>,
 }
 
 /// `[server.k8s_external]`: Services' external addresses under zones of their own (CoreDNS
@@ -390,6 +393,7 @@ struct RawServer {
     k8s_external: Option<RawK8sExternal>,
     #[serde(default)]
     template: Vec<template::RawTemplate>,
+    dns64: Option<dns64::RawDns64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -759,6 +763,10 @@ impl RawServer {
         let template = (self.template.into_iter().enumerate())
             .map(|(i, t)| t.validate(&format!("{key}.template[{i}]"), &zones))
             .collect::<Result<Vec<_>, _>>()?;
+        let dns64 = self
+            .dns64
+            .map(|d| d.validate(&format!("{key}.dns64")))
+            .transpose()?;
         Ok(ServerConfig {
             listen,
             loadbalance: self.loadbalance,
@@ -801,6 +809,7 @@ impl RawServer {
             autopath,
             k8s_external,
             template,
+            dns64,
         })
     }
 }

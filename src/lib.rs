@@ -10,10 +10,10 @@
 //!  UDP (recvmmsg batches) / TCP ─► server ─► dns::Request::parse (once, no allocation)
 //!    └► server::handler::Router picks the block (most specific zone)
 //!       └► plugins::Pipeline, the block's stages in CoreDNS's plugin.cfg order:
-//!            log → acl → any → chaos → loadbalance → [cache] → rewrite → autopath → minimal
-//!            → template → hosts → k8s_external → kubernetes → loop → forward → whoami
-//!            (kubernetes: zone::lookup, pure; k8s_external: Services' external addresses from
-//!            the same index; forward: cache, then forward::Forwarder)
+//!            log → dns64 → acl → any → chaos → loadbalance → [cache] → rewrite → autopath
+//!            → minimal → template → hosts → k8s_external → kubernetes → loop → forward
+//!            → whoami (kubernetes: zone::lookup, pure; k8s_external: Services' external
+//!            addresses from the same index; forward: cache, then forward::Forwarder)
 //!       └► dns::writer (EDNS, compression, truncation) ─► the socket
 //! ```
 //!
@@ -41,7 +41,8 @@
 //!   building, label walking, the response writer.
 //! - [`plugins`]: the request pipeline and one module per stage (`acl`, `any`, `minimal`,
 //!   `whoami` among them; `template` renders its records from a Go-template subset and reads
-//!   them with hickory-proto's zone-text parsers).
+//!   them with hickory-proto's zone-text parsers; `dns64` asks the A question of the whole
+//!   server again through `server::handler`).
 //! - [`server`]: sockets (UDP batches, TCP), routing to a block, rate limiting.
 //! - [`forward`]: the upstream pool, health checks that decide down/up, UDP exchange with
 //!   retransmission within the timeout, TCP, a descriptor budget; `reply` walks upstream

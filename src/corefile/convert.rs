@@ -101,6 +101,7 @@ struct Plan {
     k8s_external: Option<Table>,
     /// `template` directives, in order, as `[[server.template]]`.
     templates: Vec<Table>,
+    dns64: Option<Table>,
 }
 
 /// Converts parsed server blocks; `source` names the Corefile in the TOML's header.
@@ -274,6 +275,9 @@ fn server_table(plan: &Plan, ports: &[u16], zones: &[String], o: Options) -> Tab
         let list = plan.templates.iter().cloned().map(Value::Table).collect();
         t.insert("template".into(), Value::Array(list));
     }
+    if let Some(d) = &plan.dns64 {
+        t.insert("dns64".into(), Value::Table(d.clone()));
+    }
     t
 }
 
@@ -301,6 +305,10 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
             }
             "k8s_external" => plan.k8s_external = plugins::k8s_external(d, zones, out),
             "template" => plan.templates.extend(super::template::template(d, out)),
+            "dns64" if plan.dns64.is_some() => {
+                out.refuse(&d.loc, &d.name, "given twice in one server block");
+            }
+            "dns64" => plan.dns64 = super::dns64::dns64(d, out),
             _ => directive(d, &mut plan, admin, out),
         }
     }

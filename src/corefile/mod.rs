@@ -11,6 +11,7 @@
 mod acl;
 mod autopath;
 pub mod convert;
+mod dns64;
 pub mod grammar;
 mod lexer;
 mod nodelocal;

@@ -158,7 +158,7 @@ fn redressed(answer: &[u8], client: &Client) -> Option<Vec<u8>> {
 
 /// Encodes; an answer grown past the client's size loses additional, then authority records,
 /// then is truncated (TC, no answers) for the client to retry over TCP.
-fn fit(mut message: Message, limit: usize) -> Option<Vec<u8>> {
+pub(crate) fn fit(mut message: Message, limit: usize) -> Option<Vec<u8>> {
     let bytes = message.to_vec().ok()?;
     if bytes.len() <= limit {
         return Some(bytes);

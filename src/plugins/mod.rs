@@ -12,6 +12,7 @@ pub mod any;
 pub mod autopath;
 pub mod cache;
 pub mod chaos;
+pub mod dns64;
 pub mod forward;
 pub mod hosts;
 pub mod k8s_external;
@@ -36,8 +37,9 @@ pub use forward::{Pending, Resolver};
 
 /// CoreDNS's `plugin.cfg` order, restricted to the plugins clusterdns has. `cache` wraps
 /// `forward` (see [`cache`]) rather than standing before `kubernetes`.
-pub const ORDER: [&str; 16] = [
+pub const ORDER: &[&str] = &[
     "log",
+    "dns64",
     "acl",
     "any",
     "chaos",
@@ -59,6 +61,7 @@ pub const ORDER: [&str; 16] = [
 #[derive(Debug, Clone)]
 pub enum Stage {
     Log(crate::config::LogClasses),
+    Dns64(dns64::Dns64),
     Acl(acl::Acl),
     Any,
     Chaos(chaos::Chaos),
@@ -80,6 +83,7 @@ impl Stage {
     pub fn name(&self) -> &'static str {
         match self {
             Stage::Log(_) => "log",
+            Stage::Dns64(_) => "dns64",
             Stage::Acl(_) => "acl",
             Stage::Any => "any",
             Stage::Chaos(_) => "chaos",
@@ -119,6 +123,7 @@ pub struct Plugins {
     pub any: bool,
     pub minimal: bool,
     pub whoami: bool,
+    pub dns64: Option<dns64::Dns64>,
 }
 
 /// What a stage decided.
@@ -150,6 +155,9 @@ pub enum Flow {
     /// `autopath` found a search-path expansion: the stages after it answer each name of
     /// the walk in turn (see [`autopath`]).
     Search(Box<autopath::Walk>),
+    /// `dns64` takes an AAAA question: the stages after it answer, and the answer may be
+    /// replaced by one synthesized from the A answer (see [`dns64`]).
+    Dns64(Box<dns64::Translate>),
 }
 
 /// How the records in [`Work::answer`] are written.
@@ -191,6 +199,9 @@ impl Pipeline {
         let mut stages = Vec::new();
         if plugins.log.any() {
             stages.push(Stage::Log(plugins.log));
+        }
+        if let Some(d) = plugins.dns64 {
+            stages.push(Stage::Dns64(d));
         }
         if let Some(a) = plugins.acl {
             stages.push(Stage::Acl(a));
@@ -307,6 +318,13 @@ impl Pipeline {
             }
             let mut flow = match stage {
                 Stage::Log(classes) => log::handle(*classes, report),
+                Stage::Dns64(d) => match d.handle(request) {
+                    Flow::Dns64(mut translate) => {
+                        translate.resume = i + 1;
+                        Flow::Dns64(translate)
+                    }
+                    other => other,
+                },
                 Stage::Acl(a) => a.handle(request, qname),
                 Stage::Any => any::handle(request, work),
                 Stage::Chaos(c) => c.handle(request, qname, work, report),
@@ -421,6 +439,7 @@ mod tests {
             any: true,
             minimal: true,
             whoami: true,
+            dns64: None,
         });
         let names: Vec<&str> = all.stages().iter().map(Stage::name).collect();
         assert_eq!(

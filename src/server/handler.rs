@@ -3,6 +3,7 @@
 //! BADVERS) or a silent drop, never an error value and never a panic.
 
 mod autopath;
+mod dns64;
 mod rewrite;
 
 use std::net::SocketAddr;
@@ -133,6 +134,10 @@ impl Router {
             let client = (&request, qname.as_str());
             return self.rewritten(block_index, client, flags, *rewritten, work, report);
         }
+        if let Flow::Dns64(translate) = flow {
+            let client = (&request, qname.as_str());
+            return self.dns64(block_index, client, flags, *translate, work, report);
+        }
         self.outcome(block_index, &request, flags, flow, work, report)
     }
 
@@ -187,7 +192,7 @@ impl Router {
             Flow::Rcode(rcode) => return bare(request, Flags { rcode, ..flags }, work),
             // Never here: a rewritten question is resumed, a search walked, before an answer
             // is written.
-            Flow::Rewritten(_) | Flow::Search(_) => {
+            Flow::Rewritten(_) | Flow::Search(_) | Flow::Dns64(_) => {
                 let rcode = u16::from(rcode::SERVFAIL);
                 return bare(request, Flags { rcode, ..flags }, work);
             }

@@ -151,7 +151,10 @@ fn search_expansions_from_pods_are_answered_as_by_coredns() {
     let theirs = answer(pair.coredns.addr, SHOP_POD, domain, RecordType::A).unwrap();
     assert!(theirs.contains("Server Failure"), "{theirs}");
     let mine = ours(SHOP_POD, domain);
-    assert!(mine.contains("No Error") && mine.contains("an []"), "{mine}");
+    assert!(
+        mine.contains("No Error") && mine.contains("an []"),
+        "{mine}"
+    );
     // Only the bare name went upstream from clusterdns: the expansions stayed in the cluster.
     let before = up.count("www.example.com");
     ours(SHOP_POD, "www.example.com.shop.svc.cluster.local");

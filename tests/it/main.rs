@@ -11,6 +11,7 @@ mod corefile;
 mod corefile_differential;
 mod deploy;
 pub mod differential;
+mod dns64;
 mod faults;
 mod forward;
 mod harness;

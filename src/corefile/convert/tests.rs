@@ -478,3 +478,34 @@ fn k8s_external_options_and_what_coredns_would_refuse() {
         ]
     );
 }
+
+#[test]
+fn dns64_converts_its_prefix_and_options_as_coredns_reads_them() {
+    let server = |v: &Value| v["server"][0]["dns64"].clone();
+    let plain = complete(".:53 {\n  dns64\n}\n");
+    assert_eq!(server(&plain).as_table().map(toml::Table::len), Some(0));
+    let long = complete(
+        ".:53 {\n  dns64 {\n    prefix 2001:db8::/64\n    translate_all\n    allow_ipv4\n  }\n}\n",
+    );
+    assert_eq!(server(&long)["prefix"].as_str(), Some("2001:db8::/64"));
+    assert_eq!(server(&long)["translate_all"].as_bool(), Some(true));
+    assert_eq!(server(&long)["allow_ipv4"].as_bool(), Some(true));
+    // After a PREFIX argument CoreDNS reads each line as `dns64 [PREFIX]`.
+    let c = conv(
+        ".:53 {\n  dns64 64:ff9b::/96 {\n    prefix 2001:db8::/32\n    translate_all\n  }\n}\n",
+    );
+    assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    let table = server(&valid(&c));
+    assert_eq!(table["prefix"].as_str(), Some("2001:db8::/32"));
+    assert!(table.get("translate_all").is_none());
+    assert_eq!(issues(&c.notes).len(), 1, "{:?}", c.notes);
+    assert!(issues(&c.notes)[0].starts_with("Corefile:4: dns64 translate_all: ignored"));
+    let c = conv(".:53 {\n  dns64 64:ff9b::/72\n  dns64 a b\n}\n");
+    assert_eq!(
+        issues(&c.untranslated),
+        [
+            "Corefile:2: dns64: \"64:ff9b::/72\": the length must be 32, 40, 48, 56, 64 or 96",
+            "Corefile:3: dns64: takes one PREFIX at most",
+        ]
+    );
+}
