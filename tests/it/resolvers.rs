@@ -103,16 +103,7 @@ impl Drop for Netns {
 /// The servers: the upstream (`corp.example` zone with web.prod → 10.200.0.5) on 127.0.0.2:53
 /// and clusterdns on 127.0.0.1:53 serving the demo cluster and forwarding the rest.
 fn start(ns: &Netns) -> (Server, Server) {
-    let up_dir = TempDir::new();
-    up_dir.write(
-        "manifests/web.yaml",
-        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: prod}\nspec:\n  clusterIP: 10.200.0.5\n  ports: [{name: http, port: 80}]\n",
-    );
-    let up_config = up_dir.write(
-        "clusterdns.toml",
-        "[[server]]\nlisten = [\"127.0.0.2:53\"]\nzones = [\"corp.example\"]\n[server.kubernetes]\nzones = [\"corp.example\"]\nmanifests = \"manifests\"\n",
-    );
-    let upstream = Server::spawn_in(up_dir, &up_config, &ns.wrapper());
+    let upstream = start_upstream(ns);
     let dir = TempDir::new();
     let config = dir.write(
         "clusterdns.toml",
@@ -123,6 +114,149 @@ fn start(ns: &Netns) -> (Server, Server) {
     );
     let server = Server::spawn_in(dir, &config, &ns.wrapper());
     (server, upstream)
+}
+
+/// The upstream: the `corp.example` zone with web.prod → 10.200.0.5, on 127.0.0.2:53.
+fn start_upstream(ns: &Netns) -> Server {
+    let up_dir = TempDir::new();
+    up_dir.write(
+        "manifests/web.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: prod}\nspec:\n  clusterIP: 10.200.0.5\n  ports: [{name: http, port: 80}]\n",
+    );
+    let up_config = up_dir.write(
+        "clusterdns.toml",
+        "[[server]]\nlisten = [\"127.0.0.2:53\"]\nzones = [\"corp.example\"]\n[server.kubernetes]\nzones = [\"corp.example\"]\nmanifests = \"manifests\"\n",
+    );
+    Server::spawn_in(up_dir, &up_config, &ns.wrapper())
+}
+
+/// clusterdns on 127.0.0.1:53 as [`start`] runs it, with the demo cluster plus a pod of `shop`
+/// at 127.0.0.1 (the resolvers' source address), `pods = "verified"`, every query logged, and
+/// `autopath @kubernetes` when asked (no host search domains).
+fn start_logged(ns: &Netns, autopath: bool) -> Server {
+    let dir = TempDir::new();
+    for entry in std::fs::read_dir(demo_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        dir.write(
+            &format!("manifests/{name}"),
+            &std::fs::read_to_string(&path).unwrap(),
+        );
+    }
+    dir.write(
+        "manifests/50-client.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: client, namespace: shop}\nstatus: {podIP: 127.0.0.1}\n",
+    );
+    dir.write("node-resolv.conf", "nameserver 127.0.0.2\n");
+    let autopath = if autopath {
+        "[server.autopath]\nfrom = \"@kubernetes\"\nresolv_conf = \"node-resolv.conf\"\n"
+    } else {
+        ""
+    };
+    let config = dir.write(
+        "clusterdns.toml",
+        &format!(
+            "[[server]]\nlisten = [\"127.0.0.1:53\"]\nlog = true\n[server.kubernetes]\nmanifests = \"manifests\"\npods = \"verified\"\nfallthrough = [\"in-addr.arpa\", \"ip6.arpa\"]\n[server.forward]\nto = [\"127.0.0.2\"]\n[server.cache]\n{autopath}"
+        ),
+    );
+    Server::spawn_in(dir, &config, &ns.wrapper())
+}
+
+/// Queries the server logged for names starting `prefix`, once a marker query sent after them
+/// (`marker` must be new) shows in the log: a query is logged right after its answer is sent.
+fn logged(ns: &Netns, server: &Server, prefix: &str, marker: &str) -> usize {
+    ns.exec(&["dig", "+short", "+tries=1", marker]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let marker = format!("name=\"{marker}.\"");
+    while !server.stderr().contains(&marker) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the marker query was never logged"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let needle = format!("name=\"{prefix}");
+    server
+        .stderr()
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .count()
+}
+
+/// `autopath`: the search walk of an external name and of a Service in another namespace is
+/// done by the server: a resolver with `ndots:5` sends one query per address type instead of
+/// one per search domain, and gets the same addresses. Counts and times are printed for the
+/// README.
+#[test]
+fn autopath_answers_the_first_search_expansion_for_glibc_and_musl() {
+    let build = TempDir::new();
+    let source = build.write("gai.c", GAI_C);
+    let program = build.0.join("gai");
+    let out = Command::new("musl-gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&program)
+        .arg(&source)
+        .output()
+        .expect("musl-gcc must be installed (apt-get install musl-tools)");
+    assert!(
+        out.status.success(),
+        "musl-gcc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let musl = program.to_str().unwrap();
+    let cases = [
+        ("web.prod.svc.corp.example", "10.200.0.5"),
+        ("kube-dns.kube-system", "10.96.0.10"),
+    ];
+    let mut counts = Vec::new();
+    for autopath in [false, true] {
+        let ns = Netns::create();
+        let _upstream = start_upstream(&ns);
+        let server = start_logged(&ns, autopath);
+        for (name, address) in cases {
+            for (client, args) in [
+                ("glibc", vec!["getent", "ahosts", name]),
+                ("musl", vec![musl, name]),
+            ] {
+                let marker =
+                    |step: &str| format!("{step}-{client}-{}.marker.invalid", counts.len());
+                let before = logged(&ns, &server, name, &marker("before"));
+                let started = std::time::Instant::now();
+                let (_, out) = ns.exec(&args);
+                let took = started.elapsed();
+                assert!(
+                    out.lines().any(|l| l.starts_with(address)),
+                    "{client} {name} (autopath {autopath}): {out}\n{}",
+                    server.stderr()
+                );
+                let sent = logged(&ns, &server, name, &marker("after")) - before;
+                eprintln!("autopath {autopath}: {client} {name}: {sent} queries, {took:?}");
+                counts.push((autopath, client, name, sent));
+            }
+        }
+    }
+    for (client, name) in [
+        ("glibc", cases[0].0),
+        ("musl", cases[0].0),
+        ("glibc", cases[1].0),
+        ("musl", cases[1].0),
+    ] {
+        let sent = |on: bool| {
+            counts
+                .iter()
+                .find(|(a, c, n, _)| *a == on && *c == client && *n == name)
+                .map(|c| c.3)
+                .unwrap()
+        };
+        // Without: A and AAAA for each search domain that applies, then the name itself.
+        assert!(
+            sent(false) >= 4,
+            "{client} {name} without autopath: {}",
+            sent(false)
+        );
+        // With: the first expansion, once per address type.
+        assert_eq!(sent(true), 2, "{client} {name} with autopath");
+    }
 }
 
 /// What each resolver must return: name → the set of addresses (empty: not found).
