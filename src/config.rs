@@ -827,12 +827,7 @@ impl RawKubernetes {
                     format!("{} is out of range 0..={MAX_TTL}", self.ttl),
                 )
             })?;
-        let fallthrough = self
-            .fallthrough
-            .iter()
-            .enumerate()
-            .map(|(i, z)| zone_name(&format!("{key}.fallthrough[{i}]"), z))
-            .collect::<Result<Vec<_>, _>>()?;
+        let fallthrough = zone_names(&format!("{key}.fallthrough"), &self.fallthrough)?;
         let namespaces = self
             .namespaces
             .iter()
@@ -1013,12 +1008,7 @@ impl RawK8sExternal {
                     format!("{} is out of range 0..=3600", self.ttl),
                 )
             })?;
-        let fallthrough = self
-            .fallthrough
-            .iter()
-            .enumerate()
-            .map(|(i, z)| zone_name(&format!("{key}.fallthrough[{i}]"), z))
-            .collect::<Result<Vec<_>, _>>()?;
+        let fallthrough = zone_names(&format!("{key}.fallthrough"), &self.fallthrough)?;
         Ok(K8sExternalConfig {
             zones,
             apex,
@@ -1060,12 +1050,7 @@ impl RawHosts {
                     format!("{} is out of range 1..=65535", self.ttl),
                 )
             })?;
-        let fallthrough = self
-            .fallthrough
-            .iter()
-            .enumerate()
-            .map(|(i, z)| zone_name(&format!("{key}.fallthrough[{i}]"), z))
-            .collect::<Result<Vec<_>, _>>()?;
+        let fallthrough = zone_names(&format!("{key}.fallthrough"), &self.fallthrough)?;
         Ok(HostsConfig {
             file: self
                 .file
@@ -1078,6 +1063,15 @@ impl RawHosts {
             fallthrough,
         })
     }
+}
+
+/// Zone names (each checked; errors name `key[i]`).
+fn zone_names(key: &str, given: &[String]) -> Result<Vec<String>, FieldError> {
+    given
+        .iter()
+        .enumerate()
+        .map(|(i, z)| zone_name(&format!("{key}[{i}]"), z))
+        .collect()
 }
 
 /// Zone names and CIDRs (as the reverse zones that cover them).
@@ -1133,12 +1127,7 @@ impl RawForward {
             Some(zone) => zone_name(&format!("{key}.from"), zone)?,
             None => String::new(),
         };
-        let except = self
-            .except
-            .iter()
-            .enumerate()
-            .map(|(i, z)| zone_name(&format!("{key}.except[{i}]"), z))
-            .collect::<Result<Vec<_>, _>>()?;
+        let except = zone_names(&format!("{key}.except"), &self.except)?;
         let positive = |name: &str, d: Duration| {
             if d.is_zero() {
                 Err(field_error(

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{FieldError, field_error, zone_name, zones_or_cidrs};
+use super::{FieldError, field_error, zone_names, zones_or_cidrs};
 use crate::plugins::template;
 
 /// One template, validated.
@@ -98,12 +98,7 @@ impl RawTemplate {
             }
             Some(given) => zones_or_cidrs(&format!("{key}.zones"), given)?,
         };
-        let fallthrough = self
-            .fallthrough
-            .iter()
-            .enumerate()
-            .map(|(i, z)| zone_name(&format!("{key}.fallthrough[{i}]"), z))
-            .collect::<Result<Vec<_>, _>>()?;
+        let fallthrough = zone_names(&format!("{key}.fallthrough"), &self.fallthrough)?;
         let config = TemplateConfig {
             class,
             rtype,

@@ -230,15 +230,7 @@ impl Router {
             request.edns,
             request.limit(),
         );
-        match chase {
-            Some((resolver, target)) => Handled::Pending(Box::new(Pending::Chase {
-                resolver,
-                client: request.client(),
-                response: response.to_vec(),
-                target,
-            })),
-            None => Handled::Reply(response),
-        }
+        chased(request, response, chase)
     }
 
     /// A `template` answer; one whose CNAME target a block here forwards waits for the
@@ -265,15 +257,7 @@ impl Router {
             request.edns,
             request.limit(),
         );
-        match chase {
-            Some((resolver, target)) => Handled::Pending(Box::new(Pending::Chase {
-                resolver,
-                client: request.client(),
-                response: response.to_vec(),
-                target,
-            })),
-            None => Handled::Reply(response),
-        }
+        chased(request, response, chase)
     }
 
     /// The resolver of the block that owns `name`, if it forwards that name.
@@ -298,6 +282,23 @@ impl Router {
             }
         }
         best.map(|(_, b, z)| (b, z))
+    }
+}
+
+/// The response as written, or, when its CNAME target is looked up upstream, that lookup.
+fn chased<'s>(
+    request: &Request<'_>,
+    response: &'s [u8],
+    chase: Option<(Arc<Resolver>, String)>,
+) -> Handled<'s> {
+    match chase {
+        Some((resolver, target)) => Handled::Pending(Box::new(Pending::Chase {
+            resolver,
+            client: request.client(),
+            response: response.to_vec(),
+            target,
+        })),
+        None => Handled::Reply(response),
     }
 }
 
