@@ -365,6 +365,46 @@ fn write_forward(page: &mut Page, resolvers: &[ResolverMetrics]) {
     );
 }
 
+/// The routers serving each listen address, for `GET /explain`.
+#[derive(Debug, Default)]
+pub struct Explainer {
+    routers: std::sync::Mutex<Vec<(std::net::SocketAddr, crate::server::handler::Router)>>,
+}
+
+impl Explainer {
+    /// The routers now serving (after every start and reload).
+    pub fn set(&self, routers: Vec<(std::net::SocketAddr, crate::server::handler::Router)>) {
+        *self.routers.lock().unwrap_or_else(|p| p.into_inner()) = routers;
+    }
+
+    /// `/explain?name=NAME[&type=TYPE][&listen=ADDR]`: the report of the router on `listen`
+    /// (the first one by default), as asked from 127.0.0.1.
+    fn explain(&self, query: &str) -> Result<String, String> {
+        let (mut name, mut qtype, mut listen) = (None, "A".to_owned(), None);
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some(("name", v)) => name = Some(v.to_owned()),
+                Some(("type", v)) => qtype = v.to_ascii_uppercase(),
+                Some(("listen", v)) => listen = Some(v.to_owned()),
+                _ => return Err(format!("unknown parameter {pair:?} (name, type, listen)")),
+            }
+        }
+        let name = name.ok_or("name=… is missing")?;
+        let qtype: hickory_proto::rr::RecordType = qtype
+            .parse()
+            .map_err(|_| format!("{qtype:?} is not a record type"))?;
+        let routers = self.routers.lock().unwrap_or_else(|p| p.into_inner());
+        let router = match &listen {
+            Some(addr) => routers.iter().find(|(a, _)| a.to_string() == *addr),
+            None => routers.first(),
+        };
+        let (_, router) =
+            router.ok_or_else(|| format!("no listener {}", listen.unwrap_or_default()))?;
+        let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        Ok(router.explain(&name, qtype, peer))
+    }
+}
+
 /// Which endpoints one admin address serves.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Routes {
@@ -379,7 +419,7 @@ impl Routes {
         [
             (self.health, "/health"),
             (self.ready, "/ready"),
-            (self.metrics, "/metrics"),
+            (self.metrics, "/metrics /explain"),
         ]
         .iter()
         .filter(|(on, _)| *on)
@@ -410,6 +450,7 @@ pub async fn serve(
     routes: Routes,
     readiness: Arc<Readiness>,
     registry: Arc<Registry>,
+    explainer: Arc<Explainer>,
 ) {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -422,11 +463,11 @@ pub async fn serve(
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let (readiness, registry) = (readiness.clone(), registry.clone());
+        let (readiness, registry, explainer) =
+            (readiness.clone(), registry.clone(), explainer.clone());
         let service = service_fn(move |request: Request<Incoming>| {
-            std::future::ready(Ok::<_, Infallible>(respond(
-                &request, routes, &readiness, &registry,
-            )))
+            let state = (&*readiness, &*registry, &*explainer);
+            std::future::ready(Ok::<_, Infallible>(respond(&request, routes, state)))
         });
         let connection = http.serve_connection(TokioIo::new(stream), service);
         tokio::spawn(async move {
@@ -443,8 +484,7 @@ pub async fn serve(
 fn respond(
     request: &Request<Incoming>,
     routes: Routes,
-    readiness: &Readiness,
-    registry: &Registry,
+    (readiness, registry, explainer): (&Readiness, &Registry, &Explainer),
 ) -> Response<Full<Bytes>> {
     const TEXT: &str = "text/plain";
     let (status, content_type, body) =
@@ -466,6 +506,12 @@ fn respond(
                     "text/plain; version=0.0.4; charset=utf-8",
                     registry.render(),
                 ),
+                "/explain" if routes.metrics => {
+                    match explainer.explain(request.uri().query().unwrap_or("")) {
+                        Ok(report) => (StatusCode::OK, TEXT, report),
+                        Err(why) => (StatusCode::BAD_REQUEST, TEXT, format!("{why}\n")),
+                    }
+                }
                 _ => (
                     StatusCode::NOT_FOUND,
                     TEXT,
@@ -506,7 +552,13 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let readiness = Arc::new(Readiness::default());
         let registry = Arc::new(Registry::new(Arc::new(Histogram::new(PROGRAMMING_BUCKETS))));
-        tokio::spawn(serve(listener, routes, readiness.clone(), registry));
+        tokio::spawn(serve(
+            listener,
+            routes,
+            readiness.clone(),
+            registry,
+            Arc::default(),
+        ));
         (addr, readiness)
     }
 

@@ -40,6 +40,8 @@ pub struct Shared {
     pub in_flight: Arc<InFlight>,
     /// UDP sockets (and receive tasks) per listen address.
     pub workers: usize,
+    /// The routers `GET /explain` asks.
+    pub explainer: Arc<crate::admin::Explainer>,
 }
 
 /// Stops a cluster source when the last block using it goes.
@@ -70,6 +72,8 @@ struct BuiltBlock {
 
 struct Listening {
     serving: Serving,
+    /// What serves the address now (a copy for `/explain`).
+    router: Router,
     metrics: Arc<DnsMetrics>,
     rate_limit: Option<Arc<RateLimiter>>,
 }
@@ -82,6 +86,40 @@ pub struct Running {
     /// A reload whose new cluster sources have not synced yet: the running config serves
     /// until they have.
     deferred: Option<(Config, Vec<BuiltBlock>)>,
+}
+
+/// The routers a config would serve, built and synced without binding anything
+/// (`clusterdns explain`); the sources stop when it is dropped.
+pub struct Offline {
+    _blocks: Vec<BuiltBlock>,
+    pub routers: Vec<(SocketAddr, Router)>,
+}
+
+impl Offline {
+    pub async fn build(config: &Config, shared: &Shared) -> anyhow::Result<Offline> {
+        let blocks = build_blocks(config, &[], shared).await?;
+        if !wait_for_sync(&blocks, &[]).await {
+            warn_unsynced();
+        }
+        let mut by_addr: BTreeMap<SocketAddr, Vec<Block>> = BTreeMap::new();
+        for b in &blocks {
+            for addr in &b.config.listen {
+                by_addr.entry(*addr).or_default().push(b.block.clone());
+            }
+        }
+        let routers = by_addr
+            .into_iter()
+            .map(|(addr, here)| {
+                let zones: Vec<String> = here.iter().flat_map(|b| b.zones.clone()).collect();
+                let metrics = Arc::new(DnsMetrics::new(format!("dns://{addr}"), &zones));
+                (addr, Router::new(here, metrics))
+            })
+            .collect();
+        Ok(Offline {
+            _blocks: blocks,
+            routers,
+        })
+    }
 }
 
 /// What a reload did.
@@ -228,6 +266,11 @@ impl Running {
             self.listeners.values().map(|l| l.metrics.clone()).collect(),
             resolver_metrics(&self.blocks),
         );
+        self.shared.explainer.set(
+            (self.listeners.values())
+                .map(|l| (l.serving.addr, l.router.clone()))
+                .collect(),
+        );
         self.shared.readiness.set_listeners_bound();
         for addr in announce {
             // Tests and scripts read the bound address (port 0 picks one) from this line.
@@ -274,6 +317,7 @@ impl Running {
             _ => Arc::new(RateLimiter::new(r)),
         });
         let rate_limit = router.rate_limit.clone();
+        let kept = router.clone();
         let serving = match (old, new) {
             (Some(l), _) => {
                 l.serving.replace(router);
@@ -289,6 +333,7 @@ impl Running {
         };
         Listening {
             serving,
+            router: kept,
             metrics,
             rate_limit,
         }

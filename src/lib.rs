@@ -19,14 +19,15 @@
 //!
 //! A stage answers, or passes on; the stages before the one that answered see its answer on
 //! the way back (loadbalance rotates records; minimal strips records, cache hits and upstream
-//! replies alike). `acl` and `whoami` read the client's address (`Request::peer`). `cache`
-//! wraps `forward` only: cluster answers never enter it. A plugin that is not configured is not in the list and costs nothing; the
-//! cluster-name path allocates nothing (`tests/alloc.rs`).
+//! replies alike). `acl`, `autopath`, `dns64`, `template` and `whoami` read the client's address
+//! (`Request::peer`). `cache` wraps `forward` only: cluster answers never enter it. A plugin
+//! that is not configured is not in the list and costs nothing; the cluster-name path allocates
+//! nothing (`tests/alloc.rs`).
 //!
 //! # Modules
 //!
-//! - `src/main.rs`: command line (run, check,
-//!   convert-corefile), signals, allocator tuning.
+//! - `src/main.rs`: command line (run, check, convert-corefile, explain), signals, allocator
+//!   tuning.
 //! - [`app`]: wiring: config → sources → indexes → blocks → listeners; reload keeps what did
 //!   not change.
 //! - [`config`]: the TOML file, validated into typed values; errors name file and key.
@@ -36,19 +37,20 @@
 //! - [`k8s`]: slim serde mirrors of the API objects DNS reads.
 //! - [`cluster`]: sources of cluster state (API watchers, manifests) and the slim model.
 //! - [`zone`]: the index, the name grammar, the record builders and the pure lookup that
-//!   implements the spec.
+//!   implements the spec; `zone::explain` says why a cluster name answers what it does.
 //! - [`dns`]: the wire format, once: constants, the parsed request, bare replies, query
 //!   building, label walking, the response writer.
 //! - [`plugins`]: the request pipeline and one module per stage (`acl`, `any`, `minimal`,
 //!   `whoami` among them; `template` renders its records from a Go-template subset and reads
 //!   them with hickory-proto's zone-text parsers; `dns64` asks the A question of the whole
 //!   server again through `server::handler`).
-//! - [`server`]: sockets (UDP batches, TCP), routing to a block, rate limiting.
+//! - [`server`]: sockets (UDP batches, TCP), routing to a block (`handler`: the walks of the
+//!   stages that ask other questions — rewrite, autopath, dns64 — and `explain`), rate limiting.
 //! - [`forward`]: the upstream pool, health checks that decide down/up, UDP exchange with
 //!   retransmission within the timeout, TCP, a descriptor budget; `reply` walks upstream
 //!   replies once to check, truncate and re-serve them.
 //! - [`cache`]: the moka response cache of forwarded answers.
-//! - [`admin`]: `/health`, `/ready`, `/metrics` on hyper.
+//! - [`admin`]: `/health`, `/ready`, `/metrics`, `/explain` on hyper.
 //! - [`metrics`]: atomic histograms, per-listener DNS metrics, text exposition.
 //!
 //! `cluster` knows no DNS; `zone` knows neither Kubernetes API types nor sockets; `dns` does

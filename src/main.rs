@@ -70,6 +70,19 @@ enum Command {
         /// The Corefile to read.
         corefile: PathBuf,
     },
+    /// Ask one question of the configured server without serving (the cluster listed and
+    /// synced first) and say which stage answered it with what, and for a cluster name which
+    /// objects made the records or why the name does not exist. Forwarded names are not sent.
+    Explain {
+        /// The name to ask.
+        name: String,
+        /// The record type.
+        #[arg(default_value = "A")]
+        qtype: String,
+        /// The client address the question comes from (acl, autopath, whoami).
+        #[arg(long, default_value = "127.0.0.1")]
+        from: std::net::IpAddr,
+    },
 }
 
 fn main() -> ExitCode {
@@ -114,6 +127,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::ConvertCorefile { .. } => unreachable!("handled before loading the config"),
+        Command::Explain { name, qtype, from } => explain(config, &name, &qtype, from),
         Command::Run => {
             init_tracing(cli.log_format);
             match run(config, source) {
@@ -165,6 +179,52 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
+/// `clusterdns explain`: one report per listen address.
+fn explain(config: Config, name: &str, qtype: &str, from: std::net::IpAddr) -> ExitCode {
+    let Ok(qtype) = qtype
+        .to_ascii_uppercase()
+        .parse::<hickory_proto::rr::RecordType>()
+    else {
+        eprintln!("clusterdns: {qtype:?} is not a record type");
+        return ExitCode::from(2);
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("clusterdns: start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shared = Shared {
+        readiness: Arc::new(Readiness::default()),
+        registry: Arc::new(Registry::new(Arc::new(Histogram::new(PROGRAMMING_BUCKETS)))),
+        loops: Arc::new(LoopProbes::default()),
+        in_flight: Arc::new(InFlight::default()),
+        workers: 1,
+        explainer: Arc::default(),
+    };
+    let offline = match runtime.block_on(clusterdns::app::Offline::build(&config, &shared)) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("clusterdns: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for (addr, router) in &offline.routers {
+        println!("listen: {addr}");
+        print!(
+            "{}",
+            router.explain(name, qtype, std::net::SocketAddr::new(from, 0))
+        );
+    }
+    drop(offline);
+    runtime.shutdown_background();
+    ExitCode::SUCCESS
+}
+
 fn run(config: Config, source: ConfigSource) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -184,6 +244,7 @@ async fn serve(config: Config, source: ConfigSource) -> anyhow::Result<()> {
         loops: Arc::new(LoopProbes::default()),
         in_flight: Arc::new(InFlight::default()),
         workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        explainer: Arc::default(),
     });
     // Admin first: probes get 503 (not connection refused) while the sources sync.
     let admin_addrs = admin_routes(&config);
@@ -196,6 +257,7 @@ async fn serve(config: Config, source: ConfigSource) -> anyhow::Result<()> {
             routes,
             shared.readiness.clone(),
             shared.registry.clone(),
+            shared.explainer.clone(),
         ));
     }
     let mut last_text = source.snapshot();

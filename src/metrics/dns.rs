@@ -74,6 +74,13 @@ const PLUGINS: &[&str] = &[
     "template",
 ];
 
+impl Plugin {
+    /// The `plugin` label (`""` for the server itself).
+    pub fn label(self) -> &'static str {
+        PLUGINS[self as usize]
+    }
+}
+
 /// What the handler learned about one query, for counting it.
 #[derive(Debug, Clone, Copy)]
 pub struct QueryReport {

@@ -267,6 +267,14 @@ impl Pipeline {
         })
     }
 
+    /// The block's cluster zone, when it has `kubernetes`.
+    pub fn cluster_zone(&self) -> Option<&ClusterZone> {
+        self.stages.iter().find_map(|s| match s {
+            Stage::Kubernetes(k) => Some(&k.zone),
+            _ => None,
+        })
+    }
+
     /// Recursion is available where the block forwards (the RA bit of every answer).
     pub fn recursion_available(&self) -> bool {
         self.resolver().is_some()

@@ -4,6 +4,7 @@
 
 mod autopath;
 mod dns64;
+mod explain;
 mod rewrite;
 
 use std::net::SocketAddr;

@@ -195,6 +195,25 @@ impl Index {
         self.namespaces.contains_key(namespace)
     }
 
+    /// Is the namespace served (the `namespaces` option)?
+    pub fn exposes(&self, namespace: &str) -> bool {
+        self.exposed(namespace)
+    }
+
+    /// The names of the EndpointSlices labelled with the Service `key` (`name.namespace`), from
+    /// the writer's copy (takes its lock: for diagnostics, not the query path).
+    pub fn slice_names(&self, key: &str) -> Vec<String> {
+        let Some((name, namespace)) = key.split_once('.') else {
+            return Vec::new();
+        };
+        let objects = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        objects
+            .slices_of
+            .get(&ObjectKey::new(namespace, name))
+            .map(|names| names.iter().map(|n| n.to_string()).collect())
+            .unwrap_or_default()
+    }
+
     /// Calls `f` with the PTR owners of `ip` (under a shard read lock: keep `f` short).
     pub fn with_ptr_owners<R>(&self, ip: IpAddr, f: impl FnOnce(&[PtrOwner]) -> R) -> R {
         match self.reverse.get(&ip) {

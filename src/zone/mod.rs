@@ -4,6 +4,7 @@
 //! with [`Rr`]s whose names are described, not encoded: the server writes them, echoing the
 //! query's case and compressing against the question.
 
+pub mod explain;
 pub mod external;
 pub mod index;
 pub mod lookup;
