@@ -9,6 +9,7 @@ pub mod index;
 pub mod lookup;
 pub mod qname;
 pub mod records;
+pub mod transfer;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
