@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 pub mod acl;
 pub mod autopath;
+pub mod transfer;
 pub mod rewrite;
 pub use acl::{AclAction, AclConfig, AclRule};
 
@@ -91,6 +92,8 @@ pub struct ServerConfig {
     /// Server-side search paths (CoreDNS `autopath`).
     pub autopath: Option<autopath::AutopathConfig>,
     pub k8s_external: Option<K8sExternalConfig>,
+    /// Zone transfers of the cluster zone (CoreDNS `transfer`).
+    pub transfer: Option<transfer::TransferConfig>,
 }
 
 /// `[server.k8s_external]`: Services' external addresses under zones of their own (CoreDNS
@@ -384,6 +387,7 @@ struct RawServer {
     whoami: bool,
     autopath: Option<autopath::RawAutopath>,
     k8s_external: Option<RawK8sExternal>,
+    transfer: Option<transfer::RawTransfer>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -750,6 +754,10 @@ impl RawServer {
             .k8s_external
             .map(|e| e.validate(&format!("{key}.k8s_external"), &zones, kubernetes.is_some()))
             .transpose()?;
+        let transfer = self
+            .transfer
+            .map(|t| t.validate(&format!("{key}.transfer"), &zones, kubernetes.is_some()))
+            .transpose()?;
         Ok(ServerConfig {
             listen,
             loadbalance: self.loadbalance,
@@ -791,6 +799,7 @@ impl RawServer {
             whoami: self.whoami,
             autopath,
             k8s_external,
+            transfer,
         })
     }
 }

@@ -17,6 +17,7 @@ mod nodelocal;
 mod plugins;
 mod rewrite;
 mod source;
+mod transfer;
 
 use std::path::Path;
 

@@ -21,6 +21,7 @@ pub mod log;
 pub mod loop_detect;
 pub mod minimal;
 pub mod rewrite;
+pub mod transfer;
 pub mod whoami;
 
 use std::sync::Arc;
@@ -35,7 +36,7 @@ pub use forward::{Pending, Resolver};
 
 /// CoreDNS's `plugin.cfg` order, restricted to the plugins clusterdns has. `cache` wraps
 /// `forward` (see [`cache`]) rather than standing before `kubernetes`.
-pub const ORDER: [&str; 15] = [
+pub const ORDER: [&str; 16] = [
     "log",
     "acl",
     "any",
@@ -45,6 +46,7 @@ pub const ORDER: [&str; 15] = [
     "rewrite",
     "autopath",
     "minimal",
+    "transfer",
     "hosts",
     "k8s_external",
     "kubernetes",
@@ -64,6 +66,7 @@ pub enum Stage {
     Rewrite(rewrite::Rewrite),
     Minimal,
     Autopath(autopath::Autopath),
+    Transfer(transfer::Transfer),
     Hosts(hosts::Hosts),
     K8sExternal(k8s_external::K8sExternal),
     Kubernetes(kubernetes::Kubernetes),
@@ -84,6 +87,7 @@ impl Stage {
             Stage::Rewrite(_) => "rewrite",
             Stage::Minimal => "minimal",
             Stage::Autopath(_) => "autopath",
+            Stage::Transfer(_) => "transfer",
             Stage::Hosts(_) => "hosts",
             Stage::K8sExternal(_) => "k8s_external",
             Stage::Kubernetes(_) => "kubernetes",
@@ -106,6 +110,8 @@ pub struct Plugins {
     pub kubernetes: Option<ClusterZone>,
     /// Served from the `kubernetes` zone's index; ignored without one.
     pub k8s_external: Option<Arc<crate::config::K8sExternalConfig>>,
+    /// Transfers of the `kubernetes` zone; ignored without one.
+    pub transfer: Option<Arc<crate::config::transfer::TransferConfig>>,
     /// Forward, with the cache when one is configured.
     pub forward: Option<Arc<Resolver>>,
     /// Where loop probes are recognised (the process-wide set); used with `forward`.
@@ -141,6 +147,8 @@ pub enum Flow {
     /// `autopath` found a search-path expansion: the stages after it answer each name of
     /// the walk in turn (see [`autopath`]).
     Search(Box<autopath::Walk>),
+    /// A zone transfer: these whole messages, sent in order on the TCP connection.
+    Transfer(Vec<Vec<u8>>),
 }
 
 /// How the records in [`Work::answer`] are written.
@@ -173,6 +181,8 @@ pub struct Pipeline {
     /// Questions of other classes than IN get past the door (CoreDNS opens it where `chaos` or
     /// `forward` is configured); else they end REFUSED.
     other_classes: bool,
+    /// A `transfer` stage is here: AXFR and IXFR questions go through the stages.
+    transfers: bool,
 }
 
 impl Pipeline {
@@ -203,6 +213,10 @@ impl Pipeline {
         if plugins.minimal {
             stages.push(Stage::Minimal);
         }
+        if let (Some(config), Some(zone)) = (plugins.transfer, &plugins.kubernetes) {
+            let zone = zone.clone();
+            stages.push(Stage::Transfer(transfer::Transfer { config, zone }));
+        }
         if let Some(h) = plugins.hosts {
             stages.push(Stage::Hosts(h));
         }
@@ -225,9 +239,11 @@ impl Pipeline {
         let other_classes = stages
             .iter()
             .any(|s| matches!(s, Stage::Chaos(_) | Stage::Forward(_)));
+        let transfers = stages.iter().any(|s| matches!(s, Stage::Transfer(_)));
         Pipeline {
             stages: stages.into(),
             other_classes,
+            transfers,
         }
     }
 
@@ -278,6 +294,12 @@ impl Pipeline {
         if !class_in && !self.other_classes {
             return Flow::Next;
         }
+        // Only `transfer` serves AXFR and IXFR: without it they end REFUSED, as CoreDNS's
+        // kubernetes plugin answers them.
+        let xfr = transfer::is_transfer(request.qtype);
+        if xfr && !self.transfers {
+            return Flow::Next;
+        }
         for (i, stage) in self.stages.iter().enumerate().skip(first) {
             if !class_in
                 && !matches!(
@@ -311,6 +333,11 @@ impl Pipeline {
                     other => other,
                 },
                 Stage::LoadBalance | Stage::Minimal => Flow::Next,
+                Stage::Transfer(t) => match t.handle(request, qname, &mut work.writer) {
+                    // No later stage serves transfers.
+                    Flow::Next if xfr => return Flow::Next,
+                    other => other,
+                },
                 Stage::Hosts(h) => h.handle(request, qname, work, report),
                 Stage::K8sExternal(e) => e.handle(request, qname, work, report),
                 Stage::Kubernetes(k) => k.handle(request, qname, work, report),
@@ -377,6 +404,7 @@ mod tests {
             hosts: None,
             kubernetes: None,
             k8s_external: None,
+            transfer: None,
             forward: Some(resolver),
             loops: Some(Arc::default()),
             acl: acl::Acl::new(&[crate::config::AclConfig {
