@@ -24,4 +24,5 @@ mod resolvers;
 mod rewrite;
 mod robustness;
 pub mod small_plugins;
+mod transfer;
 mod upstream;
