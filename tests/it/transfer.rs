@@ -294,6 +294,14 @@ fn ixfr_is_answered_as_axfr_or_with_the_soa_alone() {
         let no_soa = xfr(addr, "127.0.0.1", &ixfr(None));
         assert_eq!(no_soa.rcode(), 2, "{addr}: an IXFR without its SOA is SERVFAIL");
     }
+    // A client serial newer than ours: clusterdns answers the SOA alone (RFC 1995 §4, RFC 1982
+    // arithmetic); CoreDNS only tests for equality and sends the whole zone.
+    let newer = |addr| {
+        let axfr = xfr(addr, "127.0.0.1", &request_bytes("cluster.local.", RecordType::AXFR, None));
+        xfr(addr, "127.0.0.1", &ixfr(Some(soa_serial(&axfr).wrapping_add(1))))
+    };
+    assert!(newer(pair.coredns.addr).records().len() > 2);
+    assert_eq!(newer(pair.ours.addr).records().len(), 1);
 }
 
 #[test]
@@ -320,5 +328,79 @@ fn transfers_are_refused_over_udp_and_to_clients_not_listed() {
         );
         let ours = xfr(pair.ours.addr, "127.0.0.1", &ask);
         assert_eq!(ours.rcode(), 9, "{name}: {ours:?}");
+    }
+}
+
+/// The bulk Services, each with one named port numbered `port`.
+fn bulk_with_port(port: u16) -> String {
+    let items: Vec<serde_json::Value> = (0..BULK)
+        .map(|i| {
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": format!("bulk-{i:03}"), "namespace": "shop"},
+                "spec": {"type": "ClusterIP", "clusterIP": format!("10.97.{}.{}", i / 200, i % 200 + 1),
+                         "ports": [{"name": "http", "port": port, "protocol": "TCP"}]}
+            })
+        })
+        .collect();
+    serde_json::json!({"kind": "List", "items": items}).to_string()
+}
+
+/// Each bulk Service's SRV ports in one transfer: both of a Service's SRVs name the same port
+/// (its entry is taken whole), and the transfer opens and closes with the same SOA.
+fn bulk_ports(t: &Transferred) -> Vec<u16> {
+    let records = t.records();
+    assert_eq!(line(records[0]), line(records[records.len() - 1]), "SOA");
+    let mut ports = Vec::new();
+    for i in 0..BULK {
+        let name = format!("bulk-{i:03}.shop.svc.cluster.local.");
+        let srv: Vec<u16> = records
+            .iter()
+            .filter(|r| r.name.to_string().ends_with(&name))
+            .filter_map(|r| match &r.data {
+                RData::SRV(srv) => Some(srv.port),
+                _ => None,
+            })
+            .collect();
+        assert!(srv.len() == 2 && srv[0] == srv[1], "{name}: {srv:?}");
+        ports.push(srv[0]);
+    }
+    ports
+}
+
+#[test]
+fn each_transfer_is_consistent_while_services_change() {
+    let dir = TempDir::new();
+    let api = FakeApi::start_with(&dir.write("cluster.json", &cluster()));
+    let ours_dir = TempDir::new();
+    let path = ours_dir.write("Corefile", &corefile(0, api.addr));
+    let ours = Server::spawn_corefile(ours_dir, &path);
+    let last = format!("bulk-{:03}.shop.svc.cluster.local", BULK - 1);
+    wait_for(&[ours.addr], &last);
+    let axfr = request_bytes("cluster.local.", RecordType::AXFR, None);
+    let changer = std::thread::spawn({
+        let api = FakeApi::handle(api.addr);
+        move || {
+            for round in 0..20u16 {
+                api.control("apply", &bulk_with_port(1000 + round));
+            }
+        }
+    });
+    let mut transfers = 0;
+    while !changer.is_finished() {
+        bulk_ports(&xfr(ours.addr, "127.0.0.1", &axfr));
+        transfers += 1;
+    }
+    changer.join().unwrap();
+    assert!(transfers > 0);
+    // The last change arrives: every Service on the last port, in one transfer.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ports = bulk_ports(&xfr(ours.addr, "127.0.0.1", &axfr));
+        if ports.iter().all(|p| *p == 1019) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never settled: {ports:?}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
