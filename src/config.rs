@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 pub mod acl;
 pub mod autopath;
-pub mod transfer;
 pub mod rewrite;
+pub mod transfer;
 pub use acl::{AclAction, AclConfig, AclRule};
 
 /// A configuration error: the file, the key (dotted path, `server[0].listen[1]`) and the problem.

@@ -352,11 +352,21 @@ fn transfer_defaults_and_errors_name_the_key() {
     let ip = |s: &str| TransferPeer::Ip(s.parse().unwrap());
     assert_eq!(
         t.to,
-        [TransferPeer::Any, ip("10.0.0.1"), ip("fd00::1"), ip("fd00::2")]
+        [
+            TransferPeer::Any,
+            ip("10.0.0.1"),
+            ip("fd00::1"),
+            ip("fd00::2")
+        ]
     );
     let none = error(&format!("{MINIMAL}[server.transfer]\n"));
-    assert!(none.contains("server[0].transfer.to: needs at least one"), "{none}");
-    let net = error(&format!("{MINIMAL}[server.transfer]\nto = [\"10.0.0.0/8\"]\n"));
+    assert!(
+        none.contains("server[0].transfer.to: needs at least one"),
+        "{none}"
+    );
+    let net = error(&format!(
+        "{MINIMAL}[server.transfer]\nto = [\"10.0.0.0/8\"]\n"
+    ));
     assert!(net.contains("server[0].transfer.to[0]"), "{net}");
     let without = "[[server]]\nlisten = [\"127.0.0.1:5353\"]\n[server.transfer]\nto = [\"*\"]\n";
     assert!(

@@ -13,7 +13,11 @@ pub fn transfer(d: &Directive, out: &mut Out) -> Option<Table> {
     for o in &d.block {
         let subject = format!("transfer {}", o.name);
         if o.name != "to" {
-            out.refuse(&o.loc, &subject, "unknown option (CoreDNS 1.11 has only `to`)");
+            out.refuse(
+                &o.loc,
+                &subject,
+                "unknown option (CoreDNS 1.11 has only `to`)",
+            );
             return None;
         }
         if o.args.is_empty() {
@@ -22,7 +26,9 @@ pub fn transfer(d: &Directive, out: &mut Out) -> Option<Table> {
         }
         for address in &o.args {
             if peer(address).is_none() {
-                let why = format!("{address:?} is not * or an IP address with an optional port (networks are not accepted, as in CoreDNS)");
+                let why = format!(
+                    "{address:?} is not * or an IP address with an optional port (networks are not accepted, as in CoreDNS)"
+                );
                 out.refuse(&o.loc, &subject, why);
                 return None;
             }

@@ -11,8 +11,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::Flow;
-use crate::config::transfer::{TransferConfig, TransferPeer};
 use crate::config::is_reverse_zone;
+use crate::config::transfer::{TransferConfig, TransferPeer};
 use crate::dns::header::Flags;
 use crate::dns::writer::{MessageWriter, Sections};
 use crate::dns::{HEADER_LEN, Request, TCP_MAX_MESSAGE, Transport, name, rcode, rtype};

@@ -385,8 +385,7 @@ impl UdpWorker {
             }
             // `transfer` refuses UDP before writing anything: never here.
             Handled::Transfer(_) => {
-                if let Some(reply) = bare_reply_to(request, Transport::Udp, rcode::REFUSED, false)
-                {
+                if let Some(reply) = bare_reply_to(request, Transport::Udp, rcode::REFUSED, false) {
                     self.sender.next(peer).extend_from_slice(&reply);
                 }
             }
@@ -542,7 +541,15 @@ async fn serve_connection(
                     return Ok(());
                 }
                 let first = messages.first().map(Vec::as_slice);
-                account(&router, &report, &request, Transport::Tcp, peer, first, start);
+                account(
+                    &router,
+                    &report,
+                    &request,
+                    Transport::Tcp,
+                    peer,
+                    first,
+                    start,
+                );
                 continue;
             }
         };

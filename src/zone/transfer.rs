@@ -45,7 +45,11 @@ pub fn zone_records(zone: &ClusterZone) -> Vec<Rr> {
     nameservers(zone, ttl, &mut out);
     let mut services = zone.index.service_entries();
     // CoreDNS sorts by Service name alone; the namespace breaks ties so the order is stable.
-    services.sort_by(|a, b| service_name(&a.0).cmp(service_name(&b.0)).then(a.0.cmp(&b.0)));
+    services.sort_by(|a, b| {
+        service_name(&a.0)
+            .cmp(service_name(&b.0))
+            .then(a.0.cmp(&b.0))
+    });
     for (_, entry) in &services {
         service(entry, ttl, &mut out);
     }

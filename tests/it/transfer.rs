@@ -74,7 +74,10 @@ struct Transferred {
 
 impl Transferred {
     fn records(&self) -> Vec<&Record> {
-        self.messages.iter().flat_map(|m| m.answers.iter()).collect()
+        self.messages
+            .iter()
+            .flat_map(|m| m.answers.iter())
+            .collect()
     }
 
     fn rcode(&self) -> u16 {
@@ -120,8 +123,15 @@ fn xfr(addr: SocketAddr, source: &str, request: &[u8]) -> Transferred {
         let mut bytes = vec![0u8; usize::from(u16::from_be_bytes(len))];
         stream.read_exact(&mut bytes).unwrap();
         let m = Message::from_vec(&bytes).unwrap_or_else(|e| panic!("{addr}: {e}: {bytes:?}"));
-        assert_eq!(m.metadata.id, 0x1234, "{addr}: every message answers the query");
-        soas += m.answers.iter().filter(|r| r.record_type() == RecordType::SOA).count();
+        assert_eq!(
+            m.metadata.id, 0x1234,
+            "{addr}: every message answers the query"
+        );
+        soas += m
+            .answers
+            .iter()
+            .filter(|r| r.record_type() == RecordType::SOA)
+            .count();
         let done = m.metadata.response_code != hickory_proto::op::ResponseCode::NoError
             || m.answers.len() == 1 && soas == 1
             || soas >= 2;
@@ -212,7 +222,11 @@ fn repeats(lines: &mut Vec<String>) -> Vec<String> {
     lines.dedup_by(|a, b| {
         let same = a == b;
         if same {
-            repeated.push(if a.contains(" soa ") { "soa".to_owned() } else { a.clone() });
+            repeated.push(if a.contains(" soa ") {
+                "soa".to_owned()
+            } else {
+                a.clone()
+            });
         }
         same
     });
@@ -221,8 +235,9 @@ fn repeats(lines: &mut Vec<String>) -> Vec<String> {
 
 /// Records CoreDNS sends twice in this cluster (see [`repeats`]): kube-dns has port 53 for UDP
 /// and for TCP, and the SRV at the service name does not say the protocol.
-const REPEATED_BY_COREDNS: &[&str] =
-    &["kube-dns.kube-system.svc.cluster.local. 5 srv 0 100 53 kube-dns.kube-system.svc.cluster.local."];
+const REPEATED_BY_COREDNS: &[&str] = &[
+    "kube-dns.kube-system.svc.cluster.local. 5 srv 0 100 53 kube-dns.kube-system.svc.cluster.local.",
+];
 
 #[test]
 fn axfr_gives_the_record_set_coredns_gives() {
@@ -255,7 +270,9 @@ fn axfr_gives_the_record_set_coredns_gives() {
     let repeated = repeats(&mut theirs);
     assert_eq!(repeats(&mut ours), ["soa"], "clusterdns repeats records");
     assert!(
-        repeated.iter().all(|r| r == "soa" || REPEATED_BY_COREDNS.contains(&r.as_str())),
+        repeated
+            .iter()
+            .all(|r| r == "soa" || REPEATED_BY_COREDNS.contains(&r.as_str())),
         "CoreDNS repeats {repeated:#?}"
     );
     let missing: Vec<&String> = theirs.iter().filter(|l| !ours.contains(l)).collect();
@@ -279,26 +296,48 @@ fn axfr_gives_the_record_set_coredns_gives() {
 fn ixfr_is_answered_as_axfr_or_with_the_soa_alone() {
     let pair = start();
     for addr in [pair.coredns.addr, pair.ours.addr] {
-        let axfr = xfr(addr, "127.0.0.1", &request_bytes("cluster.local.", RecordType::AXFR, None));
+        let axfr = xfr(
+            addr,
+            "127.0.0.1",
+            &request_bytes("cluster.local.", RecordType::AXFR, None),
+        );
         let serial = soa_serial(&axfr);
         let current = xfr(addr, "127.0.0.1", &ixfr(Some(serial)));
         assert_eq!(current.rcode(), 0);
         let lines: Vec<String> = current.records().into_iter().map(line).collect();
         assert_eq!(
             lines,
-            ["cluster.local. 5 soa ns.dns.cluster.local. hostmaster.cluster.local. (serial) 7200 1800 86400 5"],
+            [
+                "cluster.local. 5 soa ns.dns.cluster.local. hostmaster.cluster.local. (serial) 7200 1800 86400 5"
+            ],
             "{addr}"
         );
         let older = xfr(addr, "127.0.0.1", &ixfr(Some(serial - 1)));
-        assert_eq!(older.records().len(), axfr.records().len(), "{addr}: a full transfer");
+        assert_eq!(
+            older.records().len(),
+            axfr.records().len(),
+            "{addr}: a full transfer"
+        );
         let no_soa = xfr(addr, "127.0.0.1", &ixfr(None));
-        assert_eq!(no_soa.rcode(), 2, "{addr}: an IXFR without its SOA is SERVFAIL");
+        assert_eq!(
+            no_soa.rcode(),
+            2,
+            "{addr}: an IXFR without its SOA is SERVFAIL"
+        );
     }
     // A client serial newer than ours: clusterdns answers the SOA alone (RFC 1995 §4, RFC 1982
     // arithmetic); CoreDNS only tests for equality and sends the whole zone.
     let newer = |addr| {
-        let axfr = xfr(addr, "127.0.0.1", &request_bytes("cluster.local.", RecordType::AXFR, None));
-        xfr(addr, "127.0.0.1", &ixfr(Some(soa_serial(&axfr).wrapping_add(1))))
+        let axfr = xfr(
+            addr,
+            "127.0.0.1",
+            &request_bytes("cluster.local.", RecordType::AXFR, None),
+        );
+        xfr(
+            addr,
+            "127.0.0.1",
+            &ixfr(Some(soa_serial(&axfr).wrapping_add(1))),
+        )
     };
     assert!(newer(pair.coredns.addr).records().len() > 2);
     assert_eq!(newer(pair.ours.addr).records().len(), 1);
@@ -323,7 +362,10 @@ fn transfers_are_refused_over_udp_and_to_clients_not_listed() {
         let ask = request_bytes(name, RecordType::AXFR, None);
         let coredns = xfr(pair.coredns.addr, "127.0.0.1", &ask);
         assert!(
-            coredns.records().iter().any(|r| line(r).contains(&format!("svc.{name}"))),
+            coredns
+                .records()
+                .iter()
+                .any(|r| line(r).contains(&format!("svc.{name}"))),
             "{name}: CoreDNS fixed? {coredns:?}"
         );
         let ours = xfr(pair.ours.addr, "127.0.0.1", &ask);

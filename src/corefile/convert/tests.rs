@@ -487,7 +487,8 @@ fn transfer_converts_and_what_coredns_would_refuse() {
     let t = &v["server"][0]["transfer"];
     assert_eq!(strings(&t["zones"]), ["cluster.local"]);
     assert_eq!(strings(&t["to"]), ["10.0.0.1", "[fd00::1]:5300", "*"]);
-    let v = complete(".:53 {\n  transfer {\n    to 127.0.0.1\n  }\n  kubernetes cluster.local\n}\n");
+    let v =
+        complete(".:53 {\n  transfer {\n    to 127.0.0.1\n  }\n  kubernetes cluster.local\n}\n");
     assert!(v["server"][0]["transfer"].get("zones").is_none());
     let c = conv(
         ".:53 {\n  transfer {\n    to *\n  }\n}\n.:54 {\n  kubernetes cluster.local\n  transfer {\n    to 10.0.0.0/8\n  }\n  transfer\n}\n.:55 {\n  kubernetes cluster.local\n  transfer {\n    source 10.0.0.1\n  }\n}\n.:56 {\n  kubernetes cluster.local\n  transfer\n}\n",
