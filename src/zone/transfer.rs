@@ -178,8 +178,8 @@ pub fn srv_weight(endpoints: usize) -> u16 {
 /// keeping the first of each and the closing SOA.
 fn dedup(records: &mut Vec<Rr>) {
     let Some(last) = records.pop() else { return };
-    let mut seen = HashSet::new();
-    records.retain(|rr| seen.insert(format!("{rr:?}")));
+    let mut seen = HashSet::with_capacity(records.len());
+    records.retain(|rr| seen.insert(rr.clone()));
     records.push(last);
 }
 
