@@ -333,6 +333,7 @@ fn bench_router(c: &mut Criterion) {
             Handled::Drop => panic!("{}: dropped", case.qname),
             Handled::Pending(_) => panic!("{}: pending", case.qname),
             Handled::Panicked => panic!("{}: panicked", case.qname),
+            Handled::Transfer(_) => panic!("{}: a transfer", case.qname),
         }
         group.bench_function(format!("udp_{}", case.id), |b| {
             b.iter(|| {

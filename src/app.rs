@@ -506,6 +506,7 @@ async fn build_block(
         hosts,
         kubernetes: cluster.clone(),
         k8s_external: server.k8s_external.clone().map(Arc::new),
+        transfer: server.transfer.clone().map(Arc::new),
         forward: resolver.clone(),
         loops: Some(shared.loops.clone()),
         acl: crate::plugins::acl::Acl::new(&server.acl),

@@ -16,6 +16,7 @@ pub mod autopath;
 pub mod dns64;
 pub mod rewrite;
 mod template;
+pub mod transfer;
 pub use acl::{AclAction, AclConfig, AclRule};
 pub use template::TemplateConfig;
 
@@ -98,6 +99,8 @@ pub struct ServerConfig {
     pub template: Vec<TemplateConfig>,
     /// AAAA records synthesized from A records (CoreDNS `dns64`).
     pub dns64: Option<dns64::Dns64Config>,
+    /// Zone transfers of the cluster zone (CoreDNS `transfer`).
+    pub transfer: Option<transfer::TransferConfig>,
 }
 
 /// `[server.k8s_external]`: Services' external addresses under zones of their own (CoreDNS
@@ -394,6 +397,7 @@ struct RawServer {
     #[serde(default)]
     template: Vec<template::RawTemplate>,
     dns64: Option<dns64::RawDns64>,
+    transfer: Option<transfer::RawTransfer>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -767,6 +771,10 @@ impl RawServer {
             .dns64
             .map(|d| d.validate(&format!("{key}.dns64")))
             .transpose()?;
+        let transfer = self
+            .transfer
+            .map(|t| t.validate(&format!("{key}.transfer"), &zones, kubernetes.is_some()))
+            .transpose()?;
         Ok(ServerConfig {
             listen,
             loadbalance: self.loadbalance,
@@ -810,6 +818,7 @@ impl RawServer {
             k8s_external,
             template,
             dns64,
+            transfer,
         })
     }
 }

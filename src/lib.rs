@@ -11,10 +11,11 @@
 //!    └► server::handler::Router picks the block (most specific zone)
 //!       └► plugins::Pipeline, the block's stages in CoreDNS's plugin.cfg order:
 //!            log → dns64 → acl → any → chaos → loadbalance → [cache] → rewrite → autopath
-//!            → minimal → template → hosts → k8s_external → kubernetes → loop → forward
-//!            → whoami (kubernetes: zone::lookup, pure; k8s_external: Services' external
-//!            addresses from the same index; forward: cache, then forward::Forwarder)
-//!       └► dns::writer (EDNS, compression, truncation) ─► the socket
+//!            → minimal → template → transfer → hosts → k8s_external → kubernetes → loop
+//!            → forward → whoami (kubernetes: zone::lookup, pure; k8s_external: Services'
+//!            external addresses from the same index; forward: cache, then forward::Forwarder)
+//!       └► dns::writer (EDNS, compression, truncation) ─► the socket (a zone transfer:
+//!          several messages, written in order on the TCP connection)
 //! ```
 //!
 //! A stage answers, or passes on; the stages before the one that answered see its answer on
@@ -37,13 +38,14 @@
 //! - [`k8s`]: slim serde mirrors of the API objects DNS reads.
 //! - [`cluster`]: sources of cluster state (API watchers, manifests) and the slim model.
 //! - [`zone`]: the index, the name grammar, the record builders and the pure lookup that
-//!   implements the spec; `zone::explain` says why a cluster name answers what it does.
+//!   implements the spec; `zone::explain` says why a cluster name answers what it does;
+//!   `zone::transfer` lists a zone's records for AXFR.
 //! - [`dns`]: the wire format, once: constants, the parsed request, bare replies, query
 //!   building, label walking, the response writer.
 //! - [`plugins`]: the request pipeline and one module per stage (`acl`, `any`, `minimal`,
 //!   `whoami` among them; `template` renders its records from a Go-template subset and reads
 //!   them with hickory-proto's zone-text parsers; `dns64` asks the A question of the whole
-//!   server again through `server::handler`).
+//!   server again through `server::handler`; `transfer` answers AXFR/IXFR).
 //! - [`server`]: sockets (UDP batches, TCP), routing to a block (`handler`: the walks of the
 //!   stages that ask other questions — rewrite, autopath, dns64 — and `explain`), rate limiting.
 //! - [`forward`]: the upstream pool, health checks that decide down/up, UDP exchange with

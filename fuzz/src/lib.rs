@@ -360,6 +360,12 @@ fn handle_and_check(router: &Router, request: &[u8], transport: Transport, scrat
         // Only the socket loops produce it (they catch the panic); `handle` itself never does.
         Handled::Panicked => unreachable!("Router::handle does not return Panicked"),
         Handled::Reply(response) => check_response(request, transport, response),
+        Handled::Transfer(messages) => {
+            assert!(transport == Transport::Tcp, "a transfer over UDP");
+            messages
+                .iter()
+                .for_each(|m| check_response(request, transport, m));
+        }
     }
 }
 

@@ -339,3 +339,39 @@ fn k8s_external_defaults_and_errors_name_the_key() {
     let apex = error(&format!("{MINIMAL}[server.k8s_external]\napex = \"a b\"\n"));
     assert!(apex.contains("server[0].k8s_external.apex"), "{apex}");
 }
+
+#[test]
+fn transfer_defaults_and_errors_name_the_key() {
+    use crate::config::transfer::TransferPeer;
+    let config = parse(&format!(
+        "{MINIMAL}[server.transfer]\nto = [\"*\", \"10.0.0.1:5300\", \"[fd00::1]:53\", \"fd00::2\"]\n"
+    ))
+    .unwrap();
+    let t = config.servers[0].transfer.as_ref().unwrap();
+    assert_eq!(t.zones, [""], "the block's zones");
+    let ip = |s: &str| TransferPeer::Ip(s.parse().unwrap());
+    assert_eq!(
+        t.to,
+        [
+            TransferPeer::Any,
+            ip("10.0.0.1"),
+            ip("fd00::1"),
+            ip("fd00::2")
+        ]
+    );
+    let none = error(&format!("{MINIMAL}[server.transfer]\n"));
+    assert!(
+        none.contains("server[0].transfer.to: needs at least one"),
+        "{none}"
+    );
+    let net = error(&format!(
+        "{MINIMAL}[server.transfer]\nto = [\"10.0.0.0/8\"]\n"
+    ));
+    assert!(net.contains("server[0].transfer.to[0]"), "{net}");
+    let without = "[[server]]\nlisten = [\"127.0.0.1:5353\"]\n[server.transfer]\nto = [\"*\"]\n";
+    assert!(
+        error(without).contains("server[0].transfer: needs [server.kubernetes]"),
+        "{}",
+        error(without)
+    );
+}

@@ -102,6 +102,7 @@ struct Plan {
     /// `template` directives, in order, as `[[server.template]]`.
     templates: Vec<Table>,
     dns64: Option<Table>,
+    transfer: Option<Table>,
 }
 
 /// Converts parsed server blocks; `source` names the Corefile in the TOML's header.
@@ -278,6 +279,9 @@ fn server_table(plan: &Plan, ports: &[u16], zones: &[String], o: Options) -> Tab
     if let Some(d) = &plan.dns64 {
         t.insert("dns64".into(), Value::Table(d.clone()));
     }
+    if let Some(x) = &plan.transfer {
+        t.insert("transfer".into(), Value::Table(x.clone()));
+    }
     t
 }
 
@@ -291,7 +295,7 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
             "cache" if cache.is_none() => cache = Some(d),
             "autopath" if autopath.is_none() => autopath = Some(d),
             "kubernetes" | "forward" | "proxy" | "cache" | "hosts" | "autopath"
-            | "k8s_external"
+            | "k8s_external" | "transfer"
                 if twice(&plan, d, cache, autopath) =>
             {
                 out.refuse(&d.loc, &d.name, "given twice in one server block");
@@ -309,6 +313,10 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
                 out.refuse(&d.loc, &d.name, "given twice in one server block");
             }
             "dns64" => plan.dns64 = super::dns64::dns64(d, out),
+            "transfer" if plan.kubernetes.is_none() && !has_kubernetes(block, d) => {
+                out.refuse(&d.loc, &d.name, "needs kubernetes in the same server block (the only zone clusterdns transfers)");
+            }
+            "transfer" => plan.transfer = super::transfer::transfer(d, out),
             _ => directive(d, &mut plan, admin, out),
         }
     }
@@ -341,6 +349,7 @@ fn twice(
         "hosts" => plan.hosts.is_some(),
         "autopath" => autopath.is_some(),
         "k8s_external" => plan.k8s_external.is_some(),
+        "transfer" => plan.transfer.is_some(),
         _ => cache.is_some(),
     }
 }

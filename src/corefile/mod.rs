@@ -19,6 +19,7 @@ mod plugins;
 mod rewrite;
 mod source;
 mod template;
+mod transfer;
 
 use std::path::Path;
 

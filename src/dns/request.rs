@@ -105,7 +105,8 @@ impl<'a> Request<'a> {
             return refuse(u16::from(rcode::NOTIMP));
         }
         let class_served = qclass == CLASS_IN || qclass == super::CLASS_CH;
-        if !class_served || matches!(qtype, rtype::AXFR | rtype::IXFR) {
+        // AXFR and IXFR go on: a block's `transfer` answers them (else the pipeline refuses).
+        if !class_served {
             return refuse(u16::from(rcode::REFUSED));
         }
         name::lower_dotted(bytes, HEADER_LEN, qname);

@@ -23,6 +23,7 @@ pub mod loop_detect;
 pub mod minimal;
 pub mod rewrite;
 pub mod template;
+pub mod transfer;
 pub mod whoami;
 
 use std::sync::Arc;
@@ -49,6 +50,7 @@ pub const ORDER: &[&str] = &[
     "autopath",
     "minimal",
     "template",
+    "transfer",
     "hosts",
     "k8s_external",
     "kubernetes",
@@ -70,6 +72,7 @@ pub enum Stage {
     Minimal,
     Autopath(autopath::Autopath),
     Template(template::Templates),
+    Transfer(transfer::Transfer),
     Hosts(hosts::Hosts),
     K8sExternal(k8s_external::K8sExternal),
     Kubernetes(kubernetes::Kubernetes),
@@ -92,6 +95,7 @@ impl Stage {
             Stage::Minimal => "minimal",
             Stage::Autopath(_) => "autopath",
             Stage::Template(_) => "template",
+            Stage::Transfer(_) => "transfer",
             Stage::Hosts(_) => "hosts",
             Stage::K8sExternal(_) => "k8s_external",
             Stage::Kubernetes(_) => "kubernetes",
@@ -115,6 +119,8 @@ pub struct Plugins {
     pub kubernetes: Option<ClusterZone>,
     /// Served from the `kubernetes` zone's index; ignored without one.
     pub k8s_external: Option<Arc<crate::config::K8sExternalConfig>>,
+    /// Transfers of the `kubernetes` zone; ignored without one.
+    pub transfer: Option<Arc<crate::config::transfer::TransferConfig>>,
     /// Forward, with the cache when one is configured.
     pub forward: Option<Arc<Resolver>>,
     /// Where loop probes are recognised (the process-wide set); used with `forward`.
@@ -158,6 +164,8 @@ pub enum Flow {
     /// `dns64` takes an AAAA question: the stages after it answer, and the answer may be
     /// replaced by one synthesized from the A answer (see [`dns64`]).
     Dns64(Box<dns64::Translate>),
+    /// A zone transfer: these whole messages, sent in order on the TCP connection.
+    Transfer(Vec<Vec<u8>>),
 }
 
 /// How the records in [`Work::answer`] are written.
@@ -191,6 +199,8 @@ pub struct Pipeline {
     /// Questions of other classes than IN get past the door (CoreDNS opens it where `chaos` or
     /// `forward` is configured); else they end REFUSED.
     other_classes: bool,
+    /// A `transfer` stage is here: AXFR and IXFR questions go through the stages.
+    transfers: bool,
 }
 
 impl Pipeline {
@@ -227,6 +237,10 @@ impl Pipeline {
         if let Some(t) = plugins.template {
             stages.push(Stage::Template(t));
         }
+        if let (Some(config), Some(zone)) = (plugins.transfer, &plugins.kubernetes) {
+            let zone = zone.clone();
+            stages.push(Stage::Transfer(transfer::Transfer { config, zone }));
+        }
         if let Some(h) = plugins.hosts {
             stages.push(Stage::Hosts(h));
         }
@@ -249,9 +263,11 @@ impl Pipeline {
         let other_classes = stages
             .iter()
             .any(|s| matches!(s, Stage::Chaos(_) | Stage::Forward(_)));
+        let transfers = stages.iter().any(|s| matches!(s, Stage::Transfer(_)));
         Pipeline {
             stages: stages.into(),
             other_classes,
+            transfers,
         }
     }
 
@@ -310,6 +326,12 @@ impl Pipeline {
         if !class_in && !self.other_classes {
             return Flow::Next;
         }
+        // Only `transfer` serves AXFR and IXFR: without it they end REFUSED, as CoreDNS's
+        // kubernetes plugin answers them.
+        let xfr = transfer::is_transfer(request.qtype);
+        if xfr && !self.transfers {
+            return Flow::Next;
+        }
         for (i, stage) in self.stages.iter().enumerate().skip(first) {
             if !class_in
                 && !matches!(
@@ -352,6 +374,11 @@ impl Pipeline {
                 },
                 Stage::LoadBalance | Stage::Minimal => Flow::Next,
                 Stage::Template(t) => t.handle(request, qname, work, report),
+                Stage::Transfer(t) => match t.handle(request, qname, &mut work.writer) {
+                    // No later stage serves transfers.
+                    Flow::Next if xfr => return Flow::Next,
+                    other => other,
+                },
                 Stage::Hosts(h) => h.handle(request, qname, work, report),
                 Stage::K8sExternal(e) => e.handle(request, qname, work, report),
                 Stage::Kubernetes(k) => k.handle(request, qname, work, report),
@@ -434,6 +461,7 @@ mod tests {
             hosts: None,
             kubernetes: None,
             k8s_external: None,
+            transfer: None,
             forward: Some(resolver),
             loops: Some(Arc::default()),
             acl: acl::Acl::new(&[crate::config::AclConfig {

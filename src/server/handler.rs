@@ -68,6 +68,8 @@ pub enum Handled<'s> {
     Pending(Box<Pending>),
     /// Handling panicked (a bug): the caller answers SERVFAIL and resets its scratch space.
     Panicked,
+    /// A zone transfer: whole messages to send in order (TCP only).
+    Transfer(Vec<Vec<u8>>),
 }
 
 /// Per-task scratch space, reused across queries.
@@ -198,6 +200,7 @@ impl Router {
                 return bare(request, Flags { rcode, ..flags }, work);
             }
             Flow::Drop => return Handled::Drop,
+            Flow::Transfer(messages) => return Handled::Transfer(messages),
             Flow::Denied { rcode, ede } => {
                 let flags = Flags { rcode, ..flags };
                 crate::plugins::acl::denied_reply(&mut work.writer.buf, flags, request, ede);

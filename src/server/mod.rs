@@ -383,6 +383,12 @@ impl UdpWorker {
                 report.plugin = Plugin::Forward;
                 self.spawn_pending(*pending, request.to_vec(), peer, report, start);
             }
+            // `transfer` refuses UDP before writing anything: never here.
+            Handled::Transfer(_) => {
+                if let Some(reply) = bare_reply_to(request, Transport::Udp, rcode::REFUSED, false) {
+                    self.sender.next(peer).extend_from_slice(&reply);
+                }
+            }
         }
     }
 
@@ -530,6 +536,22 @@ async fn serve_connection(
                 pending = p.resolve().await;
                 &pending
             }
+            Handled::Transfer(messages) => {
+                if !send_messages(&mut stream, &messages).await? {
+                    return Ok(());
+                }
+                let first = messages.first().map(Vec::as_slice);
+                account(
+                    &router,
+                    &report,
+                    &request,
+                    Transport::Tcp,
+                    peer,
+                    first,
+                    start,
+                );
+                continue;
+            }
         };
         let mut out = Vec::with_capacity(response.len() + 2);
         out.extend_from_slice(&(response.len() as u16).to_be_bytes());
@@ -550,4 +572,19 @@ async fn serve_connection(
             start,
         );
     }
+}
+
+/// Sends a zone transfer's messages in order, each with its length. `false`: the client stopped
+/// reading for as long as an idle one may (the connection goes).
+async fn send_messages(stream: &mut TcpStream, messages: &[Vec<u8>]) -> std::io::Result<bool> {
+    for message in messages {
+        let mut out = Vec::with_capacity(message.len() + 2);
+        out.extend_from_slice(&(message.len() as u16).to_be_bytes());
+        out.extend_from_slice(message);
+        match tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.write_all(&out)).await {
+            Ok(written) => written?,
+            Err(_) => return Ok(false),
+        }
+    }
+    Ok(true)
 }

@@ -203,7 +203,7 @@ fn apex(zone: &ClusterZone, qtype: RecordType, owner: &Owner, out: &mut AnswerBu
 
 /// The nameserver names and addresses, as CoreDNS: the Services whose ready endpoints include
 /// one of the server's own addresses (name → ClusterIP), else `ns.dns.<zone>` → own addresses.
-fn own_names(zone: &ClusterZone) -> Vec<(Target, IpAddr)> {
+pub(crate) fn own_names(zone: &ClusterZone) -> Vec<(Target, IpAddr)> {
     let mut names = Vec::new();
     for ip in &zone.config.own_addrs {
         let services: Vec<String> = zone.index.with_ptr_owners(*ip, |owners| {

@@ -10,6 +10,7 @@ pub mod index;
 pub mod lookup;
 pub mod qname;
 pub mod records;
+pub mod transfer;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -56,7 +57,7 @@ pub struct ClusterZone {
 }
 
 /// Where a name ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Suffix {
     /// The matched zone, as the query spelled it (written as a pointer into the question).
     QueryZone,
@@ -67,14 +68,14 @@ pub enum Suffix {
 }
 
 /// A domain name in an answer: lower-case labels followed by a suffix.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Target {
     pub labels: Arc<str>,
     pub suffix: Suffix,
 }
 
 /// The owner of a record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Owner {
     /// The question name, byte for byte.
     Query,
@@ -83,7 +84,7 @@ pub enum Owner {
     Name(Target),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Rdata {
     A(Ipv4Addr),
     Aaaa(Ipv6Addr),
@@ -106,7 +107,7 @@ pub enum Rdata {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Rr {
     pub owner: Owner,
     pub ttl: u32,

@@ -52,6 +52,11 @@ impl FakeApi {
         }
     }
 
+    /// A second handle on the fake at `addr` (another handle owns it), for another thread.
+    pub fn handle(addr: SocketAddr) -> FakeApi {
+        FakeApi { child: None, addr }
+    }
+
     /// One HTTP request to the fake; returns the body.
     fn call(&self, method: &str, path: &str, body: &str) -> String {
         let mut stream = TcpStream::connect(self.addr).unwrap();

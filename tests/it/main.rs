@@ -27,4 +27,5 @@ mod rewrite;
 mod robustness;
 pub mod small_plugins;
 mod template;
+mod transfer;
 mod upstream;

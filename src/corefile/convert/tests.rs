@@ -509,3 +509,29 @@ fn dns64_converts_its_prefix_and_options_as_coredns_reads_them() {
         ]
     );
 }
+
+#[test]
+fn transfer_converts_and_what_coredns_would_refuse() {
+    let v = complete(
+        ".:53 {\n  kubernetes cluster.local\n  transfer Cluster.Local. {\n    to 10.0.0.1 [fd00::1]:5300\n    to *\n  }\n}\n",
+    );
+    let t = &v["server"][0]["transfer"];
+    assert_eq!(strings(&t["zones"]), ["cluster.local"]);
+    assert_eq!(strings(&t["to"]), ["10.0.0.1", "[fd00::1]:5300", "*"]);
+    let v =
+        complete(".:53 {\n  transfer {\n    to 127.0.0.1\n  }\n  kubernetes cluster.local\n}\n");
+    assert!(v["server"][0]["transfer"].get("zones").is_none());
+    let c = conv(
+        ".:53 {\n  transfer {\n    to *\n  }\n}\n.:54 {\n  kubernetes cluster.local\n  transfer {\n    to 10.0.0.0/8\n  }\n  transfer\n}\n.:55 {\n  kubernetes cluster.local\n  transfer {\n    source 10.0.0.1\n  }\n}\n.:56 {\n  kubernetes cluster.local\n  transfer\n}\n",
+    );
+    assert_eq!(
+        issues(&c.untranslated),
+        [
+            "Corefile:2: transfer: needs kubernetes in the same server block (the only zone clusterdns transfers)",
+            "Corefile:9: transfer to: \"10.0.0.0/8\" is not * or an IP address with an optional port (networks are not accepted, as in CoreDNS)",
+            "Corefile:11: transfer: needs a `to` line (as CoreDNS)",
+            "Corefile:16: transfer source: unknown option (CoreDNS 1.11 has only `to`)",
+            "Corefile:21: transfer: needs a `to` line (as CoreDNS)",
+        ]
+    );
+}

@@ -172,16 +172,12 @@ fn questions_that_are_not_answered_get_their_rcode_with_the_question() {
         )),
         Some(5)
     );
+    // AXFR reaches the pipeline: a block's `transfer` answers it, else the pipeline refuses.
     let mut axfr = QUESTION.to_vec();
     axfr[n - 3] = 252;
-    assert_eq!(
-        rcode_of(Request::parse(
-            &message([1, 0], 1, 0, &axfr, &[]),
-            Transport::Tcp,
-            &mut qname
-        )),
-        Some(5)
-    );
+    let axfr_query = message([1, 0], 1, 0, &axfr, &[]);
+    let parsed = Request::parse(&axfr_query, Transport::Tcp, &mut qname).expect("AXFR parses");
+    assert_eq!(parsed.qtype, 252);
 }
 
 #[test]

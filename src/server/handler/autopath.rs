@@ -97,7 +97,7 @@ impl Router {
         match self.respond(&request, flags, flow, work, report) {
             Handled::Reply(answer) => Asked::Now(answer.to_vec()),
             Handled::Pending(pending) => Asked::Later(pending),
-            Handled::Drop | Handled::Panicked => Asked::Nothing,
+            Handled::Drop | Handled::Panicked | Handled::Transfer(_) => Asked::Nothing,
         }
     }
 }

@@ -46,6 +46,8 @@ impl Router {
             // Rebuilt, not passed on: `work` is written again below.
             Handled::Drop => return Handled::Drop,
             Handled::Panicked => return Handled::Panicked,
+            // Never for an AAAA question.
+            Handled::Transfer(messages) => return Handled::Transfer(messages),
         };
         if !lookup.dns64.wants_a(&answer) {
             return reply(answer, work);
@@ -114,7 +116,7 @@ impl Lookup {
         match handled {
             Handled::Reply(a) => Asked::Now(a.to_vec()),
             Handled::Pending(pending) => Asked::Later(pending),
-            Handled::Drop | Handled::Panicked => Asked::Nothing,
+            Handled::Drop | Handled::Panicked | Handled::Transfer(_) => Asked::Nothing,
         }
     }
 

@@ -62,6 +62,9 @@ impl Router {
                     "answered by: the upstreams {upstreams:?} (forward, or a CNAME target looked up there; not asked here)"
                 );
             }
+            Handled::Transfer(messages) => {
+                let _ = writeln!(out, "answered by: transfer: {} message(s)", messages.len());
+            }
             Handled::Drop => {
                 let _ = writeln!(out, "answered by: nobody: the query is dropped (acl drop)");
             }

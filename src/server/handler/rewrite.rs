@@ -58,6 +58,9 @@ impl Router {
             })),
             Handled::Drop => Handled::Drop,
             Handled::Panicked => Handled::Panicked,
+            Handled::Transfer(messages) => {
+                Handled::Transfer(messages.iter().map(|m| revert.response(m)).collect())
+            }
         }
     }
 }
