@@ -316,12 +316,12 @@ fn kubernetes_and_forward_take_their_zones_from_the_block() {
         strings(&v["server"][0]["kubernetes"]["zones"]),
         ["cluster.local"]
     );
-    let c = conv(".:53 {\n  kubernetes {\n  }\n  forward . tls://1.1.1.1\n}\n");
+    let c = conv(".:53 {\n  kubernetes {\n  }\n  forward . https://1.1.1.1\n}\n");
     assert_eq!(
         issues(&c.untranslated),
         [
             "Corefile:2: kubernetes: the root zone cannot be a cluster zone: name the cluster domain (kubernetes cluster.local …)",
-            "Corefile:4: forward: tls:// upstreams are not implemented: plain DNS only",
+            "Corefile:4: forward: https:// upstreams are not implemented: plain DNS and tls:// only",
         ]
     );
     let v = complete(".:53 {\n  forward Example.org. 1.1.1.1\n}\n");
@@ -507,5 +507,47 @@ fn dns64_converts_its_prefix_and_options_as_coredns_reads_them() {
             "Corefile:2: dns64: \"64:ff9b::/72\": the length must be 32, 40, 48, 56, 64 or 96",
             "Corefile:3: dns64: takes one PREFIX at most",
         ]
+    );
+}
+
+#[test]
+fn forward_tls_upstreams_and_their_options_translate() {
+    let c = conv(".:53 {\n  forward . tls://10.0.0.1 tls://[fd00::1]:8853 {\n    tls_servername dns.example\n    tls cert.pem key.pem /etc/ca.pem\n  }\n}\n");
+    assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    let v = c.toml.parse::<toml::Table>().map(Value::Table).unwrap();
+    let forward = &v["server"][0]["forward"];
+    assert_eq!(
+        strings(&forward["to"]),
+        ["tls://10.0.0.1", "tls://[fd00::1]:8853"]
+    );
+    assert_eq!(forward["tls_servername"].as_str(), Some("dns.example"));
+    assert_eq!(forward["tls_cert"].as_str(), Some("cert.pem"));
+    assert_eq!(forward["tls_key"].as_str(), Some("key.pem"));
+    assert_eq!(forward["tls_ca"].as_str(), Some("/etc/ca.pem"));
+    let notes = issues(&c.notes);
+    assert!(
+        notes.iter().any(|n| n.starts_with("Corefile:4: forward tls: \"cert.pem\" is read from the config file's directory")),
+        "{notes:?}"
+    );
+    // One argument is the CA.
+    let c = conv(".:53 {\n  forward . tls://10.0.0.1 {\n    tls /etc/ca.pem\n  }\n}\n");
+    let v = c.toml.parse::<toml::Table>().map(Value::Table).unwrap();
+    assert_eq!(v["server"][0]["forward"]["tls_ca"].as_str(), Some("/etc/ca.pem"));
+    assert!(v["server"][0]["forward"].get("tls_cert").is_none());
+    // Without a tls:// upstream CoreDNS uses none of it.
+    let c = conv(".:53 {\n  forward . 10.0.0.1 {\n    tls /etc/ca.pem\n    tls_servername x.example\n  }\n}\n");
+    assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    let v = valid(&c);
+    assert!(v["server"][0]["forward"].get("tls_ca").is_none());
+    assert!(v["server"][0]["forward"].get("tls_servername").is_none());
+    assert_eq!(
+        issues(&c.notes),
+        ["Corefile:2: forward tls: ignored, as by CoreDNS: no upstream is tls://"]
+    );
+    // Four arguments, as CoreDNS, are refused.
+    let c = conv(".:53 {\n  forward . tls://10.0.0.1 {\n    tls a b c d\n  }\n}\n");
+    assert_eq!(
+        issues(&c.untranslated),
+        ["Corefile:3: forward tls: option not implemented or wrong arguments"]
     );
 }
