@@ -353,13 +353,23 @@ fn forward_tls_upstreams_and_keys_are_validated() {
         ]
     );
     assert_eq!(forward.tls.server_name.as_deref(), Some("dns.example"));
-    let e = error("[[server]]\n[server.forward]\nto = [\"tls://10.0.0.2\"]\ntls_ca = \"missing-ca.pem\"\n");
+    let e = error(
+        "[[server]]\n[server.forward]\nto = [\"tls://10.0.0.2\"]\ntls_ca = \"missing-ca.pem\"\n",
+    );
     assert!(e.contains("server[0].forward.tls_ca"), "{e}");
     assert!(e.contains("/tmp/missing-ca.pem"), "{e}");
-    let e = error("[[server]]\n[server.forward]\nto = [\"tls://10.0.0.2\"]\ntls_cert = \"/c.pem\"\n");
+    let e =
+        error("[[server]]\n[server.forward]\nto = [\"tls://10.0.0.2\"]\ntls_cert = \"/c.pem\"\n");
     assert!(e.contains("server[0].forward.tls_key"), "{e}");
-    let e = error("[[server]]\n[server.forward]\nto = [\"10.0.0.2\"]\ntls_servername = \"dns.example\"\n");
-    assert!(e.contains("server[0].forward.to") && e.contains("no upstream is tls://"), "{e}");
-    let e = error("[[server]]\n[server.forward]\nto = [\"tls://10.0.0.2\"]\ntls_servername = \"not a name\"\n");
+    let e = error(
+        "[[server]]\n[server.forward]\nto = [\"10.0.0.2\"]\ntls_servername = \"dns.example\"\n",
+    );
+    assert!(
+        e.contains("server[0].forward.to") && e.contains("no upstream is tls://"),
+        "{e}"
+    );
+    let e = error(
+        "[[server]]\n[server.forward]\nto = [\"tls://10.0.0.2\"]\ntls_servername = \"not a name\"\n",
+    );
     assert!(e.contains("server[0].forward.tls_servername"), "{e}");
 }

@@ -151,7 +151,12 @@ struct Waiting {
 }
 
 impl Session {
-    fn start(stream: TlsStream<TcpStream>, permit: Permit, addr: SocketAddr, expire: Duration) -> Arc<Session> {
+    fn start(
+        stream: TlsStream<TcpStream>,
+        permit: Permit,
+        addr: SocketAddr,
+        expire: Duration,
+    ) -> Arc<Session> {
         let (reader, writer) = tokio::io::split(stream);
         let (outgoing, queue) = mpsc::unbounded_channel();
         let session = Arc::new(Session {
@@ -163,7 +168,14 @@ impl Session {
             stop: Notify::new(),
         });
         let writing = tokio::spawn(write_queued(writer, queue, Arc::downgrade(&session), addr));
-        tokio::spawn(read_replies(reader, session.clone(), writing, permit, addr, expire));
+        tokio::spawn(read_replies(
+            reader,
+            session.clone(),
+            writing,
+            permit,
+            addr,
+            expire,
+        ));
         session
     }
 
@@ -339,7 +351,11 @@ mod tests {
     fn frames_are_taken_whole_and_in_order() {
         let mut received = vec![0, 2, 0xaa, 0xbb, 0, 3, 1, 2];
         assert_eq!(next_frame(&mut received), Some(vec![0xaa, 0xbb]));
-        assert_eq!(next_frame(&mut received), None, "the second is not all there");
+        assert_eq!(
+            next_frame(&mut received),
+            None,
+            "the second is not all there"
+        );
         received.push(3);
         assert_eq!(next_frame(&mut received), Some(vec![1, 2, 3]));
         assert!(received.is_empty());

@@ -201,10 +201,12 @@ impl Forwarder {
         }
         let any_tls = addrs.iter().any(|(_, tls)| *tls);
         let client = if any_tls {
-            Some(tls::client_config(&config.tls).map_err(|e| ForwardError::Tls {
-                key: e.key,
-                message: e.message,
-            })?)
+            Some(
+                tls::client_config(&config.tls).map_err(|e| ForwardError::Tls {
+                    key: e.key,
+                    message: e.message,
+                })?,
+            )
         } else {
             None
         };

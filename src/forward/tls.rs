@@ -104,7 +104,9 @@ fn system_roots() -> Result<RootCertStore, TlsError> {
             .map_or_else(|| "none found".to_owned(), ToString::to_string);
         return Err(error(
             "tls_ca",
-            format!("no system CA certificates to verify tls:// upstreams with ({why}); give tls_ca"),
+            format!(
+                "no system CA certificates to verify tls:// upstreams with ({why}); give tls_ca"
+            ),
         ));
     }
     Ok(roots)

@@ -512,7 +512,9 @@ fn dns64_converts_its_prefix_and_options_as_coredns_reads_them() {
 
 #[test]
 fn forward_tls_upstreams_and_their_options_translate() {
-    let c = conv(".:53 {\n  forward . tls://10.0.0.1 tls://[fd00::1]:8853 {\n    tls_servername dns.example\n    tls cert.pem key.pem /etc/ca.pem\n  }\n}\n");
+    let c = conv(
+        ".:53 {\n  forward . tls://10.0.0.1 tls://[fd00::1]:8853 {\n    tls_servername dns.example\n    tls cert.pem key.pem /etc/ca.pem\n  }\n}\n",
+    );
     assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
     let v = c.toml.parse::<toml::Table>().map(Value::Table).unwrap();
     let forward = &v["server"][0]["forward"];
@@ -526,16 +528,23 @@ fn forward_tls_upstreams_and_their_options_translate() {
     assert_eq!(forward["tls_ca"].as_str(), Some("/etc/ca.pem"));
     let notes = issues(&c.notes);
     assert!(
-        notes.iter().any(|n| n.starts_with("Corefile:4: forward tls: \"cert.pem\" is read from the config file's directory")),
+        notes.iter().any(|n| n.starts_with(
+            "Corefile:4: forward tls: \"cert.pem\" is read from the config file's directory"
+        )),
         "{notes:?}"
     );
     // One argument is the CA.
     let c = conv(".:53 {\n  forward . tls://10.0.0.1 {\n    tls /etc/ca.pem\n  }\n}\n");
     let v = c.toml.parse::<toml::Table>().map(Value::Table).unwrap();
-    assert_eq!(v["server"][0]["forward"]["tls_ca"].as_str(), Some("/etc/ca.pem"));
+    assert_eq!(
+        v["server"][0]["forward"]["tls_ca"].as_str(),
+        Some("/etc/ca.pem")
+    );
     assert!(v["server"][0]["forward"].get("tls_cert").is_none());
     // Without a tls:// upstream CoreDNS uses none of it.
-    let c = conv(".:53 {\n  forward . 10.0.0.1 {\n    tls /etc/ca.pem\n    tls_servername x.example\n  }\n}\n");
+    let c = conv(
+        ".:53 {\n  forward . 10.0.0.1 {\n    tls /etc/ca.pem\n    tls_servername x.example\n  }\n}\n",
+    );
     assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
     let v = valid(&c);
     assert!(v["server"][0]["forward"].get("tls_ca").is_none());
