@@ -173,13 +173,16 @@ impl Drop for Unbound {
     }
 }
 
+/// Each connection the proxy accepted: the client's first bytes, and the client end.
+type Accepted = Arc<Mutex<Vec<(Vec<u8>, TcpStream)>>>;
+
 /// A TCP proxy to `to` that counts connections, keeps each one's first bytes and can cut
 /// them all. A UDP socket on its port shows whether anything was sent there in plain text.
 struct Proxy {
     addr: SocketAddr,
     udp: UdpSocket,
     /// Each accepted connection's first bytes from the client, and its two ends.
-    connections: Arc<Mutex<Vec<(Vec<u8>, TcpStream)>>>,
+    connections: Accepted,
 }
 
 impl Proxy {
@@ -240,7 +243,7 @@ impl Proxy {
 }
 
 /// Copies both ways; records the client's first bytes before any are passed on.
-fn relay(client: TcpStream, upstream: TcpStream, seen: Arc<Mutex<Vec<(Vec<u8>, TcpStream)>>>) {
+fn relay(client: TcpStream, upstream: TcpStream, seen: Accepted) {
     let (mut from_client, mut to_upstream) =
         (client.try_clone().unwrap(), upstream.try_clone().unwrap());
     let (mut from_upstream, mut to_client) = (upstream, client.try_clone().unwrap());
