@@ -45,7 +45,8 @@
 //!   server again through `server::handler`).
 //! - [`server`]: sockets (UDP batches, TCP), routing to a block, rate limiting.
 //! - [`forward`]: the upstream pool, health checks that decide down/up, UDP exchange with
-//!   retransmission within the timeout, TCP, a descriptor budget; `reply` walks upstream
+//!   retransmission within the timeout, TCP, DNS over TLS (rustls; one pipelined connection
+//!   per `tls://` upstream), a descriptor budget; `reply` walks upstream
 //!   replies once to check, truncate and re-serve them.
 //! - [`cache`]: the moka response cache of forwarded answers.
 //! - [`admin`]: `/health`, `/ready`, `/metrics` on hyper.
