@@ -248,7 +248,7 @@ fn bind_takes_addresses_and_interfaces() {
 #[test]
 fn plugins_clusterdns_does_not_implement_are_named_with_their_line() {
     let c = conv(
-        ".:53 {\n  acl {\n    bogus\n  }\n  rewrite cname exact a. b.\n  federation cluster.local {\n    prod prod.example\n  }\n  whoami x\n  kubernetes cluster.local {\n    noendpoints\n    upstream\n    resyncperiod 30s\n  }\n  forward . 1.1.1.1 {\n    tls_servername x\n  }\n}\n",
+        ".:53 {\n  acl {\n    bogus\n  }\n  rewrite cname exact a. b.\n  federation cluster.local {\n    prod prod.example\n  }\n  whoami x\n  kubernetes cluster.local {\n    noendpoints\n    upstream\n    resyncperiod 30s\n  }\n  forward . 1.1.1.1 {\n    next NXDOMAIN\n  }\n}\n",
     );
     assert_eq!(
         issues(&c.untranslated),
@@ -258,7 +258,7 @@ fn plugins_clusterdns_does_not_implement_are_named_with_their_line() {
             "Corefile:6: federation: removed in CoreDNS 1.7 (it served kubefed DNS records); not implemented",
             "Corefile:9: whoami: takes no arguments (CoreDNS does not start with them)",
             "Corefile:11: kubernetes noendpoints: option not implemented or wrong arguments",
-            "Corefile:16: forward tls_servername: option not implemented or wrong arguments",
+            "Corefile:16: forward next: option not implemented or wrong arguments",
         ]
     );
     assert_eq!(
