@@ -292,6 +292,21 @@ pub struct ForwardConfig {
     pub except: Vec<String>,
     /// When every upstream failed, SERVFAIL within this bound.
     pub timeout: Duration,
+    /// How `tls://` upstreams are verified and authenticated.
+    pub tls: ForwardTls,
+}
+
+/// `tls_*` keys of `[server.forward]` (CoreDNS `tls [CERT KEY [CA]]`, `tls_servername`): used
+/// by the `tls://` upstreams only. Paths are absolute (resolved against the config's directory).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ForwardTls {
+    /// The name the upstreams' certificates must hold, sent as SNI; without it, their IP.
+    pub server_name: Option<String>,
+    /// CA certificates (PEM) to verify the upstreams with; without it, the system roots.
+    pub ca: Option<PathBuf>,
+    /// A client certificate chain (PEM) and its key, when the upstreams ask for one.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 /// How the forwarder orders upstreams for each query.
@@ -307,6 +322,8 @@ pub enum Policy {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ForwardTo {
     Addr(SocketAddr),
+    /// DNS over TLS (RFC 7858): `tls://IP[:PORT]`, port 853 by default.
+    Tls(SocketAddr),
     ResolvConf(PathBuf),
 }
 
@@ -480,6 +497,10 @@ struct RawForward {
     #[serde(default)]
     except: Vec<String>,
     timeout: Option<RawDuration>,
+    tls_servername: Option<String>,
+    tls_ca: Option<String>,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
 }
 
 /// kubeadm's `max_concurrent 1000`: without a bound, a flood of unique names at a slow upstream
@@ -1109,29 +1130,9 @@ impl RawForward {
             .to
             .iter()
             .enumerate()
-            .map(|(i, t)| {
-                let k = format!("{key}.to[{i}]");
-                if t.starts_with('/') || t.starts_with('.') {
-                    let p = PathBuf::from(t);
-                    Ok(ForwardTo::ResolvConf(if p.is_absolute() {
-                        p
-                    } else {
-                        base.join(p)
-                    }))
-                } else if let Ok(ip) = t.parse::<IpAddr>() {
-                    Ok(ForwardTo::Addr(SocketAddr::new(ip, 53)))
-                } else {
-                    t.parse::<SocketAddr>().map(ForwardTo::Addr).map_err(|_| {
-                        field_error(
-                            k,
-                            format!(
-                                "{t:?} is neither ip, ip:port, [ipv6]:port nor a resolv.conf path"
-                            ),
-                        )
-                    })
-                }
-            })
+            .map(|(i, t)| forward_to(&format!("{key}.to[{i}]"), t, base))
             .collect::<Result<Vec<_>, _>>()?;
+        let tls = self.tls(key, base, &to)?;
         let from = match &self.from {
             Some(zone) => zone_name(&format!("{key}.from"), zone)?,
             None => String::new(),
@@ -1191,8 +1192,56 @@ impl RawForward {
             from,
             except,
             timeout,
+            tls,
         })
     }
+
+    /// The `tls_*` keys: only with a `tls://` upstream; with one, every file (or the system
+    /// roots) readable and usable now.
+    fn tls(&self, key: &str, base: &Path, to: &[ForwardTo]) -> Result<ForwardTls, FieldError> {
+        let path = |p: &Option<String>| p.as_ref().map(|p| base.join(p));
+        let tls = ForwardTls {
+            server_name: self.tls_servername.clone(),
+            ca: path(&self.tls_ca),
+            cert: path(&self.tls_cert),
+            key: path(&self.tls_key),
+        };
+        if !to.iter().any(|t| matches!(t, ForwardTo::Tls(_))) {
+            if tls == ForwardTls::default() {
+                return Ok(tls);
+            }
+            return Err(field_error(
+                format!("{key}.to"),
+                "tls_* keys are set but no upstream is tls://",
+            ));
+        }
+        crate::forward::tls::client_config(&tls)
+            .map_err(|e| field_error(format!("{key}.{}", e.key), e.message))?;
+        Ok(tls)
+    }
+}
+
+/// One `to` entry: `IP`, `IP:PORT`, `[IPv6]:PORT`, `tls://` before any of them, or a path.
+fn forward_to(key: &str, t: &str, base: &Path) -> Result<ForwardTo, FieldError> {
+    if t.starts_with('/') || t.starts_with('.') {
+        return Ok(ForwardTo::ResolvConf(base.join(t)));
+    }
+    let (address, port, wrap): (&str, u16, fn(SocketAddr) -> ForwardTo) =
+        match t.strip_prefix("tls://") {
+            Some(rest) => (rest, 853, ForwardTo::Tls),
+            None => (t.strip_prefix("dns://").unwrap_or(t), 53, ForwardTo::Addr),
+        };
+    if let Ok(ip) = address.parse::<IpAddr>() {
+        return Ok(wrap(SocketAddr::new(ip, port)));
+    }
+    address.parse::<SocketAddr>().map(wrap).map_err(|_| {
+        field_error(
+            key,
+            format!(
+                "{t:?} is neither ip, ip:port, [ipv6]:port (each may start with tls://) nor a resolv.conf path"
+            ),
+        )
+    })
 }
 
 /// Reads a [`RawDuration`], or the default when the key is absent.

@@ -49,7 +49,8 @@
 //! - [`server`]: sockets (UDP batches, TCP), routing to a block (`handler`: the walks of the
 //!   stages that ask other questions — rewrite, autopath, dns64 — and `explain`), rate limiting.
 //! - [`forward`]: the upstream pool, health checks that decide down/up, UDP exchange with
-//!   retransmission within the timeout, TCP, a descriptor budget; `reply` walks upstream
+//!   retransmission within the timeout, TCP, DNS over TLS (rustls; one pipelined connection
+//!   per `tls://` upstream), a descriptor budget; `reply` walks upstream
 //!   replies once to check, truncate and re-serve them.
 //! - [`cache`]: the moka response cache of forwarded answers.
 //! - [`admin`]: `/health`, `/ready`, `/metrics`, `/explain` on hyper.

@@ -375,3 +375,37 @@ fn transfer_defaults_and_errors_name_the_key() {
         error(without)
     );
 }
+
+#[test]
+fn forward_tls_upstreams_and_keys_are_validated() {
+    let config = parse("[[server]]\n[server.forward]\nto = [\"tls://10.0.0.2\", \"tls://[fd00::53]:8853\", \"10.0.0.3\"]\ntls_servername = \"dns.example\"\n").unwrap();
+    let forward = config.servers[0].forward.as_ref().unwrap();
+    assert_eq!(
+        forward.to,
+        [
+            ForwardTo::Tls("10.0.0.2:853".parse().unwrap()),
+            ForwardTo::Tls("[fd00::53]:8853".parse().unwrap()),
+            ForwardTo::Addr("10.0.0.3:53".parse().unwrap()),
+        ]
+    );
+    assert_eq!(forward.tls.server_name.as_deref(), Some("dns.example"));
+    let e = error(
+        "[[server]]\n[server.forward]\nto = [\"tls://10.0.0.2\"]\ntls_ca = \"missing-ca.pem\"\n",
+    );
+    assert!(e.contains("server[0].forward.tls_ca"), "{e}");
+    assert!(e.contains("/tmp/missing-ca.pem"), "{e}");
+    let e =
+        error("[[server]]\n[server.forward]\nto = [\"tls://10.0.0.2\"]\ntls_cert = \"/c.pem\"\n");
+    assert!(e.contains("server[0].forward.tls_key"), "{e}");
+    let e = error(
+        "[[server]]\n[server.forward]\nto = [\"10.0.0.2\"]\ntls_servername = \"dns.example\"\n",
+    );
+    assert!(
+        e.contains("server[0].forward.to") && e.contains("no upstream is tls://"),
+        "{e}"
+    );
+    let e = error(
+        "[[server]]\n[server.forward]\nto = [\"tls://10.0.0.2\"]\ntls_servername = \"not a name\"\n",
+    );
+    assert!(e.contains("server[0].forward.tls_servername"), "{e}");
+}

@@ -132,16 +132,21 @@ pub fn forward(d: &Directive, block_zones: &[String], out: &mut Out) -> Option<T
     let mut upstreams = Vec::new();
     for t in to {
         let t = t.strip_prefix("dns://").unwrap_or(t);
-        if let Some((scheme, _)) = t.split_once("://") {
-            out.refuse(
-                &d.loc,
-                &d.name,
-                format!("{scheme}:// upstreams are not implemented: plain DNS only"),
-            );
-            return None;
+        match t.split_once("://") {
+            Some(("tls", _)) if !legacy => {}
+            Some((scheme, _)) => {
+                out.refuse(
+                    &d.loc,
+                    &d.name,
+                    format!("{scheme}:// upstreams are not implemented: plain DNS and tls:// only"),
+                );
+                return None;
+            }
+            None => {}
         }
         upstreams.push(t.to_owned());
     }
+    let any_tls = upstreams.iter().any(|t| t.starts_with("tls://"));
     let mut table = Table::new();
     put(&mut table, "to", upstreams);
     if narrower {
@@ -157,7 +162,47 @@ pub fn forward(d: &Directive, block_zones: &[String], out: &mut Out) -> Option<T
     for o in &d.block {
         forward_option(o, legacy, &mut table, out);
     }
+    if !any_tls {
+        drop_tls_keys(&mut table, d, out);
+    }
     Some(table)
+}
+
+/// CoreDNS gives its TLS settings to `tls://` upstreams only: without one they do nothing.
+fn drop_tls_keys(table: &mut Table, d: &Directive, out: &mut Out) {
+    let keys = ["tls_servername", "tls_ca", "tls_cert", "tls_key"];
+    let mut dropped = false;
+    for key in keys {
+        dropped |= table.remove(key).is_some();
+    }
+    if dropped {
+        out.note(
+            &d.loc,
+            "forward tls",
+            "ignored, as by CoreDNS: no upstream is tls://",
+        );
+    }
+}
+
+/// `tls [CERT KEY [CA]]`: none, the system roots; one, the CA; two, a client certificate and
+/// key; three, both. A relative path is read from the config file's directory.
+fn forward_tls(o: &Directive, t: &mut Table, out: &mut Out) {
+    let keys: &[&str] = match o.args.len() {
+        0 => &[],
+        1 => &["tls_ca"],
+        2 => &["tls_cert", "tls_key"],
+        _ => &["tls_cert", "tls_key", "tls_ca"],
+    };
+    for (key, path) in keys.iter().zip(&o.args) {
+        if !path.starts_with('/') {
+            out.note(
+                &o.loc,
+                "forward tls",
+                format!("{path:?} is read from the config file's directory (CoreDNS: the root directive's, else its working directory)"),
+            );
+        }
+        put(t, key, path.as_str());
+    }
 }
 
 fn forward_option(o: &Directive, legacy: bool, t: &mut Table, out: &mut Out) {
@@ -204,6 +249,8 @@ fn forward_option(o: &Directive, legacy: bool, t: &mut Table, out: &mut Out) {
             );
         }
         ("protocol", [p]) if legacy && p == "dns" => {}
+        ("tls", a) if !legacy && a.len() <= 3 => forward_tls(o, t, out),
+        ("tls_servername", [name]) if !legacy => put(t, "tls_servername", name.as_str()),
         _ => out.refuse(
             &o.loc,
             &subject,

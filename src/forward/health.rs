@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use super::{Failure, Forwarder, Upstream, tcp, udp};
+use super::{Failure, Forwarder, Upstream, udp};
 use crate::dns::{WireQuestion, query};
 
 /// Bounds one check (CoreDNS: 1 s read timeout).
@@ -33,14 +33,15 @@ impl Forwarder {
         tokio::spawn(check_until_healthy(this, upstream));
     }
 
-    /// One check of `upstream`, over TCP when the forwarder is `force_tcp`.
+    /// One check of `upstream`: over TLS for a `tls://` one (as CoreDNS), over TCP when the
+    /// forwarder is `force_tcp`.
     async fn check(&self, upstream: &Arc<Upstream>) -> Verdict {
         let probe = query::health_probe();
         let question = WireQuestion::of(&probe).expect("a question");
-        let result = if self.config.force_tcp {
+        let result = if self.config.force_tcp || upstream.is_tls() {
             match tokio::time::timeout(
                 CHECK_TIMEOUT,
-                tcp::exchange(upstream, &probe, &question, self.config.expire),
+                upstream.over_stream(&probe, &question, self.config.expire),
             )
             .await
             {

@@ -9,16 +9,22 @@
 //! - **Health** (`health.rs`): an unanswered attempt starts a health check (`. IN NS`) of its
 //!   upstream; `max_fails` failed checks in a row mark it down, an answered check brings it
 //!   back. Failed queries themselves count for nothing.
+//! - **DNS over TLS** (`dot.rs`, `tls.rs`): a `tls://` upstream is only ever asked over TLS,
+//!   on one connection kept open and shared, queries pipelined and matched by ID; its
+//!   certificate verified against `tls_ca` or the system roots. A forwarder with one tries
+//!   its upstreams one by one, each by its own transport and with its share of `timeout`.
 //! - **Bounds**: `max_concurrent` queries in flight (then REFUSED), at most two open sockets
 //!   per query, every upstream socket within a budget derived from the descriptor limit
 //!   (`sockets.rs`). A local failure (no descriptor, no buffer, no port) fails the query at once
 //!   (SERVFAIL) and says nothing about the upstream.
 
+mod dot;
 mod health;
 pub mod reply;
 mod resolv;
 mod sockets;
 mod tcp;
+pub mod tls;
 mod udp;
 
 use std::net::SocketAddr;
@@ -50,6 +56,8 @@ pub enum ForwardError {
     Local(String),
     #[error("cannot read upstreams from {path}: {message}")]
     ResolvConf { path: String, message: String },
+    #[error("{key}: {message}")]
+    Tls { key: &'static str, message: String },
 }
 
 /// Why an attempt got no answer.
@@ -86,6 +94,8 @@ pub struct Upstream {
     probing: AtomicBool,
     /// Idle TCP connections, reused until `expire`.
     idle_tcp: std::sync::Mutex<Vec<(tcp::Conn, Instant)>>,
+    /// Set for a `tls://` upstream: it is asked over TLS only.
+    tls: Option<dot::Dot>,
     pub metrics: UpstreamMetrics,
 }
 
@@ -97,6 +107,7 @@ impl Upstream {
             looped: AtomicBool::new(false),
             probing: AtomicBool::new(false),
             idle_tcp: std::sync::Mutex::new(Vec::new()),
+            tls: None,
             metrics: UpstreamMetrics {
                 requests: AtomicU64::new(0),
                 responses: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -120,6 +131,24 @@ impl Upstream {
     pub fn is_looped(&self) -> bool {
         self.looped.load(Ordering::Relaxed)
     }
+
+    /// Is it a `tls://` upstream?
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// One exchange over a stream: TLS for a `tls://` upstream, else TCP.
+    async fn over_stream(
+        &self,
+        request: &[u8],
+        question: &WireQuestion,
+        expire: Duration,
+    ) -> Result<Vec<u8>, Failure> {
+        match &self.tls {
+            Some(dot) => dot.exchange(self.addr, request, question, expire).await,
+            None => tcp::exchange(self, request, question, expire).await,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -129,6 +158,8 @@ pub struct Forwarder {
     next: AtomicUsize,
     in_flight: AtomicUsize,
     pub max_concurrent_rejects: AtomicU64,
+    /// Some upstream is `tls://`: upstreams are tried one by one, each by its transport.
+    any_tls: bool,
 }
 
 /// Releases a concurrency slot when the exchange ends, however it ends.
@@ -152,28 +183,51 @@ impl udp::Observer for Arc<Forwarder> {
 }
 
 impl Forwarder {
-    /// Builds the pool; resolv.conf upstreams are read now.
+    /// Builds the pool; resolv.conf upstreams are read now, TLS files too.
     pub fn new(config: ForwardConfig) -> Result<Forwarder, ForwardError> {
-        let mut addrs: Vec<SocketAddr> = Vec::new();
+        let mut addrs: Vec<(SocketAddr, bool)> = Vec::new();
         for to in &config.to {
             match to {
-                ForwardTo::Addr(a) => addrs.push(*a),
-                ForwardTo::ResolvConf(path) => addrs.extend(resolv::read(path)?),
+                ForwardTo::Addr(a) => addrs.push((*a, false)),
+                ForwardTo::Tls(a) => addrs.push((*a, true)),
+                ForwardTo::ResolvConf(path) => {
+                    addrs.extend(resolv::read(path)?.into_iter().map(|a| (a, false)));
+                }
             }
         }
         addrs.dedup();
         if addrs.is_empty() {
             return Err(ForwardError::NoUpstream);
         }
+        let any_tls = addrs.iter().any(|(_, tls)| *tls);
+        let client = if any_tls {
+            Some(
+                tls::client_config(&config.tls).map_err(|e| ForwardError::Tls {
+                    key: e.key,
+                    message: e.message,
+                })?,
+            )
+        } else {
+            None
+        };
+        let upstreams = addrs
+            .into_iter()
+            .map(|(addr, tls)| {
+                let mut upstream = Upstream::new(addr);
+                if let (true, Some(client)) = (tls, &client) {
+                    let name = tls::server_name(&config.tls, addr.ip());
+                    upstream.tls = Some(dot::Dot::new(client.clone(), name));
+                }
+                Arc::new(upstream)
+            })
+            .collect();
         Ok(Forwarder {
-            upstreams: addrs
-                .into_iter()
-                .map(|a| Arc::new(Upstream::new(a)))
-                .collect(),
+            upstreams,
             config,
             next: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             max_concurrent_rejects: AtomicU64::new(0),
+            any_tls,
         })
     }
 
@@ -247,8 +301,9 @@ impl Forwarder {
         if order.is_empty() {
             return Err(ForwardError::NoUpstream);
         }
-        let answer = if use_tcp {
-            self.over_tcp(&order, request, question, deadline).await
+        let answer = if use_tcp || self.any_tls {
+            self.one_by_one(&order, request, question, deadline, use_tcp)
+                .await
         } else {
             self.over_udp(&order, request, question, deadline).await
         };
@@ -293,13 +348,15 @@ impl Forwarder {
         .await
     }
 
-    /// Each upstream in turn, each with its share of the time left.
-    async fn over_tcp(
+    /// Each upstream in turn, each with its share of the time left: over TLS for a `tls://`
+    /// one, else over TCP when `use_tcp`, else over UDP.
+    async fn one_by_one(
         self: &Arc<Self>,
         order: &[Arc<Upstream>],
         request: &[u8],
         question: &WireQuestion,
         deadline: Instant,
+        use_tcp: bool,
     ) -> Result<udp::Answer, Failure> {
         let mut last = Failure::Upstream("no attempt made".to_owned());
         for (i, upstream) in order.iter().enumerate() {
@@ -309,7 +366,13 @@ impl Forwarder {
             }
             let left = deadline - now;
             let share = (left / (order.len() - i) as u32).max(MIN_ATTEMPT).min(left);
-            match self.tcp_within(upstream, request, question, share).await {
+            let attempt = if use_tcp || upstream.is_tls() {
+                self.tcp_within(upstream, request, question, share).await
+            } else {
+                let alone = std::slice::from_ref(upstream);
+                self.over_udp(alone, request, question, now + share).await
+            };
+            match attempt {
                 Ok(answer) => return Ok(answer),
                 Err(Failure::Local(e)) => return Err(Failure::Local(e)),
                 Err(failure) => last = failure,
@@ -318,7 +381,8 @@ impl Forwarder {
         Err(last)
     }
 
-    /// One TCP exchange with `upstream` within `budget`; unanswered, it starts a check.
+    /// One TCP (or TLS) exchange with `upstream` within `budget`; unanswered, it starts a
+    /// check.
     async fn tcp_within(
         self: &Arc<Self>,
         upstream: &Arc<Upstream>,
@@ -329,7 +393,7 @@ impl Forwarder {
         use udp::Observer;
         self.sent(upstream);
         let started = Instant::now();
-        let work = tcp::exchange(upstream, request, question, self.config.expire);
+        let work = upstream.over_stream(request, question, self.config.expire);
         let result = match tokio::time::timeout(budget, work).await {
             Ok(r) => r,
             Err(_) => Err(Failure::Upstream(format!("no reply within {budget:?}"))),
@@ -414,6 +478,7 @@ impl LoopProbes {
             sent.push((name, upstream.clone()));
         }
         self.active.store(true, Ordering::Relaxed);
+        let expire = forwarder.config.expire;
         let queries = sent.into_iter().map(|(name, upstream)| async move {
             // HINFO, the type CoreDNS's loop plugin probes with.
             let Some(probe) = query::build(&name, rtype::HINFO, None) else {
@@ -423,7 +488,13 @@ impl LoopProbes {
                 return;
             };
             // One datagram (no retransmission): it waits the whole window for its answer.
+            // A `tls://` upstream is only ever asked over TLS.
             let deadline = Instant::now() + LOOP_PROBE_WINDOW;
+            if upstream.is_tls() {
+                let ask = upstream.over_stream(&probe, &question, expire);
+                let _ = tokio::time::timeout(LOOP_PROBE_WINDOW, ask).await;
+                return;
+            }
             let targets = std::slice::from_ref(&upstream);
             let _ =
                 udp::exchange(targets, &probe, &question, deadline, LOOP_PROBE_WINDOW, &()).await;

@@ -14,8 +14,8 @@ use crate::dns::WireQuestion;
 /// An upstream connection and its place in the descriptor budget.
 #[derive(Debug)]
 pub(super) struct Conn {
-    stream: TcpStream,
-    _permit: Permit,
+    pub(super) stream: TcpStream,
+    pub(super) permit: Permit,
 }
 
 pub(super) async fn exchange(
@@ -43,7 +43,7 @@ pub(super) async fn exchange(
         })
 }
 
-async fn connect(addr: SocketAddr) -> Result<Conn, Failure> {
+pub(super) async fn connect(addr: SocketAddr) -> Result<Conn, Failure> {
     let permit = Permit::take()?;
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
@@ -56,10 +56,7 @@ async fn connect(addr: SocketAddr) -> Result<Conn, Failure> {
         .await
         .map_err(|e| classify("tcp connect", &e))?;
     let _ = stream.set_nodelay(true);
-    Ok(Conn {
-        stream,
-        _permit: permit,
-    })
+    Ok(Conn { stream, permit })
 }
 
 fn take_idle(upstream: &Upstream, expire: Duration) -> Option<Conn> {

@@ -12,6 +12,7 @@ mod corefile_differential;
 mod deploy;
 pub mod differential;
 mod dns64;
+mod dot;
 mod explain;
 mod faults;
 mod forward;

@@ -248,7 +248,7 @@ fn bind_takes_addresses_and_interfaces() {
 #[test]
 fn plugins_clusterdns_does_not_implement_are_named_with_their_line() {
     let c = conv(
-        ".:53 {\n  acl {\n    bogus\n  }\n  rewrite cname exact a. b.\n  federation cluster.local {\n    prod prod.example\n  }\n  whoami x\n  kubernetes cluster.local {\n    noendpoints\n    upstream\n    resyncperiod 30s\n  }\n  forward . 1.1.1.1 {\n    tls_servername x\n  }\n}\n",
+        ".:53 {\n  acl {\n    bogus\n  }\n  rewrite cname exact a. b.\n  federation cluster.local {\n    prod prod.example\n  }\n  whoami x\n  kubernetes cluster.local {\n    noendpoints\n    upstream\n    resyncperiod 30s\n  }\n  forward . 1.1.1.1 {\n    next NXDOMAIN\n  }\n}\n",
     );
     assert_eq!(
         issues(&c.untranslated),
@@ -258,7 +258,7 @@ fn plugins_clusterdns_does_not_implement_are_named_with_their_line() {
             "Corefile:6: federation: removed in CoreDNS 1.7 (it served kubefed DNS records); not implemented",
             "Corefile:9: whoami: takes no arguments (CoreDNS does not start with them)",
             "Corefile:11: kubernetes noendpoints: option not implemented or wrong arguments",
-            "Corefile:16: forward tls_servername: option not implemented or wrong arguments",
+            "Corefile:16: forward next: option not implemented or wrong arguments",
         ]
     );
     assert_eq!(
@@ -316,12 +316,12 @@ fn kubernetes_and_forward_take_their_zones_from_the_block() {
         strings(&v["server"][0]["kubernetes"]["zones"]),
         ["cluster.local"]
     );
-    let c = conv(".:53 {\n  kubernetes {\n  }\n  forward . tls://1.1.1.1\n}\n");
+    let c = conv(".:53 {\n  kubernetes {\n  }\n  forward . https://1.1.1.1\n}\n");
     assert_eq!(
         issues(&c.untranslated),
         [
             "Corefile:2: kubernetes: the root zone cannot be a cluster zone: name the cluster domain (kubernetes cluster.local …)",
-            "Corefile:4: forward: tls:// upstreams are not implemented: plain DNS only",
+            "Corefile:4: forward: https:// upstreams are not implemented: plain DNS and tls:// only",
         ]
     );
     let v = complete(".:53 {\n  forward Example.org. 1.1.1.1\n}\n");
@@ -533,5 +533,56 @@ fn transfer_converts_and_what_coredns_would_refuse() {
             "Corefile:16: transfer source: unknown option (CoreDNS 1.11 has only `to`)",
             "Corefile:21: transfer: needs a `to` line (as CoreDNS)",
         ]
+    );
+}
+
+#[test]
+fn forward_tls_upstreams_and_their_options_translate() {
+    let c = conv(
+        ".:53 {\n  forward . tls://10.0.0.1 tls://[fd00::1]:8853 {\n    tls_servername dns.example\n    tls cert.pem key.pem /etc/ca.pem\n  }\n}\n",
+    );
+    assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    let v = c.toml.parse::<toml::Table>().map(Value::Table).unwrap();
+    let forward = &v["server"][0]["forward"];
+    assert_eq!(
+        strings(&forward["to"]),
+        ["tls://10.0.0.1", "tls://[fd00::1]:8853"]
+    );
+    assert_eq!(forward["tls_servername"].as_str(), Some("dns.example"));
+    assert_eq!(forward["tls_cert"].as_str(), Some("cert.pem"));
+    assert_eq!(forward["tls_key"].as_str(), Some("key.pem"));
+    assert_eq!(forward["tls_ca"].as_str(), Some("/etc/ca.pem"));
+    let notes = issues(&c.notes);
+    assert!(
+        notes.iter().any(|n| n.starts_with(
+            "Corefile:4: forward tls: \"cert.pem\" is read from the config file's directory"
+        )),
+        "{notes:?}"
+    );
+    // One argument is the CA.
+    let c = conv(".:53 {\n  forward . tls://10.0.0.1 {\n    tls /etc/ca.pem\n  }\n}\n");
+    let v = c.toml.parse::<toml::Table>().map(Value::Table).unwrap();
+    assert_eq!(
+        v["server"][0]["forward"]["tls_ca"].as_str(),
+        Some("/etc/ca.pem")
+    );
+    assert!(v["server"][0]["forward"].get("tls_cert").is_none());
+    // Without a tls:// upstream CoreDNS uses none of it.
+    let c = conv(
+        ".:53 {\n  forward . 10.0.0.1 {\n    tls /etc/ca.pem\n    tls_servername x.example\n  }\n}\n",
+    );
+    assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    let v = valid(&c);
+    assert!(v["server"][0]["forward"].get("tls_ca").is_none());
+    assert!(v["server"][0]["forward"].get("tls_servername").is_none());
+    assert_eq!(
+        issues(&c.notes),
+        ["Corefile:2: forward tls: ignored, as by CoreDNS: no upstream is tls://"]
+    );
+    // Four arguments, as CoreDNS, are refused.
+    let c = conv(".:53 {\n  forward . tls://10.0.0.1 {\n    tls a b c d\n  }\n}\n");
+    assert_eq!(
+        issues(&c.untranslated),
+        ["Corefile:3: forward tls: option not implemented or wrong arguments"]
     );
 }
