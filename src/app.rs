@@ -441,6 +441,10 @@ async fn build_block(
         Some(h) => Some(tokio::task::spawn_blocking(move || Hosts::start(&h)).await?),
         None => None,
     };
+    let file_configs = server.file.clone();
+    let file =
+        tokio::task::spawn_blocking(move || crate::plugins::file::File::start(&file_configs))
+            .await??;
     let plugins = Plugins {
         log: server.log,
         chaos: server
@@ -460,6 +464,7 @@ async fn build_block(
         template: crate::plugins::template::Templates::configured(&server.template)?,
         hosts,
         kubernetes: cluster.clone(),
+        file,
         k8s_external: server.k8s_external.clone().map(Arc::new),
         forward: resolver.clone(),
         loops: Some(shared.loops.clone()),

@@ -14,9 +14,11 @@ use serde::Deserialize;
 pub mod acl;
 pub mod autopath;
 pub mod dns64;
+pub mod file;
 pub mod rewrite;
 mod template;
 pub use acl::{AclAction, AclConfig, AclRule};
+pub use file::FileConfig;
 pub use template::TemplateConfig;
 
 /// A configuration error: the file, the key (dotted path, `server[0].listen[1]`) and the problem.
@@ -98,6 +100,8 @@ pub struct ServerConfig {
     pub template: Vec<TemplateConfig>,
     /// AAAA records synthesized from A records (CoreDNS `dns64`).
     pub dns64: Option<dns64::Dns64Config>,
+    /// `[[server.file]]`: zones from zone files (CoreDNS `file`).
+    pub file: Vec<FileConfig>,
 }
 
 /// `[server.k8s_external]`: Services' external addresses under zones of their own (CoreDNS
@@ -394,6 +398,8 @@ struct RawServer {
     #[serde(default)]
     template: Vec<template::RawTemplate>,
     dns64: Option<dns64::RawDns64>,
+    #[serde(default)]
+    file: Vec<file::RawFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -767,6 +773,9 @@ impl RawServer {
             .dns64
             .map(|d| d.validate(&format!("{key}.dns64")))
             .transpose()?;
+        let file = (self.file.into_iter().enumerate())
+            .map(|(i, f)| f.validate(&format!("{key}.file[{i}]"), base, &zones))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ServerConfig {
             listen,
             loadbalance: self.loadbalance,
@@ -810,6 +819,7 @@ impl RawServer {
             k8s_external,
             template,
             dns64,
+            file,
         })
     }
 }
