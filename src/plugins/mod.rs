@@ -438,6 +438,7 @@ mod tests {
             ),
             hosts: None,
             kubernetes: None,
+            file: None,
             k8s_external: None,
             forward: Some(resolver),
             loops: Some(Arc::default()),
