@@ -13,6 +13,7 @@ mod deploy;
 pub mod differential;
 mod dns64;
 mod faults;
+mod file;
 mod forward;
 mod harness;
 mod hosts;
