@@ -11,7 +11,7 @@
 //!    └► server::handler::Router picks the block (most specific zone)
 //!       └► plugins::Pipeline, the block's stages in CoreDNS's plugin.cfg order:
 //!            log → dns64 → acl → any → chaos → loadbalance → [cache] → rewrite → autopath
-//!            → minimal → template → hosts → k8s_external → kubernetes → loop → forward
+//!            → minimal → template → hosts → k8s_external → kubernetes → file → loop → forward
 //!            → whoami (kubernetes: zone::lookup, pure; k8s_external: Services' external
 //!            addresses from the same index; forward: cache, then forward::Forwarder)
 //!       └► dns::writer (EDNS, compression, truncation) ─► the socket
@@ -40,7 +40,7 @@
 //! - [`dns`]: the wire format, once: constants, the parsed request, bare replies, query
 //!   building, label walking, the response writer.
 //! - [`plugins`]: the request pipeline and one module per stage (`acl`, `any`, `minimal`,
-//!   `whoami` among them; `template` renders its records from a Go-template subset and reads
+//!   `whoami` among them; `file` serves zone files (`plugins/file/{parse,zone}.rs`); `template` renders its records from a Go-template subset and reads
 //!   them with hickory-proto's zone-text parsers; `dns64` asks the A question of the whole
 //!   server again through `server::handler`).
 //! - [`server`]: sockets (UDP batches, TCP), routing to a block, rate limiting.

@@ -8,7 +8,11 @@ use super::grammar::Directive;
 /// The table, or `None` (refused) for what clusterdns does not translate.
 pub fn file(d: &Directive, out: &mut Out) -> Option<Table> {
     let Some((path, zones)) = d.args.split_first() else {
-        out.refuse(&d.loc, "file", "needs a zone file (CoreDNS does not start without one)");
+        out.refuse(
+            &d.loc,
+            "file",
+            "needs a zone file (CoreDNS does not start without one)",
+        );
         return None;
     };
     let mut table = Table::new();
@@ -30,7 +34,11 @@ pub fn file(d: &Directive, out: &mut Out) -> Option<Table> {
             // Ignored by CoreDNS 1.11 ("remove soon").
             ("upstream", _) => out.note(&option.loc, &subject, "ignored, as CoreDNS ignores it"),
             _ => {
-                out.refuse(&option.loc, &subject, "unknown option (CoreDNS 1.11 does not start)");
+                out.refuse(
+                    &option.loc,
+                    &subject,
+                    "unknown option (CoreDNS 1.11 does not start)",
+                );
                 return None;
             }
         }

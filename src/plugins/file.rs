@@ -115,12 +115,7 @@ impl Held {
 }
 
 impl zone::Zones for Held {
-    fn lookup_any<'z>(
-        &'z self,
-        qname: &str,
-        qtype: u16,
-        depth: usize,
-    ) -> Option<zone::Reply<'z>> {
+    fn lookup_any<'z>(&'z self, qname: &str, qtype: u16, depth: usize) -> Option<zone::Reply<'z>> {
         let zone = (self.0.iter())
             .filter(|z| in_zone(qname, z.origin()))
             .max_by_key(|z| z.origin().len())?;
@@ -165,9 +160,7 @@ impl Source {
     fn first(config: &FileConfig, origin: &str) -> anyhow::Result<Source> {
         let zone = match read_zone(&config.path, origin, None) {
             Ok(records) => Some(Arc::new(build(&config.path, origin, records)?)),
-            Err(ReadError::Bad(why))
-                if !config.reload.is_zero() && !config.path.exists() =>
-            {
+            Err(ReadError::Bad(why)) if !config.reload.is_zero() && !config.path.exists() => {
                 tracing::warn!(error = %why, "file: cannot read the zone file; trying again at each reload");
                 None
             }
@@ -196,7 +189,9 @@ impl Source {
                 ReadError::Bad(why) => Some(why),
                 ReadError::Unchanged => None,
             })
-            .and_then(|records| build(&self.path, &self.origin, records).map_err(|e| Some(e.to_string())));
+            .and_then(|records| {
+                build(&self.path, &self.origin, records).map_err(|e| Some(e.to_string()))
+            });
         match zone {
             Ok(zone) => {
                 loaded(&self.path, &zone);
@@ -222,7 +217,7 @@ fn loaded(path: &Path, zone: &Zone) {
         file = %path.display(),
         zone = zone.origin(),
         serial = zone.serial,
-        names = zone.len(),
+        names = zone.names(),
         "file: zone loaded"
     );
 }

@@ -173,7 +173,10 @@ fn a_zone_file_is_answered_as_coredns_answers_it() {
     // What the comparison stands on.
     let referral = ask(both.ours.addr, "deep.x.sub.example.org", RecordType::A);
     assert!(!referral.aa && referral.answer.is_empty());
-    assert_eq!(referral.additional, ["ns.sub.example.org. 300 IN A 192.0.2.99"]);
+    assert_eq!(
+        referral.additional,
+        ["ns.sub.example.org. 300 IN A 192.0.2.99"]
+    );
     let out = ask(both.ours.addr, "out.example.org", RecordType::A);
     assert_eq!(
         out.answer,
@@ -208,12 +211,17 @@ fn an_edit_with_a_new_serial_is_taken_and_a_broken_one_keeps_the_zone() {
     within(Duration::from_secs(15), "both take the new serial", || {
         web(both.coredns.addr) == new && web(both.ours.addr) == new
     });
-    let broken = zone(2024010103, "192.0.2.82").replace("sip IN A 192.0.2.60", "sip IN A 300.1.1.1");
+    let broken =
+        zone(2024010103, "192.0.2.82").replace("sip IN A 192.0.2.60", "sip IN A 300.1.1.1");
     std::fs::write(&both.zone_file, broken).unwrap();
     within(Duration::from_secs(15), "the error is logged", || {
         both.ours.stderr().contains("does not load")
     });
-    assert!(both.ours.stderr().contains("db.example.org:"), "{}", both.ours.stderr());
+    assert!(
+        both.ours.stderr().contains("db.example.org:"),
+        "{}",
+        both.ours.stderr()
+    );
     assert_eq!(web(both.ours.addr), new, "the zone last read is served");
     // CoreDNS 1.11 takes the records before the broken line (a README difference).
     let partial = ["web.example.org. 300 IN A 192.0.2.82"];

@@ -88,7 +88,8 @@ struct Entry {
 
 impl Reader {
     fn file(&mut self, path: &Path, origin: &str, depth: usize) -> Result<(), ReadError> {
-        let at = |line: usize, why: &str| ReadError::Bad(format!("{}:{line}: {why}", path.display()));
+        let at =
+            |line: usize, why: &str| ReadError::Bad(format!("{}:{line}: {why}", path.display()));
         let text = std::fs::read_to_string(path)
             .map_err(|e| ReadError::Bad(format!("{}: {e}", path.display())))?;
         let entries = entries(&text).map_err(|(line, why)| at(line, &why))?;
@@ -122,7 +123,8 @@ impl Reader {
         match e.words[0].to_ascii_uppercase().as_str() {
             "$ORIGIN" if args.len() == 1 => *origin = name_in(&args[0], origin).map_err(bad)?,
             "$TTL" if args.len() == 1 => {
-                let ttl = parse_ttl(&args[0]).map_err(|_| bad(format!("bad $TTL {:?}", args[0])))?;
+                let ttl =
+                    parse_ttl(&args[0]).map_err(|_| bad(format!("bad $TTL {:?}", args[0])))?;
                 self.default_ttl = Some((ttl, true));
             }
             "$INCLUDE" if (1..=2).contains(&args.len()) => {
@@ -170,7 +172,8 @@ impl Reader {
             {
                 class = Some(c);
             } else {
-                break RecordType::from_str(&upper).map_err(|_| format!("unknown type {word:?}"))?;
+                break RecordType::from_str(&upper)
+                    .map_err(|_| format!("unknown type {word:?}"))?;
             }
         };
         let ttl = self.ttl(ttl);
@@ -286,8 +289,8 @@ fn rdata(
         }
         *word = name;
     }
-    let data = RData::try_from_str(rtype, &owned.join(" "))
-        .map_err(|e| format!("{rtype} data: {e}"))?;
+    let data =
+        RData::try_from_str(rtype, &owned.join(" ")).map_err(|e| format!("{rtype} data: {e}"))?;
     let target = match rtype {
         RecordType::CNAME | RecordType::NS => Some(owned[0].clone()),
         RecordType::MX => Some(owned[1].clone()),
@@ -342,16 +345,16 @@ fn entries(text: &str) -> Result<Vec<Entry>, (usize, String)> {
             }
             '\n' if quoted => return Err((line, "a quoted string runs past the line".into())),
             _ if quoted => word.push(c),
-            ';' => {
-                while chars.next_if(|n| *n != '\n').is_some() {}
-            }
+            ';' => while chars.next_if(|n| *n != '\n').is_some() {},
             '(' => {
                 end_word(&mut word, &mut entry, line);
                 depth += 1;
             }
             ')' => {
                 end_word(&mut word, &mut entry, line);
-                depth = depth.checked_sub(1).ok_or((line, "a ')' without '('".into()))?;
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or((line, "a ')' without '('".into()))?;
             }
             '\n' => {
                 end_word(&mut word, &mut entry, line);
@@ -405,7 +408,10 @@ mod tests {
              mx MX 10 Mail\ntxt TXT \"a ; b\" c\n",
         )
         .unwrap();
-        let owners: Vec<_> = records.iter().map(|r| (r.owner.as_str(), r.rtype, r.ttl)).collect();
+        let owners: Vec<_> = records
+            .iter()
+            .map(|r| (r.owner.as_str(), r.rtype, r.ttl))
+            .collect();
         assert_eq!(
             owners,
             [

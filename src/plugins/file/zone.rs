@@ -122,10 +122,12 @@ impl Zone {
                 }
                 continue;
             }
-            let node = names.entry(r.owner.as_str().into()).or_insert_with(|| Node {
-                wire: wire(&r.owner),
-                records: Vec::new(),
-            });
+            let node = names
+                .entry(r.owner.as_str().into())
+                .or_insert_with(|| Node {
+                    wire: wire(&r.owner),
+                    records: Vec::new(),
+                });
             if !node.records.iter().any(|n| same(n, &rec)) {
                 node.records.push(rec);
             }
@@ -148,7 +150,7 @@ impl Zone {
     }
 
     /// Names with records (the apex's SOA and NS aside).
-    pub fn len(&self) -> usize {
+    pub fn names(&self) -> usize {
         self.names.len()
     }
 
@@ -197,14 +199,24 @@ impl Zone {
             let mut reply = Reply::new(Outcome::Delegation);
             let ns: Vec<&Rec> = node.of(rtype::NS).collect();
             reply.sections[2] = self.glue_of(name, ns.iter().copied());
-            reply.sections[1] = ns.into_iter().map(|r| (Cow::Borrowed(&*node.wire), r)).collect();
+            reply.sections[1] = ns
+                .into_iter()
+                .map(|r| (Cow::Borrowed(&*node.wire), r))
+                .collect();
             return reply;
         }
         if let Some((_, node)) = found {
             return self.at_node(zones, Cow::Borrowed(&node.wire), node, qtype, depth, true);
         }
         if let Some(node) = wild {
-            return self.at_node(zones, Cow::Owned(wire(qname).into()), node, qtype, depth, false);
+            return self.at_node(
+                zones,
+                Cow::Owned(wire(qname).into()),
+                node,
+                qtype,
+                depth,
+                false,
+            );
         }
         let outcome = if self.parents.contains(qname) {
             Outcome::Success
