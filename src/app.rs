@@ -486,6 +486,10 @@ async fn build_block(
         Some(h) => Some(tokio::task::spawn_blocking(move || Hosts::start(&h)).await?),
         None => None,
     };
+    let file_configs = server.file.clone();
+    let file =
+        tokio::task::spawn_blocking(move || crate::plugins::file::File::start(&file_configs))
+            .await??;
     let plugins = Plugins {
         log: server.log,
         chaos: server
@@ -505,6 +509,7 @@ async fn build_block(
         template: crate::plugins::template::Templates::configured(&server.template)?,
         hosts,
         kubernetes: cluster.clone(),
+        file,
         k8s_external: server.k8s_external.clone().map(Arc::new),
         transfer: server.transfer.clone().map(Arc::new),
         forward: resolver.clone(),

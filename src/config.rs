@@ -14,10 +14,12 @@ use serde::Deserialize;
 pub mod acl;
 pub mod autopath;
 pub mod dns64;
+pub mod file;
 pub mod rewrite;
 mod template;
 pub mod transfer;
 pub use acl::{AclAction, AclConfig, AclRule};
+pub use file::FileConfig;
 pub use template::TemplateConfig;
 
 /// A configuration error: the file, the key (dotted path, `server[0].listen[1]`) and the problem.
@@ -101,6 +103,8 @@ pub struct ServerConfig {
     pub dns64: Option<dns64::Dns64Config>,
     /// Zone transfers of the cluster zone (CoreDNS `transfer`).
     pub transfer: Option<transfer::TransferConfig>,
+    /// `[[server.file]]`: zones from zone files (CoreDNS `file`).
+    pub file: Vec<FileConfig>,
 }
 
 /// `[server.k8s_external]`: Services' external addresses under zones of their own (CoreDNS
@@ -415,6 +419,8 @@ struct RawServer {
     template: Vec<template::RawTemplate>,
     dns64: Option<dns64::RawDns64>,
     transfer: Option<transfer::RawTransfer>,
+    #[serde(default)]
+    file: Vec<file::RawFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -796,6 +802,9 @@ impl RawServer {
             .transfer
             .map(|t| t.validate(&format!("{key}.transfer"), &zones, kubernetes.is_some()))
             .transpose()?;
+        let file = (self.file.into_iter().enumerate())
+            .map(|(i, f)| f.validate(&format!("{key}.file[{i}]"), base, &zones))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ServerConfig {
             listen,
             loadbalance: self.loadbalance,
@@ -840,6 +849,7 @@ impl RawServer {
             template,
             dns64,
             transfer,
+            file,
         })
     }
 }

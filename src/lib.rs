@@ -11,9 +11,10 @@
 //!    └► server::handler::Router picks the block (most specific zone)
 //!       └► plugins::Pipeline, the block's stages in CoreDNS's plugin.cfg order:
 //!            log → dns64 → acl → any → chaos → loadbalance → [cache] → rewrite → autopath
-//!            → minimal → template → transfer → hosts → k8s_external → kubernetes → loop
-//!            → forward → whoami (kubernetes: zone::lookup, pure; k8s_external: Services'
-//!            external addresses from the same index; forward: cache, then forward::Forwarder)
+//!            → minimal → template → transfer → hosts → k8s_external → kubernetes → file
+//!            → loop → forward → whoami (kubernetes: zone::lookup, pure; k8s_external:
+//!            Services' external addresses from the same index; forward: cache, then
+//!            forward::Forwarder)
 //!       └► dns::writer (EDNS, compression, truncation) ─► the socket (a zone transfer:
 //!          several messages, written in order on the TCP connection)
 //! ```
@@ -43,7 +44,7 @@
 //! - [`dns`]: the wire format, once: constants, the parsed request, bare replies, query
 //!   building, label walking, the response writer.
 //! - [`plugins`]: the request pipeline and one module per stage (`acl`, `any`, `minimal`,
-//!   `whoami` among them; `template` renders its records from a Go-template subset and reads
+//!   `whoami` among them; `file` serves zone files (`plugins/file/{parse,zone}.rs`); `template` renders its records from a Go-template subset and reads
 //!   them with hickory-proto's zone-text parsers; `dns64` asks the A question of the whole
 //!   server again through `server::handler`; `transfer` answers AXFR/IXFR).
 //! - [`server`]: sockets (UDP batches, TCP), routing to a block (`handler`: the walks of the

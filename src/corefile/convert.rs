@@ -101,6 +101,8 @@ struct Plan {
     k8s_external: Option<Table>,
     /// `template` directives, in order, as `[[server.template]]`.
     templates: Vec<Table>,
+    /// One table per `file` directive, in order.
+    files: Vec<Table>,
     dns64: Option<Table>,
     transfer: Option<Table>,
 }
@@ -272,6 +274,10 @@ fn server_table(plan: &Plan, ports: &[u16], zones: &[String], o: Options) -> Tab
     if let Some(e) = &plan.k8s_external {
         t.insert("k8s_external".into(), Value::Table(e.clone()));
     }
+    if !plan.files.is_empty() {
+        let list = plan.files.iter().cloned().map(Value::Table).collect();
+        t.insert("file".into(), Value::Array(list));
+    }
     if !plan.templates.is_empty() {
         let list = plan.templates.iter().cloned().map(Value::Table).collect();
         t.insert("template".into(), Value::Array(list));
@@ -309,6 +315,7 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
             }
             "k8s_external" => plan.k8s_external = plugins::k8s_external(d, zones, out),
             "template" => plan.templates.extend(super::template::template(d, out)),
+            "file" => plan.files.extend(super::file::file(d, out)),
             "dns64" if plan.dns64.is_some() => {
                 out.refuse(&d.loc, &d.name, "given twice in one server block");
             }

@@ -12,6 +12,7 @@ mod acl;
 mod autopath;
 pub mod convert;
 mod dns64;
+mod file;
 pub mod grammar;
 mod lexer;
 mod nodelocal;

@@ -38,6 +38,7 @@ pub mod rtype {
     pub const CNAME: u16 = 5;
     pub const SOA: u16 = 6;
     pub const PTR: u16 = 12;
+    pub const MX: u16 = 15;
     pub const HINFO: u16 = 13;
     pub const TXT: u16 = 16;
     pub const AAAA: u16 = 28;

@@ -61,6 +61,7 @@ pub enum Plugin {
     Hosts = 6,
     K8sExternal = 7,
     Template = 8,
+    File = 9,
 }
 const PLUGINS: &[&str] = &[
     "",
@@ -72,6 +73,7 @@ const PLUGINS: &[&str] = &[
     "hosts",
     "k8s_external",
     "template",
+    "file",
 ];
 
 impl Plugin {

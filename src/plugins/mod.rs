@@ -13,6 +13,7 @@ pub mod autopath;
 pub mod cache;
 pub mod chaos;
 pub mod dns64;
+pub mod file;
 pub mod forward;
 pub mod hosts;
 pub mod k8s_external;
@@ -54,6 +55,7 @@ pub const ORDER: &[&str] = &[
     "hosts",
     "k8s_external",
     "kubernetes",
+    "file",
     "loop",
     "forward",
     "whoami",
@@ -76,6 +78,7 @@ pub enum Stage {
     Hosts(hosts::Hosts),
     K8sExternal(k8s_external::K8sExternal),
     Kubernetes(kubernetes::Kubernetes),
+    File(file::File),
     Loop(Arc<LoopProbes>),
     Forward(forward::Forward),
     Whoami(whoami::Whoami),
@@ -99,6 +102,7 @@ impl Stage {
             Stage::Hosts(_) => "hosts",
             Stage::K8sExternal(_) => "k8s_external",
             Stage::Kubernetes(_) => "kubernetes",
+            Stage::File(_) => "file",
             Stage::Loop(_) => "loop",
             Stage::Forward(_) => "forward",
             Stage::Whoami(_) => "whoami",
@@ -117,6 +121,8 @@ pub struct Plugins {
     pub template: Option<template::Templates>,
     pub hosts: Option<hosts::Hosts>,
     pub kubernetes: Option<ClusterZone>,
+    /// Zones from zone files (CoreDNS `file`).
+    pub file: Option<file::File>,
     /// Served from the `kubernetes` zone's index; ignored without one.
     pub k8s_external: Option<Arc<crate::config::K8sExternalConfig>>,
     /// Transfers of the `kubernetes` zone; ignored without one.
@@ -144,6 +150,9 @@ pub enum Flow {
     /// says), `counts` of them in the answer, authority and additional sections, written as an
     /// authoritative answer with this rcode.
     Sections { rcode: u16, counts: [u16; 3] },
+    /// As [`Flow::Sections`], NOERROR and not authoritative: a referral (`file` below a
+    /// delegation).
+    Referral { counts: [u16; 3] },
     /// The whole response is in the writer's buffer (a cache hit).
     Written,
     /// `answers` records already encoded in [`Work::encoded`] (owners pointing at the
@@ -250,6 +259,9 @@ impl Pipeline {
         }
         if let Some(zone) = plugins.kubernetes {
             stages.push(Stage::Kubernetes(kubernetes::Kubernetes { zone }));
+        }
+        if let Some(f) = plugins.file {
+            stages.push(Stage::File(f));
         }
         if let Some(resolver) = plugins.forward {
             if let Some(loops) = plugins.loops {
@@ -382,6 +394,7 @@ impl Pipeline {
                 Stage::Hosts(h) => h.handle(request, qname, work, report),
                 Stage::K8sExternal(e) => e.handle(request, qname, work, report),
                 Stage::Kubernetes(k) => k.handle(request, qname, work, report),
+                Stage::File(f) => f.handle(request, qname, work, report),
                 Stage::Loop(probes) => loop_detect::handle(probes, request, qname, report),
                 Stage::Forward(f) => f.handle(request, qname, work, report),
                 Stage::Whoami(w) => w.handle(request, qname, work),
@@ -460,6 +473,7 @@ mod tests {
             ),
             hosts: None,
             kubernetes: None,
+            file: None,
             k8s_external: None,
             transfer: None,
             forward: Some(resolver),

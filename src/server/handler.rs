@@ -191,6 +191,10 @@ impl Router {
                 };
                 return self.templated(request, flags, counts, work);
             }
+            Flow::Referral { counts } => {
+                let flags = Flags { rcode: 0, ..flags };
+                return self.templated(request, flags, counts, work);
+            }
             Flow::Pending(pending) => return Handled::Pending(pending),
             Flow::Rcode(rcode) => return bare(request, Flags { rcode, ..flags }, work),
             // Never here: a rewritten question is resumed, a search walked, before an answer

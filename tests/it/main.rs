@@ -15,6 +15,7 @@ mod dns64;
 mod dot;
 mod explain;
 mod faults;
+mod file;
 mod forward;
 mod harness;
 mod hosts;
