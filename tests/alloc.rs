@@ -346,22 +346,30 @@ fn answer_without_allocating(
     for r in requests {
         answer(r, &mut scratch);
     }
-    let mut written = 0;
-    let region = Region::new(GLOBAL);
-    for _ in 0..100 {
-        for r in requests {
-            written += answer(r, &mut scratch);
+    // The counts are process-wide and the test harness's own thread may print another test's
+    // result meanwhile (an allocation or two): an allocation on the path shows in every one
+    // of three tries (100 rounds each), the harness's in one at most.
+    let mut tries = Vec::new();
+    for _ in 0..3 {
+        let mut written = 0;
+        let region = Region::new(GLOBAL);
+        for _ in 0..100 {
+            for r in requests {
+                written += answer(r, &mut scratch);
+            }
         }
+        let stats = region.change();
+        assert!(
+            written > 100 * requests.len() * 40,
+            "bytes written: {written}"
+        );
+        if (stats.allocations, stats.reallocations) == (0, 0) {
+            return;
+        }
+        tries.push(stats);
     }
-    let stats = region.change();
-    assert!(
-        written > 100 * requests.len() * 40,
-        "bytes written: {written}"
-    );
-    assert_eq!(
-        (stats.allocations, stats.reallocations),
-        (0, 0),
-        "allocations during {} requests: {stats:?}",
+    panic!(
+        "allocations during each of 3 × {} requests: {tries:?}",
         100 * requests.len()
     );
 }
