@@ -291,8 +291,7 @@ fn one_line(e: &regex::Error) -> String {
     e.to_string()
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('^'))
-        .last()
+        .rfind(|l| !l.is_empty() && !l.starts_with('^'))
         .unwrap_or_default()
         .to_owned()
 }

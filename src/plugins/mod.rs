@@ -5,7 +5,8 @@
 //! [`Flow::Written`], [`Flow::Pending`]) or passes on ([`Flow::Next`]). Stages before the one
 //! that answered see its records on the way back ([`Pipeline::run`]), as CoreDNS plugins see
 //! what the next ones wrote. A plugin that is not configured is not in the list, so it costs
-//! nothing.
+//! nothing. `rewrite` answers [`Flow::Rewritten`]: the caller resumes the stages after it with
+//! the new question ([`Pipeline::resume`]).
 
 pub mod cache;
 pub mod chaos;
@@ -218,7 +219,7 @@ impl Pipeline {
                 Stage::Log(classes) => log::handle(*classes, report),
                 Stage::Chaos(c) => c.handle(request, qname, work, report),
                 Stage::LoadBalance => Flow::Next,
-                Stage::Rewrite(r) => match r.handle(request, work) {
+                Stage::Rewrite(r) => match r.handle(request, qname, work) {
                     Flow::Rewritten(mut rewritten) => {
                         rewritten.resume = i + 1;
                         Flow::Rewritten(rewritten)

@@ -89,9 +89,8 @@ impl Rewrite {
         }
     }
 
-    pub fn handle(&self, request: &Request<'_>, work: &mut Work) -> Flow {
-        let labels = crate::dns::name::plain_labels(request.question, 0);
-        name::presentation(labels, true, &mut work.rewrite_name);
+    pub fn handle(&self, request: &Request<'_>, qname: &str, work: &mut Work) -> Flow {
+        name::question(request.question, qname, &mut work.rewrite_name);
         match apply(
             &self.rules,
             &work.rewrite_name,
