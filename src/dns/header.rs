@@ -33,6 +33,7 @@ impl Flags {
 }
 
 /// Writes the 12 header bytes into `out[..12]`; `counts` are QD, AN, NS, AR.
+#[inline]
 pub fn put_header(out: &mut [u8], flags: &Flags, counts: [usize; 4]) {
     let mut b2 = flag::QR | ((flags.opcode & 0x0f) << 3);
     for (set, bit) in [

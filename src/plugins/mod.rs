@@ -101,9 +101,10 @@ pub enum Flow {
     Encoded { rcode: u16, answers: usize },
     /// The answer waits for an upstream.
     Pending(Box<Pending>),
-    /// `rewrite` changed the question: the stages after it answer the new one (see
-    /// [`rewrite::Rewritten`]), and the answer is turned back for the client.
-    Rewritten(Box<rewrite::Rewritten>),
+    /// `rewrite` changed the question ([`Work::rewritten`]): the stages from `resume` on answer
+    /// the new one, and the answer is turned back for the client. (The rewrite waits in
+    /// [`Work`] so that `Flow` stays cheap to drop on the cluster-name path.)
+    Rewritten { resume: usize },
 }
 
 /// How the records in [`Work::answer`] are written.
@@ -125,6 +126,8 @@ pub struct Work {
     pub writer: MessageWriter,
     /// The question name as `rewrite` matches it.
     rewrite_name: String,
+    /// What `rewrite` did, for the caller of [`Flow::Rewritten`].
+    pub rewritten: Option<rewrite::Rewritten>,
     /// Turns the address records of successive answers (loadbalance).
     rotation: usize,
 }
@@ -220,10 +223,7 @@ impl Pipeline {
                 Stage::Chaos(c) => c.handle(request, qname, work, report),
                 Stage::LoadBalance => Flow::Next,
                 Stage::Rewrite(r) => match r.handle(request, qname, work) {
-                    Flow::Rewritten(mut rewritten) => {
-                        rewritten.resume = i + 1;
-                        Flow::Rewritten(rewritten)
-                    }
+                    Flow::Rewritten { .. } => Flow::Rewritten { resume: i + 1 },
                     other => other,
                 },
                 Stage::Hosts(h) => h.handle(request, qname, work, report),

@@ -40,11 +40,9 @@ pub struct Rewrite {
     rules: Arc<[RewriteRule]>,
 }
 
-/// A question the rules changed, for the stages after `resume`.
+/// A question the rules changed, for the stages after `rewrite`.
 #[derive(Debug)]
 pub struct Rewritten {
-    /// The index of the stage after `rewrite`.
-    pub resume: usize,
     /// The request as the later stages see it; `None` when only the answer is changed (a
     /// `ttl` rule) and the client's request goes on as it is.
     pub message: Option<Vec<u8>>,
@@ -102,11 +100,14 @@ impl Rewrite {
                 tracing::debug!(name = %work.rewrite_name, "rewrite: the new name is no domain name");
                 Flow::Rcode(u16::from(rcode::SERVFAIL))
             }
-            Outcome::Applied(applied) => Flow::Rewritten(Box::new(Rewritten {
-                resume: 0,
-                message: inner_message(request, &applied),
-                revert: Revert::new(self.rules.clone(), applied.steps, request.client()),
-            })),
+            Outcome::Applied(applied) => {
+                work.rewritten = Some(Rewritten {
+                    message: inner_message(request, &applied),
+                    revert: Revert::new(self.rules.clone(), applied.steps, request.client()),
+                });
+                // The pipeline fills in where to resume.
+                Flow::Rewritten { resume: 0 }
+            }
         }
     }
 }
