@@ -6,6 +6,9 @@
 //! - `router::handle/*`: the whole handler path (`Router::handle`): parse the request bytes,
 //!   route to the block, look up, write the response; `udp_clusterip_a_three_templates` with
 //!   three `template`s configured in front of the cluster zone.
+//! - `rewrite/*`: the same path for a ClusterIP name in a block without `rewrite`, with rules
+//!   the name does not match (exact and suffix; and Gardener's regex), and through an `exact`
+//!   rule that rewrites another name onto it (the answer decoded, turned back, re-encoded).
 //!
 //! ```sh
 //! CARGO_TARGET_DIR=/tmp/bench-target cargo bench --bench lookup -- --warm-up-time 1 --measurement-time 3
@@ -517,6 +520,101 @@ fn bench_router_with_templates(c: &mut Criterion) {
     group.finish();
 }
 
+/// Rules as TOML tables: exact and suffix rules no cluster name matches, then (`regex`)
+/// Gardener's search-path rule, then (`onto`) an `exact` rule from `alias.example.com`.
+fn rewrite_rules(regex: bool, onto: Option<&str>) -> clusterdns::plugins::rewrite::Rewrite {
+    let mut text = String::from(
+        r#"[[server]]
+[[server.rewrite]]
+field = "name"
+from = "db.example.com"
+to = "postgres.data.svc.cluster.local"
+[[server.rewrite]]
+field = "name"
+match = "suffix"
+from = ".corp.example"
+to = ".svc.cluster.local"
+answer_auto = true
+"#,
+    );
+    if regex {
+        text.push_str(
+            r#"[[server.rewrite]]
+field = "name"
+match = "regex"
+from = '(^(?:[^\.]+\.)+)svc\.cluster\.local\.svc\.cluster\.local'
+to = "{1}svc.cluster.local"
+answer_name = [{ from = '(^(?:[^\.]+\.)+)svc\.cluster\.local', to = "{1}svc.cluster.local.svc.cluster.local" }]
+"#,
+        );
+    }
+    if let Some(target) = onto {
+        text.push_str(&format!(
+            "[[server.rewrite]]\nfield = \"name\"\nfrom = \"alias.example.com\"\nto = \"{target}\"\n"
+        ));
+    }
+    let config = clusterdns::config::Config::parse(&text, std::path::Path::new("bench.toml"))
+        .expect("valid rules");
+    clusterdns::plugins::rewrite::Rewrite::new(config.servers[0].rewrite.clone())
+}
+
+fn bench_rewrite(c: &mut Criterion) {
+    let zone = cluster_zone();
+    let zones = vec![String::new()];
+    let metrics = Arc::new(DnsMetrics::new("dns://127.0.0.1:53".into(), &zones));
+    let case = cases().into_iter().find(|c| c.id == "clusterip_a").unwrap();
+    let router = |rewrite| {
+        let plugins = Plugins {
+            kubernetes: Some(zone.clone()),
+            rewrite,
+            ..Plugins::default()
+        };
+        Router::new(vec![Block::new(zones.clone(), plugins)], metrics.clone())
+    };
+    let plain = router(None);
+    let two = router(Some(rewrite_rules(false, None)));
+    let three = router(Some(rewrite_rules(true, None)));
+    let onto = router(Some(rewrite_rules(false, Some(&case.qname))));
+    let name = request(&case.qname, u16::from(case.qtype));
+    let alias = request("alias.example.com", u16::from(case.qtype));
+    let mut scratch = Scratch::default();
+    let mut report = QueryReport::default();
+    let mut group = c.benchmark_group("rewrite");
+    for (id, router, bytes) in [
+        ("clusterip_a_no_rules", &plain, &name),
+        ("clusterip_a_2_rules_unmatched_exact_suffix", &two, &name),
+        (
+            "clusterip_a_3_rules_unmatched_exact_suffix_regex",
+            &three,
+            &name,
+        ),
+        ("clusterip_a_rewritten_exact", &onto, &alias),
+    ] {
+        match router.handle(bytes, Transport::Udp, PEER, &mut scratch, &mut report) {
+            Handled::Reply(r) => {
+                let ancount = u16::from_be_bytes([r[6], r[7]]);
+                assert_eq!((r[3] & 0x0f, ancount), (0, 1), "{id}: NOERROR, one answer");
+            }
+            _ => panic!("{id}: answered on the spot"),
+        }
+        group.bench_function(id, |b| {
+            b.iter(|| {
+                match router.handle(
+                    black_box(bytes),
+                    Transport::Udp,
+                    PEER,
+                    &mut scratch,
+                    &mut report,
+                ) {
+                    Handled::Reply(r) => black_box(r.len()),
+                    _ => unreachable!(),
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
 /// Services and endpoints of the large cluster the apply benchmark changes one Service in.
 const BIG_SERVICES: usize = 10_000;
 const BIG_ENDPOINTS: usize = 10;
@@ -614,6 +712,7 @@ criterion_group!(
     bench_router,
     bench_router_acl,
     bench_router_with_templates,
+    bench_rewrite,
     bench_apply
 );
 criterion_main!(benches);

@@ -24,7 +24,9 @@
 //! replies alike). `acl`, `autopath`, `dns64`, `template` and `whoami` read the client's address
 //! (`Request::peer`). `cache` wraps `forward` only: cluster answers never enter it. A plugin
 //! that is not configured is not in the list and costs nothing; the cluster-name path allocates
-//! nothing (`tests/alloc.rs`).
+//! nothing (`tests/alloc.rs`). `rewrite` hands the stages after it a new question (the handler
+//! resumes the pipeline with it) and turns their answer back for the client, also when it
+//! comes later from an upstream.
 //!
 //! # Modules
 //!
@@ -32,7 +34,8 @@
 //!   tuning.
 //! - [`app`]: wiring: config → sources → indexes → blocks → listeners; reload keeps what did
 //!   not change.
-//! - [`config`]: the TOML file, validated into typed values; errors name file and key.
+//! - [`config`]: the TOML file, validated into typed values; errors name file and key
+//!   (`config::rewrite`: the rewrite rules, regexes compiled once).
 //! - [`corefile`]: the Corefile grammar (imports, snippets, env), node-local placeholders and
 //!   the conversion to TOML, for `--corefile` (in memory, at every reload) and
 //!   `convert-corefile`.
@@ -44,9 +47,11 @@
 //! - [`dns`]: the wire format, once: constants, the parsed request, bare replies, query
 //!   building, label walking, the response writer.
 //! - [`plugins`]: the request pipeline and one module per stage (`acl`, `any`, `minimal`,
-//!   `whoami` among them; `file` serves zone files (`plugins/file/{parse,zone}.rs`); `template` renders its records from a Go-template subset and reads
-//!   them with hickory-proto's zone-text parsers; `dns64` asks the A question of the whole
-//!   server again through `server::handler`; `transfer` answers AXFR/IXFR).
+//!   `whoami` among them; `rewrite`: rules, the rewritten request, the answer turned back;
+//!   `file` serves zone files (`plugins/file/{parse,zone}.rs`); `template` renders its records
+//!   from a Go-template subset and reads them with hickory-proto's zone-text parsers; `dns64`
+//!   asks the A question of the whole server again through `server::handler`; `transfer`
+//!   answers AXFR/IXFR).
 //! - [`server`]: sockets (UDP batches, TCP), routing to a block (`handler`: the walks of the
 //!   stages that ask other questions — rewrite, autopath, dns64 — and `explain`), rate limiting.
 //! - [`forward`]: the upstream pool, health checks that decide down/up, UDP exchange with

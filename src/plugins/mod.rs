@@ -4,8 +4,10 @@
 //! A stage sees the parsed request and answers ([`Flow::Records`], [`Flow::Rcode`],
 //! [`Flow::Written`], [`Flow::Pending`], [`Flow::Denied`], [`Flow::Drop`]) or passes on
 //! ([`Flow::Next`]). Stages before the one that answered see its answer on the way back
-//! ([`Pipeline::run`]), as CoreDNS plugins see what the next ones wrote. A plugin that is not configured is not in the list, so it costs
-//! nothing.
+//! ([`Pipeline::run`]), as CoreDNS plugins see what the next ones wrote. A plugin that is not
+//! configured is not in the list, so it costs nothing. `rewrite` answers [`Flow::Rewritten`]
+//! (and `autopath`, `dns64` their own flows): the caller resumes the stages after it with the
+//! new question ([`Pipeline::resume`]).
 
 pub mod acl;
 pub mod any;
@@ -160,9 +162,10 @@ pub enum Flow {
     Encoded { rcode: u16, answers: usize },
     /// The answer waits for an upstream.
     Pending(Box<Pending>),
-    /// `rewrite` changed the question: the stages after it answer the new one (see
-    /// [`rewrite::Rewritten`]), and the answer is turned back for the client.
-    Rewritten(Box<rewrite::Rewritten>),
+    /// `rewrite` changed the question ([`Work::rewritten`]): the stages from `resume` on answer
+    /// the new one, and the answer is turned back for the client. (The rewrite waits in
+    /// [`Work`] so that `Flow` stays cheap to drop on the cluster-name path.)
+    Rewritten { resume: usize },
     /// No reply at all (acl `drop`).
     Drop,
     /// This rcode, no records, and an extended DNS error (RFC 8914) when the client sent EDNS.
@@ -197,6 +200,8 @@ pub struct Work {
     /// The question name as `rewrite` matches it.
     rewrite_name: String,
     pub template: template::Scratch,
+    /// What `rewrite` did, for the caller of [`Flow::Rewritten`].
+    pub rewritten: Option<rewrite::Rewritten>,
     /// Turns the address records of successive answers (loadbalance).
     rotation: usize,
 }
@@ -370,11 +375,8 @@ impl Pipeline {
                 Stage::Acl(a) => a.handle(request, qname),
                 Stage::Any => any::handle(request, work),
                 Stage::Chaos(c) => c.handle(request, qname, work, report),
-                Stage::Rewrite(r) => match r.handle(request, work) {
-                    Flow::Rewritten(mut rewritten) => {
-                        rewritten.resume = i + 1;
-                        Flow::Rewritten(rewritten)
-                    }
+                Stage::Rewrite(r) => match r.handle(request, qname, work) {
+                    Flow::Rewritten { .. } => Flow::Rewritten { resume: i + 1 },
                     other => other,
                 },
                 Stage::Autopath(a) => match a.handle(request, qname) {

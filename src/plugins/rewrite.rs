@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use super::{Flow, Work};
 use crate::config::rewrite::{Action, Matcher, NameRule, RewriteRule};
-use crate::dns::{HEADER_LEN, Request, rcode, rtype};
+use crate::dns::{Request, rcode};
 
 pub use revert::Revert;
 
@@ -40,11 +40,9 @@ pub struct Rewrite {
     rules: Arc<[RewriteRule]>,
 }
 
-/// A question the rules changed, for the stages after `resume`.
+/// A question the rules changed, for the stages after `rewrite`.
 #[derive(Debug)]
 pub struct Rewritten {
-    /// The index of the stage after `rewrite`.
-    pub resume: usize,
     /// The request as the later stages see it; `None` when only the answer is changed (a
     /// `ttl` rule) and the client's request goes on as it is.
     pub message: Option<Vec<u8>>,
@@ -89,9 +87,8 @@ impl Rewrite {
         }
     }
 
-    pub fn handle(&self, request: &Request<'_>, work: &mut Work) -> Flow {
-        let labels = crate::dns::name::plain_labels(request.question, 0);
-        name::presentation(labels, true, &mut work.rewrite_name);
+    pub fn handle(&self, request: &Request<'_>, qname: &str, work: &mut Work) -> Flow {
+        name::question(request.question, qname, &mut work.rewrite_name);
         match apply(
             &self.rules,
             &work.rewrite_name,
@@ -103,11 +100,14 @@ impl Rewrite {
                 tracing::debug!(name = %work.rewrite_name, "rewrite: the new name is no domain name");
                 Flow::Rcode(u16::from(rcode::SERVFAIL))
             }
-            Outcome::Applied(applied) => Flow::Rewritten(Box::new(Rewritten {
-                resume: 0,
-                message: inner_message(request, &applied),
-                revert: Revert::new(self.rules.clone(), applied.steps, request.client()),
-            })),
+            Outcome::Applied(applied) => {
+                work.rewritten = Some(Rewritten {
+                    message: inner_message(request, &applied),
+                    revert: Revert::new(self.rules.clone(), applied.steps, request.client()),
+                });
+                // The pipeline fills in where to resume.
+                Flow::Rewritten { resume: 0 }
+            }
         }
     }
 }
@@ -234,7 +234,7 @@ fn inner_message(request: &Request<'_>, applied: &Applied) -> Option<Vec<u8>> {
     if same_name && applied.qtype == request.qtype && applied.qclass == request.qclass {
         return None;
     }
-    let opt = opt_record(request);
+    let opt = crate::dns::query::opt_record(request);
     let mut out = Vec::with_capacity(request.bytes.len() + 64);
     out.extend_from_slice(&request.bytes[..4]);
     out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, u8::from(opt.is_some())]);
@@ -246,22 +246,4 @@ fn inner_message(request: &Request<'_>, applied: &Applied) -> Option<Vec<u8>> {
     out.extend_from_slice(&applied.qclass.to_be_bytes());
     out.extend_from_slice(opt.unwrap_or_default());
     Some(out)
-}
-
-/// The OPT record of a parsed request, as it came.
-fn opt_record<'a>(request: &Request<'a>) -> Option<&'a [u8]> {
-    let bytes = request.bytes;
-    let count = |i: usize| usize::from(u16::from_be_bytes([bytes[i], bytes[i + 1]]));
-    let records = count(6) + count(8) + count(10);
-    let mut pos = HEADER_LEN + request.question.len();
-    for _ in 0..records {
-        let name_end = crate::dns::name::skip(bytes, pos)?;
-        let kind = crate::dns::read_u16(bytes, name_end)?;
-        let end = name_end + 10 + usize::from(crate::dns::read_u16(bytes, name_end + 8)?);
-        if kind == rtype::OPT {
-            return bytes.get(pos..end);
-        }
-        pos = end;
-    }
-    None
 }

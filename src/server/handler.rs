@@ -133,9 +133,9 @@ impl Router {
         let flow = block.pipeline.run(&request, qname, work, report);
         let mut flags = Flags::reply_to(&request.header, 0);
         flags.recursion_available = block.pipeline.recursion_available();
-        if let Flow::Rewritten(rewritten) = flow {
+        if let Flow::Rewritten { resume } = flow {
             let client = (&request, qname.as_str());
-            return self.rewritten(block_index, client, flags, *rewritten, work, report);
+            return self.rewritten(block_index, client, flags, resume, work, report);
         }
         if let Flow::Dns64(translate) = flow {
             let client = (&request, qname.as_str());
@@ -163,7 +163,9 @@ impl Router {
 
     /// Writes what the pipeline decided. Records make an authoritative answer; one that ends
     /// in an ExternalName's CNAME out of our zones waits for the target's records when a block
-    /// here forwards that name.
+    /// here forwards that name. Inlined into both callers: a call here costs the cluster-name
+    /// path ~40 instructions (callgrind).
+    #[inline(always)]
     fn respond<'s>(
         &self,
         request: &Request<'_>,
@@ -199,7 +201,7 @@ impl Router {
             Flow::Rcode(rcode) => return bare(request, Flags { rcode, ..flags }, work),
             // Never here: a rewritten question is resumed, a search walked, before an answer
             // is written.
-            Flow::Rewritten(_) | Flow::Search(_) | Flow::Dns64(_) => {
+            Flow::Rewritten { .. } | Flow::Search(_) | Flow::Dns64(_) => {
                 let rcode = u16::from(rcode::SERVFAIL);
                 return bare(request, Flags { rcode, ..flags }, work);
             }

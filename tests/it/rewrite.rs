@@ -357,22 +357,34 @@ fn answers(reply: &[u8]) -> Vec<String> {
 /// the answer (dig: "Question section mismatch"); clusterdns always answers the client's
 /// question (README, "Where clusterdns answers differently").
 #[test]
-fn a_continue_type_rewrite_answers_the_clients_question_where_coredns_echoes_its_own() {
+fn after_continue_rules_alone_the_clients_question_is_answered_where_coredns_echoes_its_own() {
     let both = Both::start(
-        ".:PORT {\n    bind 127.0.0.1\n    rewrite continue type TXT A\n    hosts {\n        10.1.1.1 h.example.org\n        fallthrough\n    }\n    kubernetes cluster.local {\n        endpoint http://API\n    }\n    forward . UPSTREAM\n}\n",
+        ".:PORT {\n    bind 127.0.0.1\n    rewrite continue type TXT A\n    rewrite continue name suffix .c.test .example.org\n    hosts {\n        10.1.1.1 h.example.org\n        fallthrough\n    }\n    kubernetes cluster.local {\n        endpoint http://API\n    }\n    forward . UPSTREAM\n}\n",
     );
-    let request = request_bytes("h.example.org", RecordType::TXT, Some(1232));
-    let theirs = ask_udp(both.coredns.addr, &request);
-    let mine = ask_udp(both.ours.addr, &request);
-    let qtype = |reply: &[u8]| Message::from_vec(reply).unwrap().queries[0].query_type;
-    assert_eq!(
-        qtype(&theirs),
-        RecordType::A,
-        "CoreDNS: the rewritten question"
-    );
-    assert_eq!(qtype(&mine), RecordType::TXT, "clusterdns: the client's");
-    assert_eq!(answers(&theirs), answers(&mine));
-    assert_eq!(answers(&mine), ["h.example.org. 3600 A 10.1.1.1"]);
+    let question = |reply: &[u8]| {
+        let q = &Message::from_vec(reply).unwrap().queries[0];
+        format!("{} {}", q.name, q.query_type)
+    };
+    for (name, qtype, rewritten) in [
+        ("h.example.org", RecordType::TXT, "h.example.org. A"),
+        ("h.c.test", RecordType::A, "h.example.org. A"),
+    ] {
+        let request = request_bytes(name, qtype, Some(1232));
+        let theirs = ask_udp(both.coredns.addr, &request);
+        let mine = ask_udp(both.ours.addr, &request);
+        assert_eq!(
+            question(&theirs),
+            rewritten,
+            "CoreDNS: the rewritten question"
+        );
+        assert_eq!(
+            question(&mine),
+            format!("{name}. {qtype}"),
+            "clusterdns: the client's"
+        );
+        assert_eq!(answers(&theirs), answers(&mine));
+        assert_eq!(answers(&mine), ["h.example.org. 3600 A 10.1.1.1"]);
+    }
 }
 
 /// The TOML form, served from `--config`: exact onto an inline hosts entry, a regex with

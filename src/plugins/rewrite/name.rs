@@ -36,6 +36,30 @@ pub fn presentation<'a>(labels: impl Iterator<Item = &'a [u8]>, lower: bool, out
     }
 }
 
+/// The question's name as rules match it: lower-case, absolute, escaped. `qname` is the name
+/// as routed (lower-case, dotted, `?` for a byte that cannot be in a cluster name): when it has
+/// nothing to escape, it is the name, and the wire is not read again.
+pub fn question(question: &[u8], qname: &str, out: &mut String) {
+    // One bit per ASCII byte that the routed name masks or presentation escapes (a set test per
+    // byte: this runs for every name in a block with rules).
+    const ODD: u128 = 1 << b'?'
+        | 1 << b'\''
+        | 1 << b'@'
+        | 1 << b';'
+        | 1 << b'('
+        | 1 << b')'
+        | 1 << b'"'
+        | 1 << b'\\';
+    let plain = !qname.bytes().any(|b| ODD >> (b & 0x7f) & 1 == 1);
+    if plain {
+        out.clear();
+        out.push_str(qname);
+        out.push('.');
+    } else {
+        presentation(crate::dns::name::plain_labels(question, 0), true, out);
+    }
+}
+
 /// The labels of a name in presentation format, `None` unless it is a domain name CoreDNS
 /// (miekg/dns `IsDomainName`) accepts and fits the wire: no empty label but the root's, labels
 /// of at most 63 octets, at most 255 octets in all. A name without its final dot is absolute.
@@ -123,6 +147,33 @@ mod tests {
             "\\000\\127\\255.\\@\\;\\(\\)\\'\\\"."
         );
         assert_eq!(shown(&[b"_http", b"_tcp", b"*"], true), "_http._tcp.*.");
+    }
+
+    #[test]
+    fn the_routed_name_is_used_only_when_it_is_the_presentation() {
+        let labels: [&[&[u8]]; 8] = [
+            &[b"WwW", b"Example", b"com"],
+            &[],
+            &[b"we'ird", b"x"],
+            &[b"a b", b"c"],
+            &[b"q?x", b"y"],
+            &[b"x\\y"],
+            &[b"a.b", b"c"],
+            &[b"\xff@", b"(x);\""],
+        ];
+        for name in labels {
+            let mut wire = Vec::new();
+            put_wire(
+                &name.iter().map(|l| l.to_vec()).collect::<Vec<_>>(),
+                &mut wire,
+            );
+            let mut qname = String::new();
+            crate::dns::name::lower_dotted(&wire, 0, &mut qname);
+            let (mut fast, mut exact) = (String::new(), String::new());
+            question(&wire, &qname, &mut fast);
+            presentation(name.iter().copied(), true, &mut exact);
+            assert_eq!(fast, exact, "{name:?}");
+        }
     }
 
     #[test]

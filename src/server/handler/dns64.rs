@@ -26,7 +26,9 @@ impl Router {
         let pipeline = &self.blocks[block].pipeline;
         let flow = pipeline.resume(translate.resume, request, qname, work, report);
         let aaaa = match flow {
-            Flow::Rewritten(r) => self.rewritten(block, client, flags, *r, work, report),
+            Flow::Rewritten { resume } => {
+                self.rewritten(block, client, flags, resume, work, report)
+            }
             flow => self.outcome(block, request, flags, flow, work, report),
         };
         let lookup = Lookup {

@@ -2,7 +2,7 @@
 //! and the answer (written now, or when the upstream's comes) is turned back for the client.
 
 use super::{Handled, Router, bare};
-use crate::dns::{Flags, Rejected, Request};
+use crate::dns::{Flags, Rejected, Request, rcode};
 use crate::metrics::dns::QueryReport;
 use crate::plugins::rewrite::Rewritten;
 use crate::plugins::{Pending, Work};
@@ -14,16 +14,15 @@ impl Router {
         block: usize,
         client: (&Request<'_>, &str),
         flags: Flags,
-        rewritten: Rewritten,
+        resume: usize,
         work: &'s mut Work,
         report: &mut QueryReport,
     ) -> Handled<'s> {
         let (request, qname) = client;
-        let Rewritten {
-            resume,
-            message,
-            revert,
-        } = rewritten;
+        let Some(Rewritten { message, revert }) = work.rewritten.take() else {
+            let rcode = u16::from(rcode::SERVFAIL);
+            return bare(request, Flags { rcode, ..flags }, work);
+        };
         let mut new_qname = String::new();
         let (inner, name) = match &message {
             None => (*request, qname),
