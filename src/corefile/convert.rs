@@ -373,6 +373,11 @@ fn directive(d: &Directive, plan: &mut Plan, admin: &mut Admin, out: &mut Out) {
         ),
         "errors" | "loop" => {}
         "debug" => out.note(&d.loc, name, "ignored: set RUST_LOG=debug for debug logs"),
+        "pprof" => out.note(
+            &d.loc,
+            name,
+            "ignored: there is no Go profiler here (profile with perf; latency is in /metrics)",
+        ),
         "health" => health(d, admin, out),
         "ready" => admin_addr(&mut admin.ready, d, ":8181", out),
         "prometheus" => admin_addr(&mut admin.metrics, d, "localhost:9153", out),

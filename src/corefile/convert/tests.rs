@@ -586,3 +586,19 @@ fn forward_tls_upstreams_and_their_options_translate() {
         ["Corefile:3: forward tls: option not implemented or wrong arguments"]
     );
 }
+
+#[test]
+fn debug_and_pprof_are_accepted_with_a_note() {
+    let c = conv(".:53 {\n  debug\n  pprof localhost:6053\n  forward . 1.1.1.1\n}\n");
+    assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    valid(&c);
+    let notes = issues(&c.notes);
+    assert!(
+        notes[0].starts_with("Corefile:2: debug: ignored: set RUST_LOG=debug"),
+        "{notes:?}"
+    );
+    assert!(
+        notes[1].starts_with("Corefile:3: pprof: ignored: there is no Go profiler"),
+        "{notes:?}"
+    );
+}
