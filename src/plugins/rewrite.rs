@@ -114,6 +114,13 @@ impl Rewrite {
 
 /// Applies `rules` to a question (`name` lower-case, absolute, presentation format).
 pub fn apply(rules: &[RewriteRule], name: &str, qtype: u16, qclass: u16) -> Outcome {
+    // Most names match no rule: find the first that applies before building anything.
+    let Some(first) = rules
+        .iter()
+        .position(|r| applies(&r.action, name, qtype, qclass))
+    else {
+        return Outcome::Untouched;
+    };
     let mut now = Applied {
         name: None,
         qtype,
@@ -121,7 +128,7 @@ pub fn apply(rules: &[RewriteRule], name: &str, qtype: u16, qclass: u16) -> Outc
         steps: Vec::new(),
     };
     let mut any = false;
-    for (i, rule) in rules.iter().enumerate() {
+    for (i, rule) in rules.iter().enumerate().skip(first) {
         let current = now.name.as_deref().unwrap_or(name);
         let done = match &rule.action {
             Action::Name(n) => match rename(n, current) {
@@ -154,6 +161,16 @@ pub fn apply(rules: &[RewriteRule], name: &str, qtype: u16, qclass: u16) -> Outc
         Outcome::Applied(now)
     } else {
         Outcome::Untouched
+    }
+}
+
+/// Would the rule apply to this question?
+fn applies(action: &Action, name: &str, qtype: u16, qclass: u16) -> bool {
+    match action {
+        Action::Name(n) => matches(&n.matcher, name),
+        Action::Type { from, to } => qtype == *from && *from > 0 && *to > 0,
+        Action::Class { from, to } => qclass == *from && *from > 0 && *to > 0,
+        Action::Ttl { matcher, .. } => matches(matcher, name),
     }
 }
 
