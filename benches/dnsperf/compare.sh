@@ -56,7 +56,8 @@
 #   --results FILE       RESULTS [benches/dnsperf/last-results.md]
 #   --no-unbound         UNBOUND=0 [1]
 # Environment only:
-#   CLUSTERDNS, CARGO_TARGET_DIR, COREDNS, COREDNS_NPM [coredns-dist-linux-x64@1.11.1-3],
+#   CLUSTERDNS_EXTRA (TOML appended to clusterdns's [[server]]: e.g. [server.hosts] or
+#   [[server.template]] tables, to measure what a stage costs), CLUSTERDNS, CARGO_TARGET_DIR, COREDNS, COREDNS_NPM [coredns-dist-linux-x64@1.11.1-3],
 #   TOOLS_DIR [target/bench-tools], QUERIES (lines per generated query file) [20000], SEED [8],
 #   CLIENTS [4], OUTSTANDING [100], MAX_QPS [200000], SERVER_CPUS [0], CLIENT_CPUS [1],
 #   LAMEDUCK [1s], API_TIMEOUT (stand-in start) [600], READY_TIMEOUT [300],
@@ -442,6 +443,7 @@ max_concurrent = 1000
 [server.cache]
 max_ttl = 30
 negative_max_ttl = 30
+${CLUSTERDNS_EXTRA:-}
 EOF
     start="$(date +%s%N)"
     RUST_LOG="${RUST_LOG:-warn}" taskset -c "$SERVER_CPUS" "$CLUSTERDNS" --config "$dir/clusterdns.toml" \
