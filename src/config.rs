@@ -1061,16 +1061,7 @@ impl RawK8sExternal {
 
 impl RawHosts {
     fn validate(self, key: &str, base: &Path, block: &[String]) -> Result<HostsConfig, FieldError> {
-        let zones = match &self.zones {
-            None => block.to_vec(),
-            Some(given) if given.is_empty() => {
-                return Err(field_error(
-                    format!("{key}.zones"),
-                    "needs at least one zone (leave it out for the block's zones)",
-                ));
-            }
-            Some(given) => zones_or_cidrs(&format!("{key}.zones"), given)?,
-        };
+        let zones = stage_zones(&format!("{key}.zones"), self.zones.as_deref(), block)?;
         if self.file.is_none() && self.entries.is_empty() {
             return Err(field_error(
                 key,
@@ -1112,6 +1103,22 @@ fn zone_names(key: &str, given: &[String]) -> Result<Vec<String>, FieldError> {
         .enumerate()
         .map(|(i, z)| zone_name(&format!("{key}[{i}]"), z))
         .collect()
+}
+
+/// A stage's `zones`: left out, the block's; given, names and CIDRs; given empty, an error.
+fn stage_zones(
+    key: &str,
+    given: Option<&[String]>,
+    block: &[String],
+) -> Result<Vec<String>, FieldError> {
+    match given {
+        None => Ok(block.to_vec()),
+        Some([]) => Err(field_error(
+            key,
+            "needs at least one zone (leave it out for the block's zones)",
+        )),
+        Some(given) => zones_or_cidrs(key, given),
+    }
 }
 
 /// Zone names and CIDRs (as the reverse zones that cover them).

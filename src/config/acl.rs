@@ -4,7 +4,7 @@
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use super::{FieldError, field_error, zones_or_cidrs};
+use super::{FieldError, field_error};
 
 /// One `acl` directive: names in `zones` meet `rules` in order, and the first rule that
 /// matches the query's type and the client's address decides.
@@ -68,16 +68,7 @@ struct RawAclRule {
 
 impl RawAcl {
     pub(super) fn validate(self, key: &str, block: &[String]) -> Result<AclConfig, FieldError> {
-        let zones = match &self.zones {
-            None => block.to_vec(),
-            Some(given) if given.is_empty() => {
-                return Err(field_error(
-                    format!("{key}.zones"),
-                    "needs at least one zone (leave it out for the block's zones)",
-                ));
-            }
-            Some(given) => zones_or_cidrs(&format!("{key}.zones"), given)?,
-        };
+        let zones = super::stage_zones(&format!("{key}.zones"), self.zones.as_deref(), block)?;
         let rules = self
             .rules
             .into_iter()

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{FieldError, field_error, zone_names, zones_or_cidrs};
+use super::{FieldError, field_error, zone_names};
 use crate::plugins::template;
 
 /// One template, validated.
@@ -88,16 +88,7 @@ impl RawTemplate {
                 ),
             )
         })?;
-        let zones = match &self.zones {
-            None => block.to_vec(),
-            Some(given) if given.is_empty() => {
-                return Err(field_error(
-                    format!("{key}.zones"),
-                    "needs at least one zone (leave it out for the block's zones)",
-                ));
-            }
-            Some(given) => zones_or_cidrs(&format!("{key}.zones"), given)?,
-        };
+        let zones = super::stage_zones(&format!("{key}.zones"), self.zones.as_deref(), block)?;
         let fallthrough = zone_names(&format!("{key}.fallthrough"), &self.fallthrough)?;
         let config = TemplateConfig {
             class,

@@ -44,16 +44,7 @@ impl RawTransfer {
                 "needs [server.kubernetes] in the same block (the cluster zone is what it transfers)",
             ));
         }
-        let zones = match &self.zones {
-            None => block.to_vec(),
-            Some(given) if given.is_empty() => {
-                return Err(field_error(
-                    format!("{key}.zones"),
-                    "needs at least one zone (leave it out for the block's zones)",
-                ));
-            }
-            Some(given) => super::zones_or_cidrs(&format!("{key}.zones"), given)?,
-        };
+        let zones = super::stage_zones(&format!("{key}.zones"), self.zones.as_deref(), block)?;
         if self.to.is_empty() {
             return Err(field_error(
                 format!("{key}.to"),
