@@ -183,6 +183,7 @@ impl Registry {
             &[],
             self.reload_failed.load(Ordering::Relaxed) as f64,
         );
+        crate::metrics::expansions::SEARCH_EXPANSIONS.write(&mut page);
         process::write(&mut page, self.start_time);
         page.finish()
     }

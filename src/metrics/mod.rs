@@ -2,6 +2,7 @@
 //! per-listener DNS request metrics, and the Prometheus text exposition.
 
 pub mod dns;
+pub mod expansions;
 pub mod exposition;
 pub mod process;
 

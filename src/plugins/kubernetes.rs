@@ -6,6 +6,7 @@ use hickory_proto::rr::RecordType;
 use super::{Flow, Records, Work};
 use crate::dns::{Request, rcode, rtype};
 use crate::metrics::dns::{Plugin, QueryReport};
+use crate::metrics::expansions::SEARCH_EXPANSIONS;
 use crate::zone::{self, ClusterZone, Outcome, Rcode, Rdata, Rr, Suffix};
 
 #[derive(Debug, Clone)]
@@ -32,7 +33,10 @@ impl Kubernetes {
                 Flow::Records(Records {
                     rcode: u16::from(match rcode {
                         Rcode::NoError => rcode::NOERROR,
-                        Rcode::NxDomain => rcode::NXDOMAIN,
+                        Rcode::NxDomain => {
+                            SEARCH_EXPANSIONS.nxdomain(&self.zone, qname, request.peer.ip());
+                            rcode::NXDOMAIN
+                        }
                         Rcode::ServFail => rcode::SERVFAIL,
                     }),
                     zone_labels,

@@ -91,3 +91,59 @@ fn the_admin_endpoint_explains_what_the_running_server_answers() {
     let (status, body) = http_get(admin, "/explain?type=A");
     assert_eq!((status, body.trim()), (400, "name=… is missing"));
 }
+
+/// `clusterdns_search_expansion_queries_total{namespace}`: cluster names that do not exist, of
+/// a search list's shapes, by the asking pod's namespace (from its address), else `unknown`;
+/// pod names and names that exist are not counted.
+#[test]
+fn search_expansions_are_counted_by_the_asking_pods_namespace() {
+    use crate::small_plugins::{ask_from, query};
+    use hickory_proto::rr::RecordType;
+    let dir = crate::harness::TempDir::new();
+    for entry in std::fs::read_dir(demo_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        dir.write(
+            &format!("manifests/{name}"),
+            &std::fs::read_to_string(&path).unwrap(),
+        );
+    }
+    dir.write(
+        "manifests/50-client.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: client, namespace: data}\nstatus: {podIP: 127.0.0.2}\n",
+    );
+    let config = dir.write(
+        "clusterdns.toml",
+        "[admin]\nmetrics = \"127.0.0.1:0\"\n[[server]]\nlisten = [\"127.0.0.1:0\"]\nzones = [\".\"]\n[server.kubernetes]\nmanifests = \"manifests\"\npods = \"verified\"\n",
+    );
+    let server = Server::spawn(dir, &config);
+    let pod = "127.0.0.2".parse().unwrap();
+    let stranger = "127.0.0.9".parse().unwrap();
+    for (from, name) in [
+        (pod, "api.example.com.data.svc.cluster.local"),
+        (pod, "api.example.com.svc.cluster.local"),
+        (pod, "api.example.com.cluster.local"),
+        (stranger, "api.example.com.data.svc.cluster.local"),
+        // Not counted: a name that exists, a pod name.
+        (pod, "postgres.data.svc.cluster.local"),
+        (pod, "1-2-3-4.data.pod.cluster.local"),
+    ] {
+        let (reply, _) = ask_from(server.addr, from, &query(name, RecordType::A, None));
+        assert!(reply.is_some(), "{name}: no reply");
+    }
+    let (status, body) = http_get(server.admin_for("/metrics"), "/metrics");
+    assert_eq!(status, 200);
+    let counted: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("clusterdns_search_expansion_queries_total{"))
+        .collect();
+    assert_eq!(
+        counted,
+        [
+            "clusterdns_search_expansion_queries_total{namespace=\"data\"} 3",
+            "clusterdns_search_expansion_queries_total{namespace=\"other\"} 0",
+            "clusterdns_search_expansion_queries_total{namespace=\"unknown\"} 1",
+        ],
+        "{body}"
+    );
+}
