@@ -24,9 +24,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} ..."
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  # RUNLEVEL=1 keeps the prometheus package from starting its own server.
+  # RUNLEVEL=1 keeps the prometheus and unbound packages from starting their own servers.
   DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   $SUDO pkill -x prometheus 2>/dev/null || true
+  $SUDO pkill -x unbound 2>/dev/null || true
 fi
 if [ ! -x "$COREDNS" ]; then
   echo "installing $COREDNS_PACKAGE ..."
