@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -226,17 +226,6 @@ fn a_hosts_file_of_100k_lines_costs_about_100_bytes_an_entry() {
 
 // === against CoreDNS 1.11 ===
 
-fn coredns_binary() -> PathBuf {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/coredns-dist-linux-x64/coredns");
-    assert!(
-        path.is_file(),
-        "CoreDNS is missing at {}: run ./scripts/test.sh (it installs it)",
-        path.display()
-    );
-    path
-}
-
 /// A process killed on drop, and the address it answers on.
 struct Running(Child, SocketAddr);
 
@@ -320,23 +309,15 @@ const DIFF_QUERIES: &[(&str, RecordType)] = &[
 fn the_same_hosts_data_is_answered_as_by_coredns() {
     let files = TempDir::new();
     let hosts = files.write("hosts", DIFF_HOSTS).display().to_string();
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let up = FakeUpstream::start();
     up.add_a("x.fall.example.org.", 30, "192.0.2.1");
     up.add_a("example.net.", 30, "192.0.2.2");
     let corefile = COREFILE
         .replace("HOSTS", &hosts)
         .replace("UPSTREAM", &up.addr.to_string());
-    let coredns_file = files.write("Corefile", &corefile.replace("PORT", &port.to_string()));
-    let mut c = Command::new(coredns_binary());
-    c.arg("-conf").arg(&coredns_file).current_dir(&files.0);
-    let coredns = run(c, &files.0.join("coredns.log"), |l| {
-        l.starts_with("CoreDNS-")
-            .then(|| SocketAddr::from(([127, 0, 0, 1], port)))
+    // Picks a free port and tries again if another test took it meanwhile.
+    let coredns = crate::differential::CoreDns::with_corefile(|port| {
+        corefile.replace("PORT", &port.to_string())
     });
     let ours_file = files.write("ours.Corefile", &corefile.replace("PORT", "0"));
     let mut c = Command::new(BIN);
@@ -357,7 +338,7 @@ fn the_same_hosts_data_is_answered_as_by_coredns() {
     };
     let mut differences = Vec::new();
     for (name, qtype) in DIFF_QUERIES {
-        let theirs = lower(ask(coredns.1, name, *qtype));
+        let theirs = lower(ask(coredns.addr, name, *qtype));
         let mine = lower(ask(ours.1, name, *qtype));
         if theirs != mine {
             differences.push(format!(
@@ -373,7 +354,7 @@ fn the_same_hosts_data_is_answered_as_by_coredns() {
     );
     // The question's case: CoreDNS answers with the name lower-cased, clusterdns echoes it.
     assert_eq!(
-        ask(coredns.1, "WWW.Example.org", RecordType::A).2,
+        ask(coredns.addr, "WWW.Example.org", RecordType::A).2,
         ["www.example.org. 77 A 10.0.0.1"]
     );
     assert_eq!(

@@ -33,19 +33,32 @@ pub struct Pair {
 impl Pair {
     pub fn start(corefile: impl Fn(u16) -> String) -> Pair {
         let coredns = CoreDns::with_corefile(&corefile);
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .unwrap()
-            .port();
-        let dir = TempDir::new();
-        let path = dir.write("Corefile", &corefile(port));
-        let ours = Server::spawn_corefile(dir, &path);
-        assert_eq!(
-            ours.addr.port(),
-            port,
-            "clusterdns listens where the Corefile says"
-        );
-        Pair { coredns, ours }
+        // A free port, picked by binding and releasing it: tried again if another test took
+        // it meanwhile (the server then fails to start).
+        for attempt in 1..=3 {
+            let port = std::net::UdpSocket::bind("127.0.0.1:0")
+                .and_then(|s| s.local_addr())
+                .unwrap()
+                .port();
+            let dir = TempDir::new();
+            let path = dir.write("Corefile", &corefile(port));
+            let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                Server::spawn_corefile(dir, &path)
+            }));
+            match started {
+                Ok(ours) => {
+                    assert_eq!(
+                        ours.addr.port(),
+                        port,
+                        "clusterdns listens where the Corefile says"
+                    );
+                    return Pair { coredns, ours };
+                }
+                Err(e) if attempt == 3 => std::panic::resume_unwind(e),
+                Err(_) => {}
+            }
+        }
+        unreachable!("the third attempt returns or panics")
     }
 
     /// Both servers' replies (described) to one query sent from `from`.
