@@ -43,15 +43,17 @@
 //! - [`cluster`]: sources of cluster state (API watchers, manifests) and the slim model.
 //! - [`zone`]: the index, the name grammar, the record builders and the pure lookup that
 //!   implements the spec; `zone::explain` says why a cluster name answers what it does;
-//!   `zone::transfer` lists a zone's records for AXFR.
+//!   `zone::transfer` lists a zone's records for AXFR; `zone::external` keeps Services'
+//!   external addresses (for `k8s_external`).
 //! - [`dns`]: the wire format, once: constants, the parsed request, bare replies, query
 //!   building, label walking, the response writer.
 //! - [`plugins`]: the request pipeline and one module per stage (`acl`, `any`, `minimal`,
 //!   `whoami` among them; `rewrite`: rules, the rewritten request, the answer turned back;
 //!   `file` serves zone files (`plugins/file/{parse,zone}.rs`); `template` renders its records
 //!   from a Go-template subset and reads them with hickory-proto's zone-text parsers; `dns64`
-//!   asks the A question of the whole server again through `server::handler`; `transfer`
-//!   answers AXFR/IXFR).
+//!   asks the A question of the whole server again through `server::handler`; `autopath`
+//!   walks a pod's search path; `k8s_external` answers Services' external addresses;
+//!   `transfer` answers AXFR/IXFR).
 //! - [`server`]: sockets (UDP batches, TCP), routing to a block (`handler`: the walks of the
 //!   stages that ask other questions — rewrite, autopath, dns64 — and `explain`), rate limiting.
 //! - [`forward`]: the upstream pool, health checks that decide down/up, UDP exchange with
@@ -60,7 +62,8 @@
 //!   replies once to check, truncate and re-serve them.
 //! - [`cache`]: the moka response cache of forwarded answers.
 //! - [`admin`]: `/health`, `/ready`, `/metrics`, `/explain` on hyper.
-//! - [`metrics`]: atomic histograms, per-listener DNS metrics, text exposition.
+//! - [`metrics`]: atomic histograms, per-listener DNS metrics, text exposition;
+//!   `metrics::expansions` counts search-path expansions by the asking pod's namespace.
 //!
 //! `cluster` knows no DNS; `zone` knows neither Kubernetes API types nor sockets; `dns` does
 //! no I/O; `server` never imports `cluster`; `app.rs` and `main.rs` wire them.
