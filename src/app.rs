@@ -430,57 +430,8 @@ async fn build_block(
     previous: &[BuiltBlock],
     shared: &Shared,
 ) -> anyhow::Result<BuiltBlock> {
-    let resolver = match previous
-        .iter()
-        .find(|b| b.config.forward == server.forward && b.config.cache == server.cache)
-        .and_then(|b| b.resolver.clone())
-    {
-        Some(kept) if server.forward.is_some() => Some(kept),
-        _ => match &server.forward {
-            Some(forward) => {
-                let forwarder = Forwarder::new(forward.clone()).context("[server.forward]")?;
-                tracing::info!(
-                    upstreams = ?forwarder.upstreams.iter().map(|u| u.addr).collect::<Vec<_>>(),
-                    "forwarding"
-                );
-                Some(Arc::new(Resolver {
-                    forwarder: Arc::new(forwarder),
-                    cache: server.cache.clone().map(|c| Arc::new(Cache::new(c))),
-                }))
-            }
-            None => {
-                if server.cache.is_some() {
-                    tracing::warn!(
-                        "[server.cache] without [server.forward] caches nothing: cluster answers are never cached"
-                    );
-                }
-                None
-            }
-        },
-    };
-    let (cluster, source) = match &server.kubernetes {
-        None => (None, None),
-        Some(k) => match previous.iter().find(|b| {
-            b.config
-                .kubernetes
-                .as_ref()
-                .is_some_and(|old| old.same_index(k))
-                && b.cluster.is_some()
-        }) {
-            // Same index and watchers (no re-list); the answers' settings as now configured.
-            Some(kept) => {
-                let index = kept.cluster.as_ref().expect("checked").index.clone();
-                let config = Arc::new(zone_config(k, &own_addrs(&server.listen)));
-                (Some(ClusterZone { config, index }), kept.source.clone())
-            }
-            None => {
-                let (zone, guard) =
-                    start_cluster_zone(k, &own_addrs(&server.listen), &shared.registry.programming)
-                        .await?;
-                (Some(zone), Some(Arc::new(guard)))
-            }
-        },
-    };
+    let resolver = block_resolver(server, previous)?;
+    let (cluster, source) = block_cluster(server, previous, shared).await?;
     let hosts = match server.hosts.clone() {
         // Reading a large hosts file takes a while: off the async workers.
         Some(h) => Some(tokio::task::spawn_blocking(move || Hosts::start(&h)).await?),
@@ -531,6 +482,72 @@ async fn build_block(
         cluster,
         resolver,
         source,
+    })
+}
+
+/// The block's forwarder and cache: the previous block's when both are configured the same.
+fn block_resolver(
+    server: &ServerConfig,
+    previous: &[BuiltBlock],
+) -> anyhow::Result<Option<Arc<Resolver>>> {
+    let kept = previous
+        .iter()
+        .find(|b| b.config.forward == server.forward && b.config.cache == server.cache)
+        .and_then(|b| b.resolver.clone());
+    Ok(match (&server.forward, kept) {
+        (Some(_), Some(kept)) => Some(kept),
+        (Some(forward), None) => {
+            let forwarder = Forwarder::new(forward.clone()).context("[server.forward]")?;
+            tracing::info!(
+                upstreams = ?forwarder.upstreams.iter().map(|u| u.addr).collect::<Vec<_>>(),
+                "forwarding"
+            );
+            Some(Arc::new(Resolver {
+                forwarder: Arc::new(forwarder),
+                cache: server.cache.clone().map(|c| Arc::new(Cache::new(c))),
+            }))
+        }
+        (None, _) => {
+            if server.cache.is_some() {
+                tracing::warn!(
+                    "[server.cache] without [server.forward] caches nothing: cluster answers are never cached"
+                );
+            }
+            None
+        }
+    })
+}
+
+/// The block's cluster zone and the source feeding it: the previous block's index and
+/// watchers when they would be the same (no re-list), with the answers' settings as now
+/// configured.
+async fn block_cluster(
+    server: &ServerConfig,
+    previous: &[BuiltBlock],
+    shared: &Shared,
+) -> anyhow::Result<(Option<ClusterZone>, Option<Arc<SourceGuard>>)> {
+    let Some(k) = &server.kubernetes else {
+        return Ok((None, None));
+    };
+    let kept = previous.iter().find(|b| {
+        b.config
+            .kubernetes
+            .as_ref()
+            .is_some_and(|old| old.same_index(k))
+            && b.cluster.is_some()
+    });
+    Ok(match kept {
+        Some(kept) => {
+            let index = kept.cluster.as_ref().expect("checked").index.clone();
+            let config = Arc::new(zone_config(k, &own_addrs(&server.listen)));
+            (Some(ClusterZone { config, index }), kept.source.clone())
+        }
+        None => {
+            let (zone, guard) =
+                start_cluster_zone(k, &own_addrs(&server.listen), &shared.registry.programming)
+                    .await?;
+            (Some(zone), Some(Arc::new(guard)))
+        }
     })
 }
 

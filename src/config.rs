@@ -774,15 +774,12 @@ impl RawServer {
             .hosts
             .map(|h| h.validate(&format!("{key}.hosts"), base, &zones))
             .transpose()?;
-        let rewrite = self
-            .rewrite
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| r.validate(&format!("{key}.rewrite[{i}]")))
-            .collect::<Result<Vec<_>, _>>()?;
-        let acl = (self.acl.into_iter().enumerate())
-            .map(|(i, a)| a.validate(&format!("{key}.acl[{i}]"), &zones))
-            .collect::<Result<_, _>>()?;
+        let rewrite = each(&format!("{key}.rewrite"), self.rewrite, |r, k| {
+            r.validate(k)
+        })?;
+        let acl = each(&format!("{key}.acl"), self.acl, |a, k| {
+            a.validate(k, &zones)
+        })?;
         let autopath = self
             .autopath
             .map(|a| a.validate(&format!("{key}.autopath"), base, &zones))
@@ -791,9 +788,9 @@ impl RawServer {
             .k8s_external
             .map(|e| e.validate(&format!("{key}.k8s_external"), &zones, kubernetes.is_some()))
             .transpose()?;
-        let template = (self.template.into_iter().enumerate())
-            .map(|(i, t)| t.validate(&format!("{key}.template[{i}]"), &zones))
-            .collect::<Result<Vec<_>, _>>()?;
+        let template = each(&format!("{key}.template"), self.template, |t, k| {
+            t.validate(k, &zones)
+        })?;
         let dns64 = self
             .dns64
             .map(|d| d.validate(&format!("{key}.dns64")))
@@ -802,37 +799,22 @@ impl RawServer {
             .transfer
             .map(|t| t.validate(&format!("{key}.transfer"), &zones, kubernetes.is_some()))
             .transpose()?;
-        let file = (self.file.into_iter().enumerate())
-            .map(|(i, f)| f.validate(&format!("{key}.file[{i}]"), base, &zones))
-            .collect::<Result<Vec<_>, _>>()?;
+        let file = each(&format!("{key}.file"), self.file, |f, k| {
+            f.validate(k, base, &zones)
+        })?;
+        let (tcp_connections, max_udp_size, rate_limit) = limits(
+            key,
+            self.tcp_connections,
+            self.max_udp_size,
+            self.rate_limit,
+        )?;
         Ok(ServerConfig {
             listen,
             loadbalance: self.loadbalance,
             log: self.log.validate(&format!("{key}.log"))?,
-            tcp_connections: usize::try_from(self.tcp_connections)
-                .ok()
-                .filter(|n| (1..=65_536).contains(n))
-                .ok_or_else(|| {
-                    field_error(
-                        format!("{key}.tcp_connections"),
-                        "must be between 1 and 65536",
-                    )
-                })?,
-            max_udp_size: u16::try_from(self.max_udp_size)
-                .ok()
-                .filter(|n| *n >= 512)
-                .ok_or_else(|| {
-                    field_error(
-                        format!("{key}.max_udp_size"),
-                        format!("{} is out of range 512..=65535", self.max_udp_size),
-                    )
-                })?,
-            rate_limit: u32::try_from(self.rate_limit).map_err(|_| {
-                field_error(
-                    format!("{key}.rate_limit"),
-                    "must be 0 (off) or a number of responses per second",
-                )
-            })?,
+            tcp_connections,
+            max_udp_size,
+            rate_limit,
             zones,
             kubernetes,
             forward,
@@ -852,6 +834,48 @@ impl RawServer {
             file,
         })
     }
+}
+
+/// Each entry of a list of tables validated, its key `key[i]`.
+fn each<T, U>(
+    key: &str,
+    items: Vec<T>,
+    validate: impl Fn(T, &str) -> Result<U, FieldError>,
+) -> Result<Vec<U>, FieldError> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| validate(item, &format!("{key}[{i}]")))
+        .collect()
+}
+
+/// `tcp_connections`, `max_udp_size`, `rate_limit`, each in its range.
+fn limits(key: &str, tcp: i64, udp: i64, rate: i64) -> Result<(usize, u16, u32), FieldError> {
+    let tcp = usize::try_from(tcp)
+        .ok()
+        .filter(|n| (1..=65_536).contains(n))
+        .ok_or_else(|| {
+            field_error(
+                format!("{key}.tcp_connections"),
+                "must be between 1 and 65536",
+            )
+        })?;
+    let udp_size = u16::try_from(udp)
+        .ok()
+        .filter(|n| *n >= 512)
+        .ok_or_else(|| {
+            field_error(
+                format!("{key}.max_udp_size"),
+                format!("{udp} is out of range 512..=65535"),
+            )
+        })?;
+    let rate = u32::try_from(rate).map_err(|_| {
+        field_error(
+            format!("{key}.rate_limit"),
+            "must be 0 (off) or a number of responses per second",
+        )
+    })?;
+    Ok((tcp, udp_size, rate))
 }
 
 impl RawKubernetes {
