@@ -141,6 +141,7 @@ fn cluster_zone() -> ClusterZone {
         },
         namespaces: Vec::new(),
         track_pods: false,
+        no_endpoints: false,
     }));
     let snapshot = Snapshot {
         objects: synthetic_cluster(),
@@ -655,6 +656,7 @@ fn bench_apply(c: &mut Criterion) {
         },
         namespaces: Vec::new(),
         track_pods: false,
+        no_endpoints: false,
     });
     let mut objects: Vec<ClusterObject> = (0..NAMESPACES)
         .map(|n| {

@@ -562,6 +562,7 @@ async fn start_cluster_zone(
         },
         namespaces: k.namespaces.clone(),
         track_pods: k.pods == PodMode::Verified,
+        no_endpoints: !k.endpoints,
     }));
     let zone = ClusterZone {
         config: Arc::new(zone_config(k, own_addrs)),
@@ -584,6 +585,7 @@ async fn start_cluster_zone(
                 namespaces: k.namespaces.clone(),
                 labels: k.labels.clone(),
                 pods: k.pods == PodMode::Verified,
+                endpoints: k.endpoints,
             };
             kube::spawn(client, options, programming.clone(), sink)
         }

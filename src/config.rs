@@ -156,6 +156,9 @@ pub struct KubernetesConfig {
     pub namespaces: Vec<String>,
     pub ignore_empty_service: bool,
     pub endpoint_pod_names: bool,
+    /// EndpointSlices are watched and served (CoreDNS `noendpoints` turns this off: headless
+    /// Services and endpoint names are then NXDOMAIN).
+    pub endpoints: bool,
     /// Label selector for Services, EndpointSlices and Pods (API source, server-side).
     pub labels: Option<String>,
     /// How long serving waits for the first sync of the API source.
@@ -245,6 +248,7 @@ impl KubernetesConfig {
             && self.namespaces == other.namespaces
             && self.labels == other.labels
             && self.endpoint_pod_names == other.endpoint_pod_names
+            && self.endpoints == other.endpoints
             && (self.pods == PodMode::Verified) == (other.pods == PodMode::Verified)
     }
 }
@@ -478,6 +482,8 @@ struct RawKubernetes {
     ignore_empty_service: bool,
     #[serde(default)]
     endpoint_pod_names: bool,
+    #[serde(default = "default_true")]
+    endpoints: bool,
     labels: Option<String>,
     #[serde(default = "default_startup_timeout_secs")]
     startup_timeout_secs: i64,
@@ -935,6 +941,7 @@ impl RawKubernetes {
             namespaces,
             ignore_empty_service: self.ignore_empty_service,
             endpoint_pod_names: self.endpoint_pod_names,
+            endpoints: self.endpoints,
         })
     }
 

@@ -48,6 +48,7 @@ fn demo_zone() -> ClusterZone {
         },
         namespaces: Vec::new(),
         track_pods: false,
+        no_endpoints: false,
     }));
     index.apply(snapshot.into_events());
     ClusterZone {

@@ -212,6 +212,7 @@ fn demo_zone(snapshot: Snapshot) -> ClusterZone {
             },
             namespaces: Vec::new(),
             track_pods: false,
+            no_endpoints: false,
         },
         demo_config(),
     )
@@ -241,6 +242,7 @@ fn strict_zone(snapshot: Snapshot) -> ClusterZone {
             },
             namespaces: vec!["kube-system".into(), "shop".into(), "data".into()],
             track_pods: true,
+            no_endpoints: false,
         },
         ZoneConfig {
             zones: ZONES.iter().map(|z| z.to_string()).collect(),
@@ -675,6 +677,7 @@ pub fn manifests(data: &[u8]) {
         },
         namespaces: Vec::new(),
         track_pods: true,
+        no_endpoints: false,
     };
     let config = ZoneConfig {
         pods: PodMode::Verified,

@@ -65,6 +65,8 @@ pub struct WatchOptions {
     pub labels: Option<String>,
     /// Watch Pods (only `pods = "verified"` needs them: the heaviest watch in a cluster).
     pub pods: bool,
+    /// Watch EndpointSlices (off with CoreDNS's `noendpoints`).
+    pub endpoints: bool,
 }
 
 /// Builds a client from the configured source, as CoreDNS's kubernetes plugin: a plain URL, a
@@ -264,13 +266,15 @@ pub fn spawn(
             |s| model::Service::from_api(s).map(ClusterObject::Service),
             shared.clone(),
         )));
-        tasks.push(tokio::spawn(watch(
-            scoped_api::<k8s::EndpointSlice>(&client, scope),
-            labelled(watcher::Config::default()),
-            watcher_id(ObjectKind::EndpointSlice, scope),
-            |s| model::EndpointSet::from_api(s).map(ClusterObject::EndpointSet),
-            shared.clone(),
-        )));
+        if options.endpoints {
+            tasks.push(tokio::spawn(watch(
+                scoped_api::<k8s::EndpointSlice>(&client, scope),
+                labelled(watcher::Config::default()),
+                watcher_id(ObjectKind::EndpointSlice, scope),
+                |s| model::EndpointSet::from_api(s).map(ClusterObject::EndpointSet),
+                shared.clone(),
+            )));
+        }
         if options.pods {
             tasks.push(tokio::spawn(watch(
                 scoped_api::<k8s::Pod>(&client, scope),

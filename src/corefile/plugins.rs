@@ -93,6 +93,7 @@ fn kubernetes_option(o: &Directive, kube: &mut Kube, out: &mut Out) {
             Err(why) => out.refuse(&o.loc, "kubernetes fallthrough", why),
         },
         ("ignore", [what]) if what == "empty_service" => put(t, "ignore_empty_service", true),
+        ("noendpoints", []) => put(t, "endpoints", false),
         ("startup_timeout", [d]) => match go_duration(d) {
             Some(d) => put(t, "startup_timeout_secs", d.as_secs_f64().ceil() as i64),
             None => out.refuse(

@@ -91,6 +91,8 @@ pub struct IndexOptions {
     pub namespaces: Vec<String>,
     /// Keep Pods (only `pods = "verified"` needs them).
     pub track_pods: bool,
+    /// Ignore EndpointSlices (CoreDNS `noendpoints`): none is watched or kept.
+    pub no_endpoints: bool,
 }
 
 /// The zone's data. Cheap to share behind an `Arc`.
@@ -287,16 +289,16 @@ impl Index {
         if changed {
             self.serial.fetch_max(unix_now(), Ordering::Relaxed);
         }
-        let needed: &[ObjectKind] = if self.options.track_pods {
-            &ObjectKind::ALL
-        } else {
-            &[
-                ObjectKind::Namespace,
-                ObjectKind::Service,
-                ObjectKind::EndpointSlice,
-            ]
+        let needed = |k: &ObjectKind| match k {
+            ObjectKind::Pod => self.options.track_pods,
+            ObjectKind::EndpointSlice => !self.options.no_endpoints,
+            _ => true,
         };
-        if !self.is_synced() && needed.iter().all(|k| objects.synced.contains(k)) {
+        if !self.is_synced()
+            && (ObjectKind::ALL.iter())
+                .filter(|k| needed(k))
+                .all(|k| objects.synced.contains(k))
+        {
             self.synced.store(true, Ordering::Release);
         }
     }
@@ -367,6 +369,7 @@ impl Index {
                 }
                 touched.services.insert(key);
             }
+            ClusterObject::EndpointSet(_) if self.options.no_endpoints => {}
             ClusterObject::EndpointSet(set) => {
                 // Only what answers use is kept (a changed option builds a new index from a new
                 // source, so nothing dropped here is needed later).

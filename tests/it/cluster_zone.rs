@@ -519,3 +519,33 @@ async fn dig_sees_the_same_answers() {
         "{full}"
     );
 }
+
+/// `endpoints = false` (CoreDNS `noendpoints`): EndpointSlices are not kept, so headless
+/// Services and endpoint names are NXDOMAIN while ClusterIPs and their SRV records answer.
+#[test]
+fn without_endpoints_headless_names_are_nxdomain_and_clusterips_answer() {
+    let s = Server::start(&format!(
+        "manifests = {:?}\npods = \"insecure\"\nendpoints = false\n",
+        crate::harness::demo_dir()
+    ));
+    let out = crate::harness::dig(s.addr, &["frontend.shop.svc.cluster.local", "A"]);
+    assert!(
+        out.contains("10.96.10.10") && out.contains("status: NOERROR"),
+        "{out}"
+    );
+    let out = crate::harness::dig(
+        s.addr,
+        &["_http._tcp.frontend.shop.svc.cluster.local", "SRV"],
+    );
+    assert!(
+        out.contains("frontend.shop.svc.cluster.local.") && out.contains("status: NOERROR"),
+        "{out}"
+    );
+    for name in [
+        "postgres.data.svc.cluster.local",
+        "postgres-0.postgres.data.svc.cluster.local",
+    ] {
+        let out = crate::harness::dig(s.addr, &[name, "A"]);
+        assert!(out.contains("status: NXDOMAIN"), "{name}: {out}");
+    }
+}

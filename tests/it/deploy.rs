@@ -467,7 +467,7 @@ fn untranslatable_directives_are_listed_with_their_line_and_fail_the_exit_code()
     let dir = TempDir::new();
     let corefile = dir.write(
         "Corefile",
-        ".:53 {\n    errors\n    rewrite edns0 local set 0xffee abcd\n    kubernetes cluster.local {\n        noendpoints\n    }\n    forward . 8.8.8.8\n}\n",
+        ".:53 {\n    errors\n    rewrite edns0 local set 0xffee abcd\n    kubernetes cluster.local {\n        namespace_labels team=a\n    }\n    forward . 8.8.8.8\n}\n",
     );
     let out = Command::new(BIN)
         .arg("convert-corefile")
@@ -481,7 +481,7 @@ fn untranslatable_directives_are_listed_with_their_line_and_fail_the_exit_code()
         "{stderr}"
     );
     assert!(
-        stderr.contains("Corefile:5: not translated: kubernetes noendpoints"),
+        stderr.contains("Corefile:5: not translated: kubernetes namespace_labels"),
         "{stderr}"
     );
     check(&String::from_utf8(out.stdout).unwrap()).expect("what was translated is valid");

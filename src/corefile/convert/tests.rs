@@ -248,7 +248,7 @@ fn bind_takes_addresses_and_interfaces() {
 #[test]
 fn plugins_clusterdns_does_not_implement_are_named_with_their_line() {
     let c = conv(
-        ".:53 {\n  acl {\n    bogus\n  }\n  rewrite cname exact a. b.\n  federation cluster.local {\n    prod prod.example\n  }\n  whoami x\n  kubernetes cluster.local {\n    noendpoints\n    upstream\n    resyncperiod 30s\n  }\n  forward . 1.1.1.1 {\n    next NXDOMAIN\n  }\n}\n",
+        ".:53 {\n  acl {\n    bogus\n  }\n  rewrite cname exact a. b.\n  federation cluster.local {\n    prod prod.example\n  }\n  whoami x\n  kubernetes cluster.local {\n    namespace_labels team=a\n    upstream\n    resyncperiod 30s\n  }\n  forward . 1.1.1.1 {\n    next NXDOMAIN\n  }\n}\n",
     );
     assert_eq!(
         issues(&c.untranslated),
@@ -257,7 +257,7 @@ fn plugins_clusterdns_does_not_implement_are_named_with_their_line() {
             "Corefile:5: rewrite: cname rules are not implemented by clusterdns",
             "Corefile:6: federation: removed in CoreDNS 1.7 (it served kubefed DNS records); not implemented",
             "Corefile:9: whoami: takes no arguments (CoreDNS does not start with them)",
-            "Corefile:11: kubernetes noendpoints: option not implemented or wrong arguments",
+            "Corefile:11: kubernetes namespace_labels: option not implemented or wrong arguments",
             "Corefile:16: forward next: option not implemented or wrong arguments",
         ]
     );
@@ -600,5 +600,14 @@ fn debug_and_pprof_are_accepted_with_a_note() {
     assert!(
         notes[1].starts_with("Corefile:3: pprof: ignored: there is no Go profiler"),
         "{notes:?}"
+    );
+}
+
+#[test]
+fn noendpoints_turns_the_endpointslice_watch_off() {
+    let v = complete(".:53 {\n  kubernetes cluster.local {\n    noendpoints\n  }\n}\n");
+    assert_eq!(
+        v["server"][0]["kubernetes"]["endpoints"].as_bool(),
+        Some(false)
     );
 }
