@@ -368,11 +368,7 @@ async fn a_key_without_bind_listens_on_ipv4_and_ipv6_on_one_port() {
     let dir = TempDir::new();
     let (port, s) = (1..=3)
         .find_map(|attempt| {
-            let port = std::net::UdpSocket::bind("[::]:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = crate::harness::free_port(true);
             let corefile = dir.write(
                 "Corefile",
                 &format!(".:{port} {{\n    forward . {}\n}}\n", up.addr),

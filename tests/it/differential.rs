@@ -100,12 +100,9 @@ impl CoreDns {
     pub fn with_corefile(corefile: impl Fn(u16) -> String) -> CoreDns {
         let binary = coredns_binary();
         let mut last_error = String::new();
-        // The port is picked by binding and releasing it; retry if someone took it meanwhile.
+        // A free port is picked and released; retry if someone took it meanwhile.
         for _ in 0..3 {
-            let port = std::net::UdpSocket::bind("127.0.0.1:0")
-                .and_then(|s| s.local_addr())
-                .unwrap()
-                .port();
+            let port = crate::harness::free_port(false);
             let dir = TempDir::new();
             let corefile = dir.write("Corefile", &corefile(port));
             let log = std::fs::File::create(dir.0.join("stderr.log")).unwrap();

@@ -371,3 +371,19 @@ pub fn dig(addr: SocketAddr, args: &[&str]) -> String {
     );
     String::from_utf8(output.stdout).unwrap()
 }
+
+/// A port free for UDP and TCP on 127.0.0.1 (and `[::]` when `dual_stack`), picked at random
+/// below the ephemeral range: a port the kernel picked (`:0`) and released can be taken at once
+/// by any client socket's local port, and busy tests make many.
+pub fn free_port(dual_stack: bool) -> u16 {
+    for _ in 0..1000 {
+        let port: u16 = rand::random_range(10_000..32_000);
+        let host = if dual_stack { "::" } else { "127.0.0.1" };
+        let udp = std::net::UdpSocket::bind((host, port));
+        let tcp = std::net::TcpListener::bind((host, port));
+        if udp.is_ok() && tcp.is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 1000 tries");
+}

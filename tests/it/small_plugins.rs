@@ -36,10 +36,7 @@ impl Pair {
         // A free port, picked by binding and releasing it: tried again if another test took
         // it meanwhile (the server then fails to start).
         for attempt in 1..=3 {
-            let port = std::net::UdpSocket::bind("127.0.0.1:0")
-                .and_then(|s| s.local_addr())
-                .unwrap()
-                .port();
+            let port = crate::harness::free_port(true);
             let dir = TempDir::new();
             let path = dir.write("Corefile", &corefile(port));
             let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
