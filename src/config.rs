@@ -740,30 +740,7 @@ impl RawConfig {
 
 impl RawServer {
     fn validate(self, key: &str, base: &Path) -> Result<ServerConfig, FieldError> {
-        if self.listen.is_empty() {
-            return Err(field_error(
-                format!("{key}.listen"),
-                "needs at least one address",
-            ));
-        }
-        let listen = self
-            .listen
-            .iter()
-            .enumerate()
-            .map(|(i, a)| listen_addr(&format!("{key}.listen[{i}]"), a))
-            .collect::<Result<Vec<_>, _>>()?;
-        if self.zones.is_empty() {
-            return Err(field_error(
-                format!("{key}.zones"),
-                "needs at least one zone (\".\" for all names)",
-            ));
-        }
-        let zones = self
-            .zones
-            .iter()
-            .enumerate()
-            .map(|(i, z)| zone_name(&format!("{key}.zones[{i}]"), z))
-            .collect::<Result<Vec<_>, _>>()?;
+        let (listen, zones) = self.listen_and_zones(key)?;
         let kubernetes = self
             .kubernetes
             .map(|k| k.validate(&format!("{key}.kubernetes"), base))
@@ -839,6 +816,31 @@ impl RawServer {
             transfer,
             file,
         })
+    }
+}
+
+impl RawServer {
+    /// The block's addresses and zones, each list at least one long.
+    fn listen_and_zones(&self, key: &str) -> Result<(Vec<SocketAddr>, Vec<String>), FieldError> {
+        if self.listen.is_empty() {
+            return Err(field_error(
+                format!("{key}.listen"),
+                "needs at least one address",
+            ));
+        }
+        let listen = self
+            .listen
+            .iter()
+            .enumerate()
+            .map(|(i, a)| listen_addr(&format!("{key}.listen[{i}]"), a))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.zones.is_empty() {
+            return Err(field_error(
+                format!("{key}.zones"),
+                "needs at least one zone (\".\" for all names)",
+            ));
+        }
+        Ok((listen, zone_names(&format!("{key}.zones"), &self.zones)?))
     }
 }
 

@@ -35,10 +35,7 @@ impl SearchExpansions {
         if !expansion_shape(zone, qname) {
             return;
         }
-        let peer = match peer {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
-            v4 => v4,
-        };
+        let peer = peer.to_canonical();
         let counted = zone
             .index
             .sole_pod_namespace(peer, |namespace| self.count(namespace));

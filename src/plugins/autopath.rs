@@ -99,10 +99,7 @@ fn pod_path(zone: &ClusterZone, host: &[String], peer: IpAddr, qname: &str) -> O
         .max_by_key(|z| z.len())?;
     let rest = qname.strip_suffix(cluster.as_str())?.strip_suffix('.')?;
     let (base, namespace) = rest.strip_suffix(".svc")?.rsplit_once('.')?;
-    let peer = match peer {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
-        v4 => v4,
-    };
+    let peer = peer.to_canonical();
     if !zone.index.sole_pod_namespace(peer, |ns| ns == namespace)? {
         return None;
     }
@@ -153,25 +150,7 @@ fn redressed(answer: &[u8], client: &Client) -> Option<Vec<u8>> {
         message.answers.insert(0, cname);
     }
     message.queries = vec![query];
-    fit(message, client.limit)
-}
-
-/// Encodes; an answer grown past the client's size loses additional, then authority records,
-/// then is truncated (TC, no answers) for the client to retry over TCP.
-pub(crate) fn fit(mut message: Message, limit: usize) -> Option<Vec<u8>> {
-    let bytes = message.to_vec().ok()?;
-    if bytes.len() <= limit {
-        return Some(bytes);
-    }
-    message.additionals.clear();
-    let bytes = message.to_vec().ok()?;
-    if bytes.len() <= limit {
-        return Some(bytes);
-    }
-    message.authorities.clear();
-    message.answers.clear();
-    message.metadata.truncation = true;
-    message.to_vec().ok()
+    super::encode_within(message, client.limit)
 }
 
 #[cfg(test)]

@@ -151,7 +151,7 @@ pub fn synthesize(
     out.authorities = a.authorities;
     out.additionals = a.additionals;
     out.edns = a.edns;
-    super::autopath::fit(out, client.limit)
+    super::encode_within(out, client.limit)
 }
 
 /// A bare header for the reply (the records are set on the decoded message).

@@ -31,6 +31,8 @@ pub mod whoami;
 
 use std::sync::Arc;
 
+use hickory_proto::op::Message;
+
 use crate::dns::Request;
 use crate::dns::writer::MessageWriter;
 use crate::forward::LoopProbes;
@@ -433,6 +435,25 @@ impl Pipeline {
                 _ => {}
             }
         }
+    }
+}
+
+/// Encodes a response another stage made or changed (hickory-proto) within the client's size:
+/// additional records go first, then authority records, then answers with TC set (as the
+/// writer truncates).
+pub(crate) fn encode_within(mut message: Message, limit: usize) -> Option<Vec<u8>> {
+    loop {
+        let bytes = message.to_vec().ok()?;
+        if bytes.len() <= limit {
+            return Some(bytes);
+        }
+        if message.additionals.pop().is_some() || message.authorities.pop().is_some() {
+            continue;
+        }
+        if message.answers.pop().is_none() {
+            return Some(bytes);
+        }
+        message.metadata.truncation = true;
     }
 }
 

@@ -312,6 +312,32 @@ fn chased<'s>(
     }
 }
 
+/// A response made elsewhere (a walk's, a translation's, a reverted one), sent from the
+/// writer's buffer.
+fn owned_reply<'s>(answer: &[u8], work: &'s mut Work) -> Handled<'s> {
+    work.writer.buf.clear();
+    work.writer.buf.extend_from_slice(answer);
+    Handled::Reply(&work.writer.buf)
+}
+
+/// One answer a stage that asks other questions gets back.
+enum Asked {
+    Now(Vec<u8>),
+    Later(Box<Pending>),
+    /// No reply (an acl drop, a panic): the walk or translation stops there.
+    Nothing,
+}
+
+impl From<Handled<'_>> for Asked {
+    fn from(handled: Handled<'_>) -> Asked {
+        match handled {
+            Handled::Reply(answer) => Asked::Now(answer.to_vec()),
+            Handled::Pending(pending) => Asked::Later(pending),
+            Handled::Drop | Handled::Panicked | Handled::Transfer(_) => Asked::Nothing,
+        }
+    }
+}
+
 /// A reply with the question and no records.
 fn bare<'s>(request: &Request<'_>, flags: Flags, work: &'s mut Work) -> Handled<'s> {
     Handled::Reply(

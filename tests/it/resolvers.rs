@@ -190,19 +190,7 @@ fn logged(ns: &Netns, server: &Server, prefix: &str, marker: &str) -> usize {
 #[test]
 fn autopath_answers_the_first_search_expansion_for_glibc_and_musl() {
     let build = TempDir::new();
-    let source = build.write("gai.c", GAI_C);
-    let program = build.0.join("gai");
-    let out = Command::new("musl-gcc")
-        .args(["-static", "-O1", "-o"])
-        .arg(&program)
-        .arg(&source)
-        .output()
-        .expect("musl-gcc must be installed (apt-get install musl-tools)");
-    assert!(
-        out.status.success(),
-        "musl-gcc: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let program = musl_gai(&build);
     let musl = program.to_str().unwrap();
     let cases = [
         ("web.prod.svc.corp.example", "10.200.0.5"),
@@ -313,21 +301,7 @@ fn glibc_musl_nslookup_and_dig_resolve_like_against_coredns() {
 
     // musl: a static getaddrinfo program.
     let build = TempDir::new();
-    let source = build.write("gai.c", GAI_C);
-    let program = build.0.join("gai");
-    let out = Command::new("musl-gcc")
-        .args(["-static", "-O1", "-o"])
-        .arg(&program)
-        .arg(&source)
-        .output()
-        .expect(
-            "musl-gcc must be installed (apt-get install musl-tools); scripts/test.sh installs it",
-        );
-    assert!(
-        out.status.success(),
-        "musl-gcc: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let program = musl_gai(&build);
     for (name, expected) in CASES {
         let (_, out) = ns.exec(&[program.to_str().unwrap(), name]);
         let got: BTreeSet<String> = out
@@ -366,6 +340,26 @@ fn glibc_musl_nslookup_and_dig_resolve_like_against_coredns() {
     );
     let (_, out) = ns.exec(&["dig", "+search", "+short", "cart", "AAAA"]);
     assert_eq!(out.trim(), "", "cart has no AAAA: {out}");
+}
+
+/// The static musl getaddrinfo program ([`GAI_C`]) built in `build`.
+fn musl_gai(build: &TempDir) -> PathBuf {
+    let source = build.write("gai.c", GAI_C);
+    let program = build.0.join("gai");
+    let out = Command::new("musl-gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&program)
+        .arg(&source)
+        .output()
+        .expect(
+            "musl-gcc must be installed (apt-get install musl-tools); scripts/test.sh installs it",
+        );
+    assert!(
+        out.status.success(),
+        "musl-gcc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    program
 }
 
 const GAI_C: &str = r#"

@@ -33,29 +33,16 @@ pub struct Pair {
 impl Pair {
     pub fn start(corefile: impl Fn(u16) -> String) -> Pair {
         let coredns = CoreDns::with_corefile(&corefile);
-        // A free port, picked by binding and releasing it: tried again if another test took
-        // it meanwhile (the server then fails to start).
-        for attempt in 1..=3 {
-            let port = crate::harness::free_port(true);
-            let dir = TempDir::new();
-            let path = dir.write("Corefile", &corefile(port));
-            let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                Server::spawn_corefile(dir, &path)
-            }));
-            match started {
-                Ok(ours) => {
-                    assert_eq!(
-                        ours.addr.port(),
-                        port,
-                        "clusterdns listens where the Corefile says"
-                    );
-                    return Pair { coredns, ours };
-                }
-                Err(e) if attempt == 3 => std::panic::resume_unwind(e),
-                Err(_) => {}
-            }
-        }
-        unreachable!("the third attempt returns or panics")
+        let port = crate::harness::free_port(true);
+        let dir = TempDir::new();
+        let path = dir.write("Corefile", &corefile(port));
+        let ours = Server::spawn_corefile(dir, &path);
+        assert_eq!(
+            ours.addr.port(),
+            port,
+            "clusterdns listens where the Corefile says"
+        );
+        Pair { coredns, ours }
     }
 
     /// Both servers' replies (described) to one query sent from `from`.

@@ -243,10 +243,7 @@ pub fn parse_addr(field: &[u8]) -> Option<IpAddr> {
         None => field,
     };
     let addr: IpAddr = std::str::from_utf8(field).ok()?.parse().ok()?;
-    Some(match addr {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
-        v4 => v4,
-    })
+    Some(addr.to_canonical())
 }
 
 /// `raw` lower-cased without its trailing dot into `out`, when it is a name a query can ask
@@ -334,8 +331,5 @@ pub fn reverse_addr(qname: &str) -> Option<IpAddr> {
         put(label.as_bytes())?;
     }
     let addr: IpAddr = std::str::from_utf8(&buf[..len]).ok()?.parse().ok()?;
-    Some(match addr {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
-        v4 => v4,
-    })
+    Some(addr.to_canonical())
 }

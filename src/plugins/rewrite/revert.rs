@@ -96,7 +96,7 @@ impl Revert {
                 self.record(record)?;
             }
         }
-        within(message, self.client.limit)
+        crate::plugins::encode_within(message, self.client.limit)
     }
 
     /// Every step, in order, on one record.
@@ -205,22 +205,5 @@ fn value_name(data: &mut RData) -> Value<'_> {
             Value::Wire(&mut rdata.anything)
         }
         _ => Value::None,
-    }
-}
-
-/// Encodes the message within `limit` octets, dropping records from the end if it must.
-fn within(mut message: Message, limit: usize) -> Option<Vec<u8>> {
-    loop {
-        let bytes = message.to_vec().ok()?;
-        if bytes.len() <= limit {
-            return Some(bytes);
-        }
-        if message.additionals.pop().is_some() || message.authorities.pop().is_some() {
-            continue;
-        }
-        if message.answers.pop().is_none() {
-            return Some(bytes);
-        }
-        message.metadata.truncation = true;
     }
 }

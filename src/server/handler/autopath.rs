@@ -2,18 +2,11 @@
 //! each name of the search path in turn, here while their answers are at hand, then in a task
 //! once one must wait for an upstream.
 
-use super::{Handled, Router};
+use super::{Asked, Handled, Router, owned_reply};
 use crate::dns::{Client, Flags, Request};
 use crate::metrics::dns::QueryReport;
 use crate::plugins::autopath::{self, Walk};
 use crate::plugins::{Pending, Work};
-
-/// One name's answer.
-enum Asked {
-    Now(Vec<u8>),
-    Later(Box<Pending>),
-    Nothing,
-}
 
 impl Router {
     pub(super) fn autopath<'s>(
@@ -42,7 +35,9 @@ impl Router {
                 Asked::Now(answer) if autopath::goes_on(&answer) => {
                     first.get_or_insert(answer);
                 }
-                Asked::Now(answer) => return reply(autopath::cnamer(&answer, &client), work),
+                Asked::Now(answer) => {
+                    return owned_reply(&autopath::cnamer(&answer, &client), work);
+                }
                 Asked::Later(pending) => {
                     let rest = Rest {
                         router: self.clone(),
@@ -65,7 +60,7 @@ impl Router {
             }
         }
         match first {
-            Some(answer) => reply(answer, work),
+            Some(answer) => owned_reply(&answer, work),
             None => Handled::Drop,
         }
     }
@@ -94,18 +89,8 @@ impl Router {
         let flow = self.blocks[block]
             .pipeline
             .resume(resume, &request, &qname, work, report);
-        match self.respond(&request, flags, flow, work, report) {
-            Handled::Reply(answer) => Asked::Now(answer.to_vec()),
-            Handled::Pending(pending) => Asked::Later(pending),
-            Handled::Drop | Handled::Panicked | Handled::Transfer(_) => Asked::Nothing,
-        }
+        self.respond(&request, flags, flow, work, report).into()
     }
-}
-
-fn reply(answer: Vec<u8>, work: &mut Work) -> Handled<'_> {
-    work.writer.buf.clear();
-    work.writer.buf.extend_from_slice(&answer);
-    Handled::Reply(&work.writer.buf)
 }
 
 /// The rest of a walk that waits for an upstream.

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use super::{Handled, Router, Scratch};
+use super::{Asked, Handled, Router, Scratch, owned_reply};
 use crate::dns::{Client, Flags, HEADER_LEN, Request, Transport, rtype};
 use crate::metrics::dns::QueryReport;
 use crate::plugins::dns64::{Dns64, Translate, synthesize};
@@ -52,25 +52,19 @@ impl Router {
             Handled::Transfer(messages) => return Handled::Transfer(messages),
         };
         if !lookup.dns64.wants_a(&answer) {
-            return reply(answer, work);
+            return owned_reply(&answer, work);
         }
         match lookup.ask_a() {
-            Asked::Now(a) => reply(lookup.answer(answer, Some(a)), work),
+            Asked::Now(a) => owned_reply(&lookup.answer(answer, Some(a)), work),
             Asked::Later(pending) => {
                 Handled::Pending(Box::new(Pending::Task(Box::pin(async move {
                     let a = Box::pin(pending.resolve()).await;
                     lookup.answer(answer, Some(a))
                 }))))
             }
-            Asked::Nothing => reply(answer, work),
+            Asked::Nothing => owned_reply(&answer, work),
         }
     }
-}
-
-fn reply(answer: Vec<u8>, work: &mut Work) -> Handled<'_> {
-    work.writer.buf.clear();
-    work.writer.buf.extend_from_slice(&answer);
-    Handled::Reply(&work.writer.buf)
 }
 
 /// The client's query asking A instead of AAAA (its ID, flags, OPT and all), the name in
@@ -81,14 +75,6 @@ fn a_query(request: &Request<'_>) -> Vec<u8> {
     query[HEADER_LEN..at].make_ascii_lowercase();
     query[at..at + 2].copy_from_slice(&rtype::A.to_be_bytes());
     query
-}
-
-/// The A answer.
-enum Asked {
-    Now(Vec<u8>),
-    Later(Box<Pending>),
-    /// No reply (an acl drop): the AAAA answer stands.
-    Nothing,
 }
 
 /// What the A lookup and the synthesis need, owned for a task.
@@ -115,11 +101,7 @@ impl Lookup {
             &mut scratch,
             &mut report,
         );
-        match handled {
-            Handled::Reply(a) => Asked::Now(a.to_vec()),
-            Handled::Pending(pending) => Asked::Later(pending),
-            Handled::Drop | Handled::Panicked | Handled::Transfer(_) => Asked::Nothing,
-        }
+        handled.into()
     }
 
     /// The synthesized answer, or the AAAA answer where there is none.

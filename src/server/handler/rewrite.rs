@@ -1,7 +1,7 @@
 //! A question `rewrite` changed: the rest of the block's pipeline answers the new question,
 //! and the answer (written now, or when the upstream's comes) is turned back for the client.
 
-use super::{Handled, Router, bare};
+use super::{Handled, Router, bare, owned_reply};
 use crate::dns::{Flags, Rejected, Request, rcode};
 use crate::metrics::dns::QueryReport;
 use crate::plugins::rewrite::Rewritten;
@@ -47,9 +47,7 @@ impl Router {
         match self.outcome(block, &inner, flags, flow, work, report) {
             Handled::Reply(answer) => {
                 let response = revert.response(answer);
-                work.writer.buf.clear();
-                work.writer.buf.extend_from_slice(&response);
-                Handled::Reply(&work.writer.buf)
+                owned_reply(&response, work)
             }
             Handled::Pending(inner) => Handled::Pending(Box::new(Pending::Reverted {
                 inner,
