@@ -57,10 +57,11 @@
 //! - [`server`]: sockets (UDP batches, TCP), routing to a block (`handler`: the walks of the
 //!   stages that ask other questions — rewrite, autopath, dns64 — and `explain`), rate limiting.
 //! - [`forward`]: the upstream pool, health checks that decide down/up, UDP exchange with
-//!   retransmission within the timeout, TCP, DNS over TLS (rustls; one pipelined connection
+//!   retransmission within the timeout on each upstream's pooled sockets (`pool`: random
+//!   ports rotated, one reader task per socket, no socket per query), TCP, DNS over TLS (rustls; one pipelined connection
 //!   per `tls://` upstream), a descriptor budget; `reply` walks upstream
 //!   replies once to check, truncate and re-serve them.
-//! - [`cache`]: the moka response cache of forwarded answers.
+//! - [`cache`]: the moka response cache of forwarded answers (keys hashed with foldhash).
 //! - [`admin`]: `/health`, `/ready`, `/metrics`, `/explain` on hyper.
 //! - [`metrics`]: atomic histograms, per-listener DNS metrics, text exposition;
 //!   `metrics::expansions` counts search-path expansions by the asking pod's namespace.

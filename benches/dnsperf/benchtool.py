@@ -10,6 +10,9 @@
         over every query sent, a lost query (`T`) counting as slower than any answer (a
         percentile that falls on one prints "lost"). Interrupted queries (`I`, in flight when
         the time limit hit) are not counted.
+    benchtool.py knot-zones --out DIR FILE...
+        Zone files for Knot from dig's text output (an AXFR, answer sections): every record
+        in the zone it belongs to (cluster.local, in-addr.arpa, ip6.arpa), each once.
     benchtool.py summarize --runs RUNS.tsv --meta META.tsv --out RESULTS.md
         Medians over the rounds, ratios clusterdns/CoreDNS (median of the per-round ratios),
         the markdown tables; printed and written to RESULTS.md.
@@ -34,6 +37,14 @@ MIX_TITLES = {
     "cluster": "cluster names",
     "search": "ndots:5 search expansions",
     "external": "external names (cache hits)",
+    "misses": "external names (cache misses)",
+}
+PEER_TITLES = {
+    "knot": ("Knot DNS", "knot_version", "an authoritative server (one UDP worker) serving the same "
+             "cluster as static zones (clusterdns's AXFR of cluster.local plus its answers to every "
+             "question of the mix: PTRs, pod names), same questions, same rounds"),
+    "unbound": ("unbound", "unbound_version", "a forwarding cache (one thread, iterator module only, "
+                "no validation) in front of the same upstream, same questions, same rounds"),
 }
 
 
@@ -102,6 +113,42 @@ def latency(path: str) -> int:
     return 0
 
 
+# --- knot-zones ----------------------------------------------------------------------------------
+
+
+def knot_zones(out_dir: str, inputs: list[str]) -> int:
+    """Zone files for Knot from dig's text (an AXFR, then answer sections): every record in the
+    zone it belongs to (cluster.local, in-addr.arpa, ip6.arpa), each once."""
+    zones = {"cluster.local.": {}, "in-addr.arpa.": {}, "ip6.arpa.": {}}
+    for path in inputs:
+        with open(path, errors="replace") as f:
+            for line in f:
+                parts = line.split(None, 4)
+                if line.startswith(";") or len(parts) < 5 or parts[2].upper() != "IN":
+                    continue
+                owner, ttl, _, rtype, rdata = parts
+                owner = owner.lower()
+                for zone, records in zones.items():
+                    if owner == zone or owner.endswith("." + zone):
+                        key = (owner, rtype.upper(), rdata.strip().lower())
+                        records.setdefault(key, f"{owner} {ttl} IN {rtype.upper()} {rdata.strip()}")
+    if not any(rtype == "SOA" for (_, rtype, _) in zones["cluster.local."]):
+        print("benchtool: no SOA for cluster.local in the transfer", file=sys.stderr)
+        return 1
+    os.makedirs(out_dir, exist_ok=True)
+    for zone, records in zones.items():
+        if zone != "cluster.local.":
+            records[(zone, "SOA", "")] = (f"{zone} 30 IN SOA ns.dns.cluster.local. "
+                                          "hostmaster.cluster.local. 1 7200 1800 86400 30")
+            records[(zone, "NS", "")] = f"{zone} 30 IN NS ns.dns.cluster.local."
+        soa = [text for (o, t, _), text in records.items() if t == "SOA" and o == zone][:1]
+        rest = [text for (o, t, _), text in sorted(records.items()) if t != "SOA"]
+        with open(os.path.join(out_dir, zone.rstrip(".") + ".zone"), "w") as f:
+            f.write("\n".join(soa + rest) + "\n")
+        print(f"benchtool: {zone} {len(rest) + 1} records", file=sys.stderr)
+    return 0
+
+
 # --- summarize -----------------------------------------------------------------------------------
 
 
@@ -111,6 +158,47 @@ def num(text: str) -> float | None:
     except ValueError:
         return None
     return v if math.isfinite(v) else None
+
+
+def peer_table(lines, peer, mix, sizes, g, meta, load, values, med, ratio, fmt_num, fmt_ratio, size_title):
+    """One mix's table of clusterdns, CoreDNS and a peer (Knot, unbound), where the peer ran."""
+    peer_sizes = [size for size in sizes if values(size, peer, mix, "cpu_us")]
+    if not peer_sizes:
+        return
+    title, version_key, what = PEER_TITLES[peer]
+    lines.append(f"## {MIX_TITLES.get(mix, mix).capitalize()}: clusterdns, CoreDNS and {title}")
+    lines.append("")
+    lines.append(f"{title} {g.get(version_key, '?')}: {what}.")
+    lines.append("")
+    lines.append(f"| cluster | metric | clusterdns | CoreDNS | {title} | clusterdns / CoreDNS | clusterdns / {title} |")
+    lines.append("|---|---|---|---|---|---|---|")
+
+    def peer_ratio(size, metric):
+        a, b = values(size, "clusterdns", mix, metric), values(size, peer, mix, metric)
+        per_round = [a[r] / b[r] for r in sorted(a) if r in b and b[r] > 0]
+        return statistics.median(per_round) if per_round else None
+
+    rows = [("CPU µs/query at saturation", "cpu_us", "us", True, False),
+            ("queries/s at saturation", "qps", "qps", False, True),
+            (f"p50 ms at {load} q/s", "p50", "ms", False, False),
+            (f"p99 ms at {load} q/s", "p99", "ms", True, False),
+            (f"p99.9 ms at {load} q/s", "p999", "ms", False, False),
+            ("SERVFAIL at saturation", "servfail_sat", "x", False, False),
+            (f"SERVFAIL at {load} q/s", "servfail_load", "x", False, False),
+            ("lost at saturation", "lost_sat", "x", False, False)]
+    if mix == "misses":
+        rows.append(("cache misses, % of answered (saturation)", "miss_pct", "x", False, False))
+    for size in peer_sizes:
+        for label, metric, kind, bold, times in rows:
+            cells = [fmt_num(med(size, server, mix, metric), kind) for server in ("clusterdns", "coredns", peer)]
+            ratios = ["–", "–"] if kind == "x" else [fmt_ratio(ratio(size, mix, metric), bold, times),
+                                                     fmt_ratio(peer_ratio(size, metric), bold, times)]
+            lines.append(f"| {size_title(size)} | {label} | {' | '.join(cells)} | {' | '.join(ratios)} |")
+    check = meta.get(peer_sizes[0], {}).get("check_knot") if peer == "knot" else None
+    lines.append("")
+    lines.append("Medians over the rounds; ratios are the medians of the per-round ratios."
+                 + (f" Answers compared with dig, clusterdns and Knot: {check}." if check else ""))
+    lines.append("")
 
 
 def summarize(runs_path: str, meta_path: str, out_path: str) -> int:
@@ -245,30 +333,8 @@ def summarize(runs_path: str, meta_path: str, out_path: str) -> int:
                  "slice (about 3–4 ms).")
     lines.append("")
 
-    unbound_sizes = [size for size in sizes if runs.get((size, "unbound", "external", "cpu_us"))]
-    if unbound_sizes:
-        lines.append("## External names (cache hits): clusterdns and unbound")
-        lines.append("")
-        lines.append(f"unbound {g.get('unbound_version', '?')} as a forwarding cache (one thread, iterator "
-                     "module only, no validation) in front of the same upstream, same queries, same rounds.")
-        lines.append("")
-        lines.append(f"| cluster | CPU µs/query at saturation | queries/s at saturation | p50 ms at {load} q/s | p99 ms | p99.9 ms |")
-        lines.append("|---|---|---|---|---|---|")
-
-        def vs_unbound(size, metric, kind, bold=False, times=False):
-            a = values(size, "clusterdns", "external", metric)
-            b = values(size, "unbound", "external", metric)
-            per_round = [a[r] / b[r] for r in sorted(a) if r in b and b[r] > 0]
-            r = statistics.median(per_round) if per_round else None
-            return (f"{fmt_num(med(size, 'clusterdns', 'external', metric), kind)} / "
-                    f"{fmt_num(med(size, 'unbound', 'external', metric), kind)} → {fmt_ratio(r, bold, times)}")
-        for size in unbound_sizes:
-            lines.append(f"| {size_title(size)} | {vs_unbound(size, 'cpu_us', 'us', bold=True)} | "
-                         f"{vs_unbound(size, 'qps', 'qps', times=True)} | {vs_unbound(size, 'p50', 'ms')} | "
-                         f"{vs_unbound(size, 'p99', 'ms')} | {vs_unbound(size, 'p999', 'ms')} |")
-        lines.append("")
-        lines.append("Each cell: clusterdns / unbound → ratio.")
-        lines.append("")
+    for peer, mix in (("knot", "cluster"), ("unbound", "external"), ("unbound", "misses")):
+        peer_table(lines, peer, mix, sizes, g, meta, load, values, med, ratio, fmt_num, fmt_ratio, size_title)
 
     lines.append("## Start-up and memory")
     lines.append("")
@@ -348,6 +414,9 @@ def main(argv=None) -> int:
     w.add_argument("--timeout", type=float, default=300)
     lat = sub.add_parser("latency")
     lat.add_argument("file")
+    k = sub.add_parser("knot-zones")
+    k.add_argument("--out", required=True)
+    k.add_argument("inputs", nargs="+")
     s = sub.add_parser("summarize")
     s.add_argument("--runs", required=True)
     s.add_argument("--meta", required=True)
@@ -357,6 +426,8 @@ def main(argv=None) -> int:
         return wait_ready(args.url, args.start_ns, args.pid, args.timeout)
     if args.cmd == "latency":
         return latency(args.file)
+    if args.cmd == "knot-zones":
+        return knot_zones(args.out, args.inputs)
     return summarize(args.runs, args.meta, args.out)
 
 

@@ -34,10 +34,18 @@
 #   Mixes (MIXES): cluster (names drawn from the cluster: ClusterIP A, headless A, SRV, PTR, pod
 #   A, NXDOMAIN, AAAA NODATA), search (ndots:5 search expansions of short names as a pod sends
 #   them, mostly NXDOMAIN), external (benches/dnsperf/queries-forward.txt through the forwarder,
-#   cache hits once warm).
-#   With UNBOUND=1 (the default when the external mix runs), unbound joins the rounds of the first
-#   size for the external mix only: a forwarding cache (one thread, no validator) in front of the
-#   same upstream, the "knot-class" reference the issue names for cache hits.
+#   cache hits once warm), misses (unique names under miss.example.org, which the upstream answers
+#   with a wildcard: every query a cache miss sent upstream; no warm-up, MISSES names for the
+#   saturation run and another MISSES/4 for the latency run, the misses checked against the
+#   servers' cache-miss counters and reported as a share of the queries answered).
+#   With UNBOUND=1 (the default when the external or misses mix runs), unbound joins the rounds of
+#   the first size for those mixes: a forwarding cache (one thread, no validator) in front of the
+#   same upstream.
+#   With KNOT=1 (the default when the cluster mix runs), Knot DNS joins the rounds of the first
+#   size for the cluster mix: an authoritative server (one UDP worker) serving the same cluster
+#   as static zones, written from clusterdns's AXFR of cluster.local plus its answers to every
+#   question of the cluster query file (PTRs, pod names); CHECK questions are compared with
+#   clusterdns's answers.
 #
 # Every figure is the median over the rounds; ratios are the median of the per-round ratios.
 # Installs what is missing: dnsperf and dig (apt-get), CoreDNS (npm, into TOOLS_DIR), and builds
@@ -55,13 +63,14 @@
 #   --check N            CHECK: questions per mix compared with dig, 0 for none [30]
 #   --results FILE       RESULTS [benches/dnsperf/last-results.md]
 #   --no-unbound         UNBOUND=0 [1]
+#   --no-knot            KNOT=0 [1]
 # Environment only:
 #   CLUSTERDNS_EXTRA (TOML appended to clusterdns's [[server]]: e.g. [server.hosts] or
 #   [[server.template]] tables, to measure what a stage costs), CLUSTERDNS, CARGO_TARGET_DIR, COREDNS, COREDNS_NPM [coredns-dist-linux-x64@1.11.1-3],
 #   TOOLS_DIR [target/bench-tools], QUERIES (lines per generated query file) [20000], SEED [8],
 #   CLIENTS [4], OUTSTANDING [100], MAX_QPS [200000], SERVER_CPUS [0], CLIENT_CPUS [1],
 #   LAMEDUCK [1s], API_TIMEOUT (stand-in start) [600], READY_TIMEOUT [300],
-#   UNBOUND_BIN [unbound], TOTAL_TIMEOUT [10800], STRICT (stop when answers differ) [0], SHOW_ANSWERS [0], KEEP_WORK [0].
+#   UNBOUND_BIN [unbound], KNOT_BIN [knotd], MISSES (names per miss file) [400000], TOTAL_TIMEOUT [10800], STRICT (stop when answers differ) [0], SHOW_ANSWERS [0], KEEP_WORK [0].
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -70,7 +79,7 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 TOOLS_DIR="${TOOLS_DIR:-$ROOT/target/bench-tools}"
 COREDNS_NPM="${COREDNS_NPM:-coredns-dist-linux-x64@1.11.1-3}"
 SIZES="${SIZES:-100:1000 5000:50000 10000:100000}"
-MIXES="${MIXES:-cluster search external}"
+MIXES="${MIXES:-cluster search external misses}"
 ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-10}"
 LOAD_QPS="${LOAD_QPS:-10000}"
@@ -94,6 +103,9 @@ SHOW_ANSWERS="${SHOW_ANSWERS:-0}"
 KEEP_WORK="${KEEP_WORK:-0}"
 UNBOUND="${UNBOUND:-1}"
 UNBOUND_BIN="${UNBOUND_BIN:-unbound}"
+KNOT="${KNOT:-1}"
+KNOT_BIN="${KNOT_BIN:-knotd}"
+MISSES="${MISSES:-400000}"
 
 log() { printf '%s\n' "== $*" >&2; }
 die() { printf 'dnsperf-compare: %s\n' "$*" >&2; exit 1; }
@@ -115,6 +127,7 @@ while [ $# -gt 0 ]; do
     --load-duration=*) LOAD_DURATION="${1#*=}"; shift ;;
     --pods-verified) PODS_VERIFIED=1; shift ;;
     --no-unbound) UNBOUND=0; shift ;;
+    --no-knot) KNOT=0; shift ;;
     --check) CHECK="${2:?}"; shift 2 ;;
     --check=*) CHECK="${1#*=}"; shift ;;
     --results) RESULTS="${2:?}"; shift 2 ;;
@@ -125,7 +138,7 @@ while [ $# -gt 0 ]; do
 done
 
 for v in ROUNDS DURATION LOAD_QPS LOAD_DURATION CHECK QUERIES CLIENTS OUTSTANDING MAX_QPS \
-  API_TIMEOUT READY_TIMEOUT TOTAL_TIMEOUT; do
+  API_TIMEOUT READY_TIMEOUT TOTAL_TIMEOUT MISSES; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
 [ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 50 ] || die "ROUNDS must be 1..50"
@@ -133,7 +146,7 @@ for size in $SIZES; do
   [[ "$size" =~ ^[0-9]+:[0-9]+$ || "$size" == demo ]] || die "a size is SERVICES:PODS or demo, not '$size'"
 done
 for mix in $MIXES; do
-  case "$mix" in cluster | search | external) ;; *) die "unknown mix $mix (cluster, search, external)" ;; esac
+  case "$mix" in cluster | search | external | misses) ;; *) die "unknown mix $mix (cluster, search, external, misses)" ;; esac
 done
 if [ "$PODS_VERIFIED" = 1 ]; then PODS_MODE=verified; else PODS_MODE=insecure; fi
 case "$RESULTS" in /*) ;; *) RESULTS="$PWD/$RESULTS" ;; esac
@@ -161,12 +174,18 @@ command -v dig >/dev/null 2>&1 || { log "installing dig (bind9-dnsutils)"; apt_i
 command -v taskset >/dev/null 2>&1 || { log "installing taskset (util-linux)"; apt_install util-linux; }
 command -v python3 >/dev/null 2>&1 || { log "installing python3"; apt_install python3; }
 command -v curl >/dev/null 2>&1 || { log "installing curl"; apt_install curl; }
-case " $MIXES " in *" external "*) ;; *) UNBOUND=0 ;; esac
+case " $MIXES " in *" external "* | *" misses "*) ;; *) UNBOUND=0 ;; esac
+case " $MIXES " in *" cluster "*) ;; *) KNOT=0 ;; esac
 if [ "$UNBOUND" = 1 ] && ! command -v "$UNBOUND_BIN" >/dev/null 2>&1; then
   log "installing unbound"
   # RUNLEVEL=1: the package must not start its own resolver.
   RUNLEVEL=1 apt_install unbound
   $SUDO pkill -x unbound 2>/dev/null || true
+fi
+if [ "$KNOT" = 1 ] && ! command -v "$KNOT_BIN" >/dev/null 2>&1; then
+  log "installing Knot DNS"
+  RUNLEVEL=1 apt_install knot
+  $SUDO pkill -x knotd 2>/dev/null || true
 fi
 
 if [ -z "${COREDNS:-}" ]; then
@@ -343,13 +362,19 @@ start_api() {
 
 # --- the servers under test --------------------------------------------------------------------
 
-# launch_server clusterdns|coredns DIR: starts one server on the current API and waits for /ready.
-# Sets L_PID, L_PORT, L_READY_MS (process start to /ready 200), L_RSS (VmRSS then, KiB).
-L_PID="" L_PORT="" L_READY_MS="" L_RSS=""
+# launch_server clusterdns|coredns|unbound|knot DIR: starts one server on the current API and
+# waits for /ready. Sets L_PID, L_PORT, L_MP (metrics port), L_READY_MS (process start to /ready
+# 200), L_RSS (VmRSS then, KiB). L_EXTRA: more TOML for clusterdns's block (this launch only).
+L_PID="" L_PORT="" L_READY_MS="" L_RSS="" L_MP="" L_EXTRA=""
 launch_server() {
   local server="$1" dir="$2" ports dns hp rp mp start
   mkdir -p "$dir"
   read -r dns hp rp mp <<<"$(free_ports 4)"
+  L_MP="$mp"
+  if [ "$server" = knot ]; then
+    launch_knot "$dir" "$dns"
+    return 0
+  fi
   if [ "$server" = unbound ]; then
     cat >"$dir/unbound.conf" <<EOF
 server:
@@ -371,6 +396,9 @@ server:
     qname-minimisation: no
     cache-max-ttl: 30
     cache-max-negative-ttl: 30
+remote-control:
+    control-enable: yes
+    control-interface: $dir/control.sock
 forward-zone:
     name: "."
     forward-addr: 127.0.0.1@$UP_PORT
@@ -444,6 +472,7 @@ max_concurrent = 1000
 max_ttl = 30
 negative_max_ttl = 30
 ${CLUSTERDNS_EXTRA:-}
+${L_EXTRA}
 EOF
     start="$(date +%s%N)"
     RUST_LOG="${RUST_LOG:-warn}" taskset -c "$SERVER_CPUS" "$CLUSTERDNS" --config "$dir/clusterdns.toml" \
@@ -458,6 +487,55 @@ EOF
   L_RSS="$(rss_now "$L_PID")"
   wait_for_answer "$L_PORT" kubernetes.default.svc.cluster.local A 30 \
     || { tail -20 "$dir/out" >&2; die "$server is ready but does not answer on $L_PORT"; }
+}
+
+# launch_knot DIR PORT: Knot DNS on PORT serving the zone files KNOT_ZONES holds (one UDP worker,
+# pinned like the others); waits until it answers.
+KNOT_ZONES=""
+launch_knot() {
+  local dir="$1" port="$2" zone
+  mkdir -p "$dir/db"
+  {
+    printf 'server:\n    listen: 127.0.0.1@%s\n    rundir: "%s"\n' "$port" "$dir"
+    printf '    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n'
+    printf 'database:\n    storage: "%s/db"\n' "$dir"
+    printf 'log:\n  - target: stderr\n    any: warning\n'
+    printf 'template:\n  - id: default\n    storage: "%s"\n    zonefile-sync: -1\n    journal-content: none\n' "$KNOT_ZONES"
+    printf 'zone:\n'
+    for zone in "$KNOT_ZONES"/*.zone; do
+      printf '  - domain: %s\n    file: "%s"\n' "$(basename "$zone" .zone)" "$zone"
+    done
+  } >"$dir/knot.conf"
+  taskset -c "$SERVER_CPUS" "$KNOT_BIN" -c "$dir/knot.conf" >"$dir/out" 2>&1 &
+  L_PID=$!
+  PIDS+=("$L_PID")
+  L_PORT="$port"
+  L_READY_MS="" L_RSS=""
+  wait_for_answer "$L_PORT" kubernetes.default.svc.cluster.local A 60 \
+    || { tail -20 "$dir/out" >&2; die "Knot does not answer on $L_PORT"; }
+  L_RSS="$(rss_now "$L_PID")"
+}
+
+# knot_zones SIZE DIR: writes the cluster as static zone files into DIR/knot-zones (KNOT_ZONES):
+# clusterdns's AXFR of cluster.local and its answers to every question of the cluster mix (for
+# the PTRs and pod names a transfer does not list), each record in the zone it belongs to.
+knot_zones() {
+  local size="$1" dir="$2"
+  check_deadline "$size knot zones"
+  L_EXTRA=$'[server.transfer]\nto = ["*"]'
+  launch_server clusterdns "$dir/zonegen"
+  L_EXTRA=""
+  timeout 120 dig @127.0.0.1 -p "$L_PORT" +tcp +nocmd +nostats +nocomments +noadditional \
+    cluster.local AXFR >"$dir/zonegen/axfr.txt" \
+    || die "AXFR of cluster.local from clusterdns failed"
+  awk 'NF >= 2 { print $1, $2 }' "${MIX_FILE[cluster]}" >"$dir/zonegen/batch.txt"
+  timeout 600 dig @127.0.0.1 -p "$L_PORT" +tries=2 +time=2 +noall +answer -f "$dir/zonegen/batch.txt" \
+    >"$dir/zonegen/answers.txt" 2>/dev/null || true
+  stop_pid "$L_PID"
+  KNOT_ZONES="$dir/knot-zones"
+  python3 "$BENCH/benchtool.py" knot-zones --out "$KNOT_ZONES" \
+    "$dir/zonegen/axfr.txt" "$dir/zonegen/answers.txt" >&2 \
+    || die "could not write Knot's zone files"
 }
 
 # --- same answers? ---------------------------------------------------------------------------
@@ -487,7 +565,8 @@ normalized_answer() {
 
 # compare_answers SIZE MIX FILE CD_PORT CO_PORT: CHECK questions spread over FILE.
 compare_answers() {
-  local size="$1" mix="$2" file="$3" cd_port="$4" co_port="$5" name type differ=0 total=0 a b lines step
+  local size="$1" mix="$2" file="$3" cd_port="$4" co_port="$5" peer="${6:-CoreDNS}"
+  local name type differ=0 total=0 a b lines step
   lines="$(wc -l <"$file")"
   step=$((lines / CHECK))
   [ "$step" -ge 1 ] || step=1
@@ -497,18 +576,18 @@ compare_answers() {
     a="$(normalized_answer "$cd_port" "$name" "$type")"
     b="$(normalized_answer "$co_port" "$name" "$type")"
     if [ "$SHOW_ANSWERS" = 1 ]; then
-      printf '\n[%s %s] %s %s\n--- clusterdns\n%s\n--- CoreDNS\n%s\n' "$size" "$mix" "$name" "$type" "$a" "$b"
+      printf '\n[%s %s] %s %s\n--- clusterdns\n%s\n--- %s\n%s\n' "$size" "$mix" "$name" "$type" "$a" "$peer" "$b"
     fi
     if [[ "$a" == "status= "* || "$b" == "status= "* ]]; then
       differ=$((differ + 1))
       printf '%s %s (no answer)\n' "$name" "$type" >>"$WORK/diffs-$size-$mix"
-      printf '\n[%s %s] NO ANSWER (timeout) for %s %s: clusterdns "%s", CoreDNS "%s"\n' \
-        "$size" "$mix" "$name" "$type" "${a%%$'\n'*}" "${b%%$'\n'*}"
+      printf '\n[%s %s] NO ANSWER (timeout) for %s %s: clusterdns "%s", %s "%s"\n' \
+        "$size" "$mix" "$name" "$type" "${a%%$'\n'*}" "$peer" "${b%%$'\n'*}"
     elif [ "$a" != "$b" ]; then
       differ=$((differ + 1))
       printf '%s %s\n' "$name" "$type" >>"$WORK/diffs-$size-$mix"
-      printf '\n[%s %s] DIFFERENT ANSWER: %s %s\n--- clusterdns\n%s\n--- CoreDNS\n%s\n' \
-        "$size" "$mix" "$name" "$type" "$a" "$b"
+      printf '\n[%s %s] DIFFERENT ANSWER: %s %s\n--- clusterdns\n%s\n--- %s\n%s\n' \
+        "$size" "$mix" "$name" "$type" "$a" "$peer" "$b"
     fi
   done < <(awk -v step="$step" -v n="$CHECK" 'NF && (NR - 1) % step == 0 && taken < n { taken++; print }' "$file")
   printf '[%s %s] answers compared: %d questions, %d differ\n' "$size" "$mix" "$total" "$differ"
@@ -553,22 +632,42 @@ dnsperf_cmd() {
     -c "$CLIENTS" -q "$OUTSTANDING" -t 2 "$@"
 }
 
+# cache_misses SERVER DIR: the server's cache misses so far (its metrics, or unbound-control).
+cache_misses() {
+  case "$1" in
+    unbound)
+      timeout 20 unbound-control -c "$2/unbound.conf" stats_noreset 2>/dev/null \
+        | sed -n 's/^total.num.cachemiss=//p' | sed -n 1p ;;
+    knot) echo 0 ;;
+    *)
+      timeout 20 curl --noproxy '*' -s "http://127.0.0.1:$L_MP/metrics" \
+        | awk '/^coredns_cache_misses_total/ { s += $NF } END { printf "%.0f\n", s }' ;;
+  esac
+}
+
+# rcode_count NAME "RCODES LINE": how many answers had that rcode.
+rcode_count() { printf '%s\n' "$2" | grep -oE "$1 [0-9]+" | awk '{ s += $2 } END { print s + 0 }'; }
+
 # measure_mix SIZE ROUND SERVER MIX FILE PID PORT DIR
 measure_mix() {
   local size="$1" round="$2" server="$3" mix="$4" file="$5" pid="$6" port="$7" dir="$8"
-  local before after busy0 all0 busy1 all1 out stats rcodes lat rq0 rq1
+  local before after busy0 all0 busy1 all1 out stats rcodes lat rq0 rq1 misses0 misses1
   check_deadline "$size round $round $server $mix"
-  # Warm-up: one pass over the file (fills both servers' caches the same way).
-  dnsperf_cmd "$port" "$file" -n 1 >"$dir/warm-$mix.out" 2>&1 || true
+  if [ "$mix" != misses ]; then
+    # Warm-up: one pass over the file (fills both servers' caches the same way).
+    dnsperf_cmd "$port" "$file" -n 1 >"$dir/warm-$mix.out" 2>&1 || true
+  fi
 
   # Saturation.
   out="$dir/sat-$mix.out"
   read -r busy0 all0 <<<"$(cpu_busy)"
   before="$(cpu_ticks "$pid")"
   rq0="$(runq_ns "$pid")"
+  misses0="$(cache_misses "$server" "$dir")"
   dnsperf_cmd "$port" "$file" -l "$DURATION" -Q "$MAX_QPS" >"$out" 2>&1 || true
   rq1="$(runq_ns "$pid")"
   after="$(cpu_ticks "$pid")"
+  misses1="$(cache_misses "$server" "$dir")"
   record "$size" "$round" "$server" "$mix" runq_sat "$(runq_rate "$rq0" "$rq1" "$DURATION")"
   read -r busy1 all1 <<<"$(cpu_busy)"
   record "$size" "$round" "$server" "$mix" loadavg "$(loadavg)"
@@ -594,12 +693,18 @@ measure_mix() {
   record "$size" "$round" "$server" "$mix" lost_sat "$lost"
   record "$size" "$round" "$server" "$mix" others_pct "$others"
   record "$size" "$round" "$server" "$mix" rcodes "$rcodes"
+  record "$size" "$round" "$server" "$mix" servfail_sat "$(rcode_count SERVFAIL "$rcodes")"
+  if [ "$mix" = misses ] && [ "$server" != knot ]; then
+    record "$size" "$round" "$server" "$mix" miss_pct "$(awk -v a="${misses0:-0}" -v b="${misses1:-0}" \
+      -v n="$(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' "$out")" \
+      'BEGIN { if (n > 0) printf "%.1f", 100 * (b - a) / n; else print "nan" }')"
+  fi
 
   # Fixed load, every query's latency.
   out="$dir/load-$mix.out"
   before="$(cpu_ticks "$pid")"
   rq0="$(runq_ns "$pid")"
-  dnsperf_cmd "$port" "$file" -l "$LOAD_DURATION" -Q "$LOAD_QPS" -v >"$out" 2>&1 || true
+  dnsperf_cmd "$port" "${LOAD_FILE[$mix]:-$file}" -l "$LOAD_DURATION" -Q "$LOAD_QPS" -v >"$out" 2>&1 || true
   rq1="$(runq_ns "$pid")"
   after="$(cpu_ticks "$pid")"
   local runq_load
@@ -611,6 +716,8 @@ measure_mix() {
   record "$size" "$round" "$server" "$mix" p99 "$p99"
   record "$size" "$round" "$server" "$mix" p999 "$p999"
   record "$size" "$round" "$server" "$mix" lost_load "$lost_load"
+  record "$size" "$round" "$server" "$mix" servfail_load \
+    "$(rcode_count SERVFAIL "$(sed -n 's/^ *Response codes: *//p' "$out" | sed -n 1p)")"
   record "$size" "$round" "$server" "$mix" cpu_us_load \
     "$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$completed" 'BEGIN { if (n > 0) printf "%.3f", 1e6 * t / hz / n; else print "nan" }')"
   if [ "$KEEP_WORK" = 1 ]; then gzip -f "$out"; else rm -f "$out"; fi  # one line per query
@@ -626,7 +733,9 @@ one_run() {
   launch_server "$server" "$dir"
   local mixes="$SIZE_MIXES"
   if [ "$server" = unbound ]; then
-    mixes="external"  # unbound has no cluster zone
+    mixes="$(peer_mixes external misses)"  # unbound has no cluster zone
+  elif [ "$server" = knot ]; then
+    mixes="cluster"  # Knot has the cluster only, as static zones
   else
     record "$size" "$round" "$server" - ready_ms "$L_READY_MS"
     record "$size" "$round" "$server" - rss_kb "$L_RSS"
@@ -637,6 +746,15 @@ one_run() {
   done
   record "$size" "$round" "$server" - hwm_kb "$(peak_rss "$L_PID")"
   stop_pid "$L_PID"
+}
+
+# peer_mixes MIX...: those of the MIX arguments this size runs.
+peer_mixes() {
+  local mix out=""
+  for mix in "$@"; do
+    case " $SIZE_MIXES " in *" $mix "*) out+=" $mix" ;; esac
+  done
+  printf '%s\n' "${out# }"
 }
 
 human() {  # 1000 -> 1k, 50000 -> 50k, 100000 -> 100k
@@ -658,6 +776,7 @@ meta - clusterdns_version "${CD_VERSION#clusterdns }"
 meta - coredns_full "${CO_VERSION}"
 meta - coredns_version "$(printf '%s' "$CO_VERSION" | sed -n 's/^CoreDNS-//p')"
 meta - dnsperf_version "$DNSPERF_VERSION"
+[ "$KNOT" = 1 ] && meta - knot_version "$("$KNOT_BIN" --version 2>/dev/null | sed -n 's/.*version //p' | sed -n 1p)"
 [ "$UNBOUND" = 1 ] && meta - unbound_version "$("$UNBOUND_BIN" -V 2>/dev/null | sed -n 's/^Version //p' | sed -n 1p)"
 meta - sizes "$SIZES"
 meta - mixes "$MIXES"
@@ -671,7 +790,7 @@ meta - pods "$PODS_MODE"
 meta - server_cpus "$SERVER_CPUS"
 meta - client_cpus "$CLIENT_CPUS"
 cmd="SIZES=\"$SIZES\""
-[ "$MIXES" != "cluster search external" ] && cmd+=" MIXES=\"$MIXES\""
+[ "$MIXES" != "cluster search external misses" ] && cmd+=" MIXES=\"$MIXES\""
 [ "$ROUNDS" != 3 ] && cmd+=" ROUNDS=$ROUNDS"
 [ "$DURATION" != 10 ] && cmd+=" DURATION=$DURATION"
 [ "$LOAD_QPS" != 10000 ] && cmd+=" LOAD_QPS=$LOAD_QPS"
@@ -680,6 +799,25 @@ cmd="SIZES=\"$SIZES\""
 meta - command "$cmd benches/dnsperf/compare.sh"
 
 start_upstream
+
+# Unique names for the misses mix: one file for the saturation runs, another for the latency
+# runs, a few for the answers compared (each server process sees each name once).
+declare -A LOAD_FILE CHECK_FILE
+case " $MIXES " in
+  *" misses "*)
+    python3 - "$WORK" "$MISSES" "$SEED" <<'PY'
+import random, sys
+work, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(seed)
+for name, count in (("sat", n), ("load", max(1, n // 4)), ("check", 200)):
+    with open(f"{work}/misses-{name}.txt", "w") as f:
+        for i in range(count):
+            f.write(f"{name[0]}{i:x}-{rng.getrandbits(32):08x}.miss.example.org A\n")
+PY
+    LOAD_FILE[misses]="$WORK/misses-load.txt"
+    CHECK_FILE[misses]="$WORK/misses-check.txt"
+    ;;
+esac
 
 declare -A MIX_FILE
 for size in $SIZES; do
@@ -707,6 +845,7 @@ for size in $SIZES; do
     MIX_FILE[search]="$dir/queries-search.txt"
   fi
   MIX_FILE[external]="$BENCH/queries-forward.txt"
+  MIX_FILE[misses]="$WORK/misses-sat.txt"
   for mix in $MIXES; do
     if [ -n "${MIX_FILE[$mix]:-}" ]; then
       SIZE_MIXES+=" $mix"
@@ -723,21 +862,37 @@ for size in $SIZES; do
     launch_server coredns "$dir/check-coredns"
     co_pid="$L_PID" co_port="$L_PORT"
     for mix in $SIZE_MIXES; do
+      check_file="${CHECK_FILE[$mix]:-${MIX_FILE[$mix]}}"
       # Warm the forwarders' caches alike first (the external names are cache hits in the runs).
-      dnsperf_cmd "$cd_port" "${MIX_FILE[$mix]}" -n 1 >/dev/null 2>&1 || true
-      dnsperf_cmd "$co_port" "${MIX_FILE[$mix]}" -n 1 >/dev/null 2>&1 || true
-      compare_answers "$size" "$mix" "${MIX_FILE[$mix]}" "$cd_port" "$co_port"
+      dnsperf_cmd "$cd_port" "$check_file" -n 1 >/dev/null 2>&1 || true
+      dnsperf_cmd "$co_port" "$check_file" -n 1 >/dev/null 2>&1 || true
+      compare_answers "$size" "$mix" "$check_file" "$cd_port" "$co_port"
     done
     stop_pid "$cd_pid"
     stop_pid "$co_pid"
   fi
 
-  for round in $(seq 1 "$ROUNDS"); do
-    if [ $((round % 2)) -eq 1 ]; then order="clusterdns coredns"; else order="coredns clusterdns"; fi
-    # unbound, for the external mix, with the first size only (cache hits do not depend on it).
-    if [ "$UNBOUND" = 1 ] && [ "$size" = "${SIZES%% *}" ]; then
-      if [ $((round % 2)) -eq 1 ]; then order+=" unbound"; else order="unbound $order"; fi
+  peers=""
+  if [ "$size" = "${SIZES%% *}" ]; then
+    # The peers join the first size's rounds: unbound for forwarded names, Knot for cluster names.
+    [ "$UNBOUND" = 1 ] && [ -n "$(peer_mixes external misses)" ] && peers+=" unbound"
+    if [ "$KNOT" = 1 ] && [ -n "$(peer_mixes cluster)" ]; then
+      knot_zones "$size" "$dir"
+      peers+=" knot"
+      if [ "$CHECK" -gt 0 ]; then
+        launch_server clusterdns "$dir/check-clusterdns-knot"
+        cd_pid="$L_PID" cd_port="$L_PORT"
+        launch_server knot "$dir/check-knot"
+        compare_answers "$size" knot "${MIX_FILE[cluster]}" "$cd_port" "$L_PORT" Knot
+        stop_pid "$L_PID"
+        stop_pid "$cd_pid"
+      fi
     fi
+  fi
+
+  for round in $(seq 1 "$ROUNDS"); do
+    order="clusterdns coredns$peers"
+    if [ $((round % 2)) -eq 0 ]; then order="$(printf '%s\n' $order | tac | paste -sd ' ')"; fi
     for server in $order; do
       one_run "$size" "$round" "$server"
     done

@@ -1,9 +1,11 @@
 //! The forwarder: sends a query to upstream resolvers (CoreDNS `forward`).
 //!
-//! - **Attempts** (`udp.rs`, `tcp.rs`): every attempt has a fresh random ID and, over UDP, a
-//!   fresh socket (a fresh random source port); a reply counts only when ID and question match
-//!   (RFC 5452). An unanswered UDP datagram is sent again, to the next upstream of the query's
-//!   order or to the same one when there is one, after 250 ms, then 500 ms, 1 s…, all inside
+//! - **Attempts** (`udp.rs`, `pool.rs`, `tcp.rs`): every attempt has a fresh random ID and,
+//!   over UDP, goes out on one of its upstream's pooled sockets (up to 32 per upstream, each on
+//!   a random port, retired after 256 queries or 30 s; another socket than the query's earlier
+//!   attempts to that upstream used); a reply counts only when ID and question match (RFC
+//!   5452). An unanswered UDP datagram is sent again, to the next upstream of the query's order
+//!   or to the same one when there is one, after 250 ms, then 500 ms, 1 s…, all inside
 //!   `timeout`; the previous attempt stays open, so its late answer still counts. TC moves to
 //!   TCP on the upstream that sent it. Over TCP each upstream gets its share of `timeout`.
 //! - **Health** (`health.rs`): an unanswered attempt starts a health check (`. IN NS`) of its
@@ -13,13 +15,14 @@
 //!   on one connection kept open and shared, queries pipelined and matched by ID; its
 //!   certificate verified against `tls_ca` or the system roots. A forwarder with one tries
 //!   its upstreams one by one, each by its own transport and with its share of `timeout`.
-//! - **Bounds**: `max_concurrent` queries in flight (then REFUSED), at most two open sockets
-//!   per query, every upstream socket within a budget derived from the descriptor limit
+//! - **Bounds**: `max_concurrent` queries in flight (then REFUSED), no socket made per query,
+//!   every upstream socket within a budget derived from the descriptor limit
 //!   (`sockets.rs`). A local failure (no descriptor, no buffer, no port) fails the query at once
 //!   (SERVFAIL) and says nothing about the upstream.
 
 mod dot;
 mod health;
+mod pool;
 pub mod reply;
 mod resolv;
 mod sockets;
@@ -92,6 +95,8 @@ pub struct Upstream {
     looped: AtomicBool,
     /// Set while a health-check task runs for it.
     probing: AtomicBool,
+    /// Its UDP sockets, shared by the queries.
+    udp: pool::Pool,
     /// Idle TCP connections, reused until `expire`.
     idle_tcp: std::sync::Mutex<Vec<(tcp::Conn, Instant)>>,
     /// Set for a `tls://` upstream: it is asked over TLS only.
@@ -106,6 +111,7 @@ impl Upstream {
             fails: AtomicU32::new(0),
             looped: AtomicBool::new(false),
             probing: AtomicBool::new(false),
+            udp: pool::Pool::new(addr),
             idle_tcp: std::sync::Mutex::new(Vec::new()),
             tls: None,
             metrics: UpstreamMetrics {

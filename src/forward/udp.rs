@@ -1,25 +1,23 @@
 //! One query over UDP, retransmitted within its deadline.
 //!
-//! Each attempt is a fresh socket (a fresh random source port, connected so the kernel drops
-//! datagrams from other addresses) and a fresh random ID (RFC 5452). An attempt unanswered
-//! after its window (250 ms, then doubling) is followed by the next one, to the next upstream
-//! of the query's order or to the same one when there is one; the previous attempt stays open
-//! (at most [`OPEN_PER_QUERY`] are), so a late answer to it still counts. A reply counts only
-//! when its ID and question match its attempt's. Datagrams are read into one 64 KiB buffer per
-//! thread and only the reply's length is copied out.
+//! Each attempt goes out on one of its upstream's pooled sockets (`pool.rs`: a random socket
+//! on a random port, another than the query's earlier attempts to that upstream used) with a
+//! fresh random ID (RFC 5452). An attempt unanswered after its window (250 ms, then doubling)
+//! is followed by the next one, to the next upstream of the query's order or to the same one
+//! when there is one; the previous attempt stays open (at most [`OPEN_PER_QUERY`] are), so a
+//! late answer to it still counts. A reply counts only when its ID and question match its
+//! attempt's.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
+use tokio::sync::oneshot;
 
-use super::sockets::{Permit, classify};
-use super::{Failure, Upstream, fresh_id, reply};
+use super::pool::{Delivery, Lease};
+use super::sockets::classify;
+use super::{Failure, Upstream};
 use crate::dns::WireQuestion;
 
 /// How long the first attempt waits before the next is sent; each later window doubles.
@@ -28,12 +26,6 @@ pub(super) const FIRST_WINDOW: Duration = Duration::from_millis(250);
 /// of a query within the default 2 s timeout stays open, so a slow upstream's answer to the
 /// first datagram still counts when it comes after the third retransmission.
 const OPEN_PER_QUERY: usize = 4;
-/// The largest UDP payload.
-const RECEIVE_BUFFER: usize = 65535;
-
-thread_local! {
-    static RECEIVE: RefCell<Box<[u8]>> = RefCell::new(vec![0; RECEIVE_BUFFER].into_boxed_slice());
-}
 
 /// What the exchange tells its caller as it goes.
 pub(super) trait Observer: Sync {
@@ -54,46 +46,36 @@ pub(super) struct Answer {
     pub rtt: Duration,
 }
 
-/// One datagram out, on its own socket.
+/// One datagram out, waiting on its pooled socket.
 struct Attempt {
-    socket: UdpSocket,
-    id: u16,
+    reply: oneshot::Receiver<Delivery>,
+    lease: Lease,
     upstream: Arc<Upstream>,
     sent: Instant,
     /// Told to the observer as unanswered already.
     reported: bool,
-    _permit: Permit,
 }
 
 impl Attempt {
-    async fn send(upstream: &Arc<Upstream>, request: &[u8]) -> Result<Attempt, Failure> {
-        let permit = Permit::take()?;
-        let addr = upstream.addr;
-        let any: SocketAddr = if addr.is_ipv4() {
-            (Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            (Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        // Creating and binding a socket involves only this host.
-        let socket = UdpSocket::bind(any)
-            .await
-            .map_err(|e| Failure::Local(format!("udp socket: {e}")))?;
-        socket
-            .connect(addr)
-            .await
-            .map_err(|e| classify("udp connect", &e))?;
-        let (id, message) = fresh_id(request);
-        socket
-            .send(&message)
-            .await
-            .map_err(|e| classify("udp send", &e))?;
+    async fn send(
+        upstream: &Arc<Upstream>,
+        request: &[u8],
+        question: &WireQuestion,
+        open: &VecDeque<Attempt>,
+    ) -> Result<Attempt, Failure> {
+        // Another socket (another port) than the query's open attempts to it use.
+        let avoid: smallvec::SmallVec<[usize; OPEN_PER_QUERY]> = open
+            .iter()
+            .filter(|a| Arc::ptr_eq(&a.upstream, upstream))
+            .map(|a| a.lease.slot)
+            .collect();
+        let (lease, reply) = upstream.udp.send(request, question, &avoid).await?;
         Ok(Attempt {
-            socket,
-            id,
+            reply,
+            lease,
             upstream: upstream.clone(),
             sent: Instant::now(),
             reported: false,
-            _permit: permit,
         })
     }
 
@@ -102,25 +84,6 @@ impl Attempt {
             self.reported = true;
             observer.unanswered(&self.upstream);
         }
-    }
-
-    /// Reads one waiting datagram: `Some` when it is the reply to this attempt.
-    fn read(&self, question: &WireQuestion) -> io::Result<Option<Vec<u8>>> {
-        // A pending ICMP error (port unreachable): tokio's try_recv only reads on readable
-        // readiness, which an error alone does not give.
-        if let Some(error) = self.socket.take_error()? {
-            return Err(error);
-        }
-        RECEIVE.with_borrow_mut(|buf| {
-            let len = self.socket.try_recv(buf)?;
-            let datagram = &buf[..len];
-            if reply::belongs_to(datagram, self.id, question) {
-                return Ok(Some(datagram.to_vec()));
-            }
-            // A reply with the wrong ID or question is a spoofing attempt or a stale answer.
-            tracing::debug!(upstream = %self.upstream.addr, "ignoring a reply that does not match the query");
-            Ok(None)
-        })
     }
 }
 
@@ -186,10 +149,10 @@ impl Exchange<'_> {
             }
             let wake = self.resend_at.min(self.deadline);
             let ready = tokio::select! {
-                i = readable(&self.open) => Some(i),
+                got = delivered(&mut self.open) => Some(got),
                 () = tokio::time::sleep_until(wake.into()) => None,
             };
-            if let Some(answer) = ready.and_then(|i| self.receive(i)) {
+            if let Some(answer) = ready.and_then(|(i, got)| self.receive(i, got)) {
                 return Ok(answer);
             }
             if self.refused_by_all {
@@ -211,7 +174,7 @@ impl Exchange<'_> {
         if self.open.len() == OPEN_PER_QUERY {
             self.open.pop_front();
         }
-        match Attempt::send(upstream, self.request).await {
+        match Attempt::send(upstream, self.request, self.question, &self.open).await {
             Ok(attempt) => {
                 self.observer.sent(upstream);
                 self.open.push_back(attempt);
@@ -229,11 +192,11 @@ impl Exchange<'_> {
         Ok(())
     }
 
-    /// Handles a readable attempt: its reply, a datagram to ignore, or its failure (an ICMP
-    /// error: the next attempt goes out at once when an upstream is still untried).
-    fn receive(&mut self, i: usize) -> Option<Answer> {
-        match self.open[i].read(self.question) {
-            Ok(Some(reply)) => {
+    /// Handles what came for an open attempt: its reply, or its failure (an ICMP error: the
+    /// next attempt goes out at once when an upstream is still untried).
+    fn receive(&mut self, i: usize, got: Delivery) -> Option<Answer> {
+        match got {
+            Ok(reply) => {
                 let attempt = &self.open[i];
                 Some(Answer {
                     reply,
@@ -241,12 +204,10 @@ impl Exchange<'_> {
                     rtt: attempt.sent.elapsed(),
                 })
             }
-            Ok(None) => None,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-            Err(e) => {
+            Err(kind) => {
                 let mut attempt = self.open.remove(i)?;
                 attempt.report(self.observer);
-                let failure = classify("udp receive", &e);
+                let failure = classify("udp receive", &io::Error::from(kind));
                 tracing::debug!(upstream = %attempt.upstream.addr, error = %failure, "upstream attempt failed");
                 self.last = failure;
                 if self.open.is_empty() {
@@ -279,23 +240,23 @@ impl Exchange<'_> {
     }
 }
 
-/// Resolves to the index of an open attempt with a datagram or an error waiting; never while
-/// none is open. Errors are asked for too: an ICMP port unreachable only raises EPOLLERR, which
-/// readable-only readiness never reports.
-async fn readable(open: &VecDeque<Attempt>) -> usize {
+/// Resolves to the index of an open attempt and what came for it; never while none is open.
+async fn delivered(open: &mut VecDeque<Attempt>) -> (usize, Delivery) {
     if open.is_empty() {
         return std::future::pending().await;
     }
-    let interest = Interest::READABLE | Interest::ERROR;
-    let waits = open
-        .iter()
-        .map(|attempt| Box::pin(attempt.socket.ready(interest)));
-    let (_, index, _) = futures_util::future::select_all(waits).await;
-    index
+    let waits = open.iter_mut().map(|attempt| &mut attempt.reply);
+    let (got, index, _) = futures_util::future::select_all(waits).await;
+    // A closed channel: the socket's reader ended without an answer for it.
+    (index, got.unwrap_or(Err(io::ErrorKind::BrokenPipe)))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
+    use tokio::net::UdpSocket;
+
     use super::*;
     use crate::dns::{query, rtype};
 
@@ -376,5 +337,59 @@ mod tests {
         assert!(start.elapsed() >= Duration::from_millis(1200));
         // Sent at 0, 250 and 750 ms.
         assert_eq!(task.await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_port_nobody_listens_on_fails_at_once() {
+        let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let up = Arc::new(Upstream::new(closed.local_addr().unwrap()));
+        drop(closed);
+        let (request, question) = probe();
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(5);
+        let failure = exchange(&[up], &request, &question, deadline, FIRST_WINDOW, &())
+            .await
+            .expect_err("nobody answers");
+        assert!(matches!(failure, Failure::Upstream(_)), "{failure}");
+        assert!(start.elapsed() < FIRST_WINDOW, "took {:?}", start.elapsed());
+    }
+
+    #[tokio::test]
+    async fn queries_share_the_upstreams_pooled_sockets() {
+        let (up, task) = upstream(Some).await;
+        let (request, question) = probe();
+        let queries = 300;
+        for _ in 0..queries {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            exchange(
+                std::slice::from_ref(&up),
+                &request,
+                &question,
+                deadline,
+                FIRST_WINDOW,
+                &(),
+            )
+            .await
+            .expect("answered");
+        }
+        drop(up);
+        let seen = task.await.unwrap();
+        assert_eq!(seen.len(), queries);
+        let ports: std::collections::HashSet<u16> =
+            seen.iter().map(|(_, from)| from.port()).collect();
+        let ids: std::collections::HashSet<[u8; 2]> =
+            seen.iter().map(|(m, _)| [m[0], m[1]]).collect();
+        // Not a socket per query, but several (the spread an off-path guesser faces).
+        assert!(
+            ports.len() <= super::super::pool::SOCKETS,
+            "{} ports",
+            ports.len()
+        );
+        assert!(ports.len() >= 8, "{} ports", ports.len());
+        assert!(
+            ids.len() > queries * 9 / 10,
+            "IDs repeat: {} distinct",
+            ids.len()
+        );
     }
 }
