@@ -49,6 +49,7 @@ fn demo_zone() -> ClusterZone {
         namespaces: Vec::new(),
         track_pods: false,
         no_endpoints: false,
+        multicluster: false,
     }));
     index.apply(snapshot.into_events());
     ClusterZone {
@@ -63,6 +64,7 @@ fn demo_zone() -> ClusterZone {
             pods: PodMode::Insecure,
             fallthrough: Vec::new(),
             ignore_empty_service: false,
+            multicluster: Vec::new(),
             own_addrs: vec!["127.0.0.1".parse().unwrap()],
         }),
         index,

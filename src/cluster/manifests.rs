@@ -312,14 +312,20 @@ fn add_value(value: Value, file: &Path, snapshot: &mut Snapshot) {
         ("Pod", "v1") => {
             convert::<k8s::Pod, _>(value, model::Pod::from_api).map(ClusterObject::Pod)
         }
-        ("Namespace" | "Service" | "EndpointSlice" | "Pod", other) => Err(format!(
-            "apiVersion {other:?} is not supported (want {})",
-            if kind == "EndpointSlice" {
-                "discovery.k8s.io/v1"
-            } else {
-                "v1"
-            }
-        )),
+        ("ServiceImport", "multicluster.x-k8s.io/v1alpha1") => {
+            convert::<k8s::ServiceImport, _>(value, model::ServiceImport::from_api)
+                .map(ClusterObject::ServiceImport)
+        }
+        ("Namespace" | "Service" | "EndpointSlice" | "Pod" | "ServiceImport", other) => {
+            Err(format!(
+                "apiVersion {other:?} is not supported (want {})",
+                match kind.as_str() {
+                    "EndpointSlice" => "discovery.k8s.io/v1",
+                    "ServiceImport" => "multicluster.x-k8s.io/v1alpha1",
+                    _ => "v1",
+                }
+            ))
+        }
         _ => {
             tracing::debug!(file = %file.display(), kind = %kind, "skipping object of a kind DNS does not use");
             return;

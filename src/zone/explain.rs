@@ -297,6 +297,7 @@ items:
                 pods,
                 fallthrough: vec!["in-addr.arpa".into()],
                 ignore_empty_service: false,
+                multicluster: Vec::new(),
                 own_addrs: vec![],
             }),
             index: Arc::new(index),

@@ -8,6 +8,7 @@ pub mod explain;
 pub mod external;
 pub mod index;
 pub mod lookup;
+pub mod multicluster;
 pub mod qname;
 pub mod records;
 pub mod transfer;
@@ -45,6 +46,9 @@ pub struct ZoneConfig {
     /// NXDOMAIN in these zones goes on to the next handler; `""` stands for every zone.
     pub fallthrough: Vec<String>,
     pub ignore_empty_service: bool,
+    /// Zones (among `zones`) answered from ServiceImports (Multi-Cluster Services), not
+    /// Services; empty without `multicluster`.
+    pub multicluster: Vec<String>,
     /// The server's own addresses, for the apex NS and `ns.dns.<zone>`.
     pub own_addrs: Vec<IpAddr>,
 }

@@ -67,6 +67,7 @@ fn zone(own: &str) -> ClusterZone {
             pods: PodMode::Disabled,
             fallthrough: vec![],
             ignore_empty_service: false,
+            multicluster: Vec::new(),
             own_addrs: vec![own.parse().unwrap()],
         }),
         index: Arc::new(index),
