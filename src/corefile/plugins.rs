@@ -94,6 +94,16 @@ fn kubernetes_option(o: &Directive, kube: &mut Kube, out: &mut Out) {
         },
         ("ignore", [what]) if what == "empty_service" => put(t, "ignore_empty_service", true),
         ("noendpoints", []) => put(t, "endpoints", false),
+        // CoreDNS takes no zones as none (not the block's): nothing is multicluster then.
+        ("multicluster", []) => out.note(
+            &o.loc,
+            "kubernetes multicluster",
+            "no zones given: no multicluster zone, as in CoreDNS",
+        ),
+        ("multicluster", _) => match zones_of(a) {
+            Ok(z) => put(t, "multicluster", z),
+            Err(why) => out.refuse(&o.loc, "kubernetes multicluster", why),
+        },
         ("startup_timeout", [d]) => match go_duration(d) {
             Some(d) => put(t, "startup_timeout_secs", d.as_secs_f64().ceil() as i64),
             None => out.refuse(
