@@ -471,6 +471,21 @@ mod tests {
     }
 
     #[test]
+    fn a_service_import_with_a_bad_ip_is_skipped_with_a_warning_naming_it() {
+        let s = parse(
+            "apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceImport\nmetadata: {name: bad, namespace: a}\nspec: {type: ClusterSetIP, ips: [10.96.0.300]}\n---\napiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceImport\nmetadata: {name: good, namespace: a}\nspec: {type: Headless}\n",
+        );
+        assert_eq!(s.objects.len(), 1);
+        assert_eq!(s.objects[0].kind(), ObjectKind::ServiceImport);
+        assert_eq!(s.warnings.len(), 1);
+        assert!(
+            s.warnings[0].starts_with("t.yaml: ServiceImport a/bad: skipped: spec.ips:"),
+            "{}",
+            s.warnings[0]
+        );
+    }
+
+    #[test]
     fn json_is_accepted() {
         let s = parse(r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"j"}}"#);
         assert_eq!(s.objects.len(), 1);

@@ -588,6 +588,54 @@ mod tests {
     }
 
     #[test]
+    fn service_imports_read_type_ips_and_ports_and_refuse_bad_ips() {
+        let import = |yaml: &str| {
+            ServiceImport::from_api(&serde_saphyr::from_str(yaml).expect("test yaml parses"))
+        };
+        let i = import(
+            "metadata: {name: web, namespace: a}\nspec: {type: ClusterSetIP, ips: [10.96.0.1, 'fd00::1'], ports: [{name: http, port: 80}]}",
+        )
+        .unwrap();
+        assert_eq!(
+            i.kind,
+            ImportKind::ClusterSetIp(vec![
+                "10.96.0.1".parse().unwrap(),
+                "fd00::1".parse().unwrap()
+            ])
+        );
+        assert_eq!(i.ports[0].protocol, "TCP");
+        let h = import("metadata: {name: db, namespace: a}\nspec: {type: Headless}").unwrap();
+        assert_eq!(h.kind, ImportKind::Headless);
+        let err = import(
+            "metadata: {name: web, namespace: a}\nspec: {type: ClusterSetIP, ips: [10.96.0.300]}",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "spec.ips: \"10.96.0.300\" is not an IP address"
+        );
+        let err = import("metadata: {name: web, namespace: a}\nspec: {type: Other}").unwrap_err();
+        assert!(err.to_string().contains("\"Other\""), "{err}");
+    }
+
+    #[test]
+    fn imported_slices_carry_service_and_cluster_labels() {
+        let slice: k8s::EndpointSlice = serde_saphyr::from_str(
+            "metadata: {name: s1, namespace: a, labels: {multicluster.kubernetes.io/service-name: web, multicluster.kubernetes.io/source-cluster: east, other: x}}\naddressType: IPv4\nendpoints: []",
+        )
+        .unwrap();
+        let set = EndpointSet::from_api(&slice).unwrap();
+        assert_eq!(set.service, None);
+        assert_eq!(
+            set.import,
+            Some(ImportLink {
+                service: "web".into(),
+                cluster: "east".into()
+            })
+        );
+    }
+
+    #[test]
     fn endpoint_ready_defaults_to_true_and_false_is_kept() {
         let slice: k8s::EndpointSlice = serde_saphyr::from_str(
             "metadata: {name: s1, namespace: a, labels: {kubernetes.io/service-name: svc}}\naddressType: IPv4\nendpoints:\n- addresses: [10.1.0.1]\n- addresses: [10.1.0.2]\n  conditions: {ready: false}\nports: [{name: http, port: 80, protocol: TCP}]",

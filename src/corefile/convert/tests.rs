@@ -622,7 +622,8 @@ fn multicluster_converts_to_its_zones_which_must_be_the_blocks() {
     assert_eq!(strings(&k["zones"]), ["cluster.local", "clusterset.local"]);
 
     // Not a zone of the plugin: converted, then refused by validation as CoreDNS refuses it.
-    let c = conv(".:53 {\n  kubernetes cluster.local {\n    multicluster clusterset.local\n  }\n}\n");
+    let c =
+        conv(".:53 {\n  kubernetes cluster.local {\n    multicluster clusterset.local\n  }\n}\n");
     let err = Config::parse(&c.toml, Path::new("Corefile")).unwrap_err();
     assert!(
         err.to_string().contains("multicluster[0]")
@@ -633,6 +634,10 @@ fn multicluster_converts_to_its_zones_which_must_be_the_blocks() {
     // No zones: none, as in CoreDNS, with a note.
     let c = conv(".:53 {\n  kubernetes cluster.local {\n    multicluster\n  }\n}\n");
     assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
-    assert!(valid(&c)["server"][0]["kubernetes"].get("multicluster").is_none());
+    assert!(
+        valid(&c)["server"][0]["kubernetes"]
+            .get("multicluster")
+            .is_none()
+    );
     assert!(issues(&c.notes)[0].contains("kubernetes multicluster"));
 }

@@ -1098,3 +1098,5 @@ fn resync_removes_objects_that_vanished_and_keeps_the_rest() {
         ],
     );
 }
+
+mod multicluster;
