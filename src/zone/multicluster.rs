@@ -29,10 +29,13 @@ pub(super) fn name(
     match qname::parse_multicluster(rel) {
         Shape::Object {
             branch: Branch::Svc,
+            namespace,
             key,
             selector,
             ..
         } => match zone.index.import(key) {
+            // As CoreDNS: an import answers only in a namespace that exists here.
+            Some(_) if !zone.index.namespace_exists(namespace) => false,
             Some(entry) => service(zone, qname, &entry, selector, qtype, &Owner::Query, 0, out),
             None => false,
         },

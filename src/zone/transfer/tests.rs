@@ -107,7 +107,10 @@ fn line(rr: &Rr) -> String {
 #[test]
 fn a_small_index_transfers_as_coredns_lists_it() {
     let zone = zone("10.9.9.9");
-    let lines: Vec<String> = zone_records(&zone, "cluster.local").iter().map(line).collect();
+    let lines: Vec<String> = zone_records(&zone, "cluster.local")
+        .iter()
+        .map(line)
+        .collect();
     let want = [
         "cluster.local. 7 SOA (serial) 7",
         "cluster.local. 7 NS ns.dns.cluster.local.",
