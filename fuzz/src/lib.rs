@@ -631,6 +631,10 @@ pub fn manifests(data: &[u8]) {
             ClusterObject::Namespace(ns) => {
                 ask(format!("{}.svc.cluster.local", ns.name), &[A]);
             }
+            ClusterObject::ServiceImport(import) => {
+                let base = format!("{}.{}.svc.cluster.local", import.name, import.namespace);
+                ask(base, &[A, SRV]);
+            }
             ClusterObject::Service(svc) => {
                 let base = format!("{}.{}.svc.cluster.local", svc.name, svc.namespace);
                 ask(base.clone(), &[A, AAAA, SRV, CNAME, ANY]);
