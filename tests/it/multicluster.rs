@@ -206,6 +206,30 @@ async fn imports_and_their_slices_follow_the_api() {
 }
 
 #[tokio::test]
+async fn with_noendpoints_only_the_slices_of_imports_are_watched() {
+    let (api, _dir) = fake(&[]);
+    let server = Server::start(&format!(
+        "endpoint = \"http://{}\"\n{ZONES}multicluster = [\"clusterset.local\"]\nendpoints = false\n",
+        api.addr
+    ));
+    let db = ask(&server, "db.ns1.svc.clusterset.local.", RecordType::A).await;
+    assert_eq!(answer_lines(&db).len(), 2, "both clusters' endpoints");
+    let slices: Vec<String> = api
+        .requests()
+        .split('"')
+        .filter(|r| r.contains("/endpointslices"))
+        .map(str::to_owned)
+        .collect();
+    assert!(!slices.is_empty());
+    for request in &slices {
+        assert!(
+            request.contains("labelSelector=multicluster.kubernetes.io%2Fservice-name"),
+            "{request}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn without_the_service_import_resource_the_rest_is_served_with_one_warning() {
     let (api, _dir) = fake(&["--no-mcs"]);
     let server = watching(&api);
