@@ -342,7 +342,16 @@ impl Index {
                         .map(|n| ObjectKey::new("", n))
                         .collect(),
                     ObjectKind::Service => objects.services.keys().cloned().collect(),
-                    ObjectKind::EndpointSlice => objects.slices.keys().cloned().collect(),
+                    // With `noendpoints` and `multicluster` only the imports' slices are kept.
+                    ObjectKind::EndpointSlice => (objects.slices.keys())
+                        .chain(
+                            objects
+                                .mc
+                                .slice_keys()
+                                .filter(|k| !objects.slices.contains_key(k)),
+                        )
+                        .cloned()
+                        .collect(),
                     ObjectKind::Pod => objects.pods.keys().cloned().collect(),
                     ObjectKind::ServiceImport => objects.mc.imports.keys().cloned().collect(),
                 };

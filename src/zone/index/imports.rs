@@ -19,6 +19,12 @@ pub(super) struct ImportObjects {
     slices_of: HashMap<ObjectKey, Vec<Box<str>>>,
 }
 
+impl ImportObjects {
+    pub(super) fn slice_keys(&self) -> impl Iterator<Item = &ObjectKey> {
+        self.slices.keys()
+    }
+}
+
 impl Index {
     /// The entry of the ServiceImport `name.namespace`.
     pub fn import(&self, key: &str) -> Option<Arc<ServiceEntry>> {

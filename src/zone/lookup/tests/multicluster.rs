@@ -484,3 +484,53 @@ fn imports_follow_their_objects() {
         ],
     );
 }
+
+#[test]
+fn a_relist_removes_vanished_import_slices_also_with_noendpoints() {
+    let mut snapshot = Snapshot::default();
+    parse_text(MC_FIXTURE, Path::new("mc.yaml"), &mut snapshot);
+    let index = Index::new(IndexOptions {
+        multicluster: true,
+        no_endpoints: true,
+        ..IndexOptions::default()
+    });
+    let slices: Vec<_> = snapshot
+        .objects
+        .iter()
+        .filter(|o| o.kind() == crate::cluster::ObjectKind::EndpointSlice)
+        .cloned()
+        .collect();
+    index.apply(snapshot.into_events());
+    let mut config = default_setup().config;
+    config.zones = vec!["cluster.local".into(), "clusterset.local".into()];
+    config.multicluster = vec!["clusterset.local".into()];
+    let zone = ClusterZone {
+        config: Arc::new(config),
+        index: Arc::new(index),
+    };
+    let west = case(
+        "db-0.west.db.ns1.svc.clusterset.local",
+        A,
+        "NOERROR",
+        &["db-0.west.db.ns1.svc.clusterset.local. 5 IN A 10.2.0.2"],
+    );
+    check(&zone, &[west]);
+    // A re-list without db-west (deleted while the watch was down).
+    zone.index.apply([ClusterEvent::Resync {
+        kind: crate::cluster::ObjectKind::EndpointSlice,
+        namespace: None,
+        objects: slices
+            .into_iter()
+            .filter(|o| o.key().name != "db-west")
+            .collect(),
+    }]);
+    check(
+        &zone,
+        &[case(
+            "db-0.west.db.ns1.svc.clusterset.local",
+            A,
+            "NXDOMAIN",
+            NODATA,
+        )],
+    );
+}
