@@ -112,6 +112,11 @@ fn imported(zone: &ClusterZone, rel: &str) -> Vec<String> {
         selector,
     } = qname::parse_multicluster(rel)
     else {
+        if qname::parse(rel) == Shape::DnsVersion {
+            return vec![
+                "dns-version: the Multi-Cluster Services schema version TXT (1.0.0)".into(),
+            ];
+        }
         return forward(zone, rel);
     };
     if !zone.index.exposes(namespace) || !zone.index.namespace_exists(namespace) {

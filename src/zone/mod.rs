@@ -25,6 +25,9 @@ use crate::config::PodMode;
 pub const DNS_VERSION_TTL: u32 = 28800;
 /// The Kubernetes DNS schema version served at `dns-version.<zone>`.
 pub const DNS_SCHEMA_VERSION: &str = "1.1.0";
+/// The schema version of the Multi-Cluster Services DNS specification (KEP-1645 §1), served at
+/// `dns-version.<zone>` of a `multicluster` zone.
+pub const MCS_DNS_SCHEMA_VERSION: &str = "1.0.0";
 /// CoreDNS's SOA timers.
 pub const SOA_REFRESH: u32 = 7200;
 pub const SOA_RETRY: u32 = 1800;

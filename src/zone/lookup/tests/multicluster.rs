@@ -391,8 +391,12 @@ fn structure_and_absence_answer_as_in_the_cluster_zone() {
                 "dns-version.clusterset.local",
                 TXT,
                 "NOERROR",
-                &["dns-version.clusterset.local. 28800 IN TXT \"1.1.0\""],
+                &["dns-version.clusterset.local. 28800 IN TXT \"1.0.0\""],
             ),
+            case("dns-version.clusterset.local", A, "NOERROR", NODATA),
+            // No name stands for one cluster's backends (KEP-1645 §2.3.4, §2.4.4).
+            case("east.db.ns1.svc.clusterset.local", A, "NXDOMAIN", NODATA),
+            case("east.web.ns1.svc.clusterset.local", A, "NXDOMAIN", NODATA),
             case("nothere.clusterset.local", A, "NXDOMAIN", NODATA),
             // The cluster zone still answers from Services, not imports.
             case(
