@@ -13,6 +13,10 @@
 //! back off (kube-runtime's default schedule, reset only by a success), the last good zone
 //! keeps being served, and a failing watcher probes its API with a one-object list, so a
 //! resumed watch that has nothing to say is noticed all the same.
+//!
+//! With `multicluster` zones ServiceImports are watched too (a CRD, not always installed: an
+//! API without the resource is one warning, and the kind counts as listed and empty), and the
+//! EndpointSlices of imports even with `noendpoints` (then only those, by label selector).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;

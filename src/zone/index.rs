@@ -6,7 +6,8 @@
 //! sharded concurrent maps and never wait on the writer for longer than one map insert; every
 //! entry is built aside and swapped in whole (a Service's entry, the owner list of an address).
 //! A change recomputes only the Services it touches; the serial moves only when an answer
-//! changes.
+//! changes. ServiceImports and the slices labelled with them (`multicluster`) are kept apart
+//! (`index/imports.rs`): their entries answer only the multicluster zones and own no PTR records.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
