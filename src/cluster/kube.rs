@@ -417,19 +417,24 @@ fn slim_import(import: &k8s::ServiceImport) -> Result<ClusterObject, ModelError>
 }
 
 /// ServiceImports, once the API has them. Without the resource (a 404: no Multi-Cluster
-/// Services CRD installed) that is logged once, the kind counts as listed (empty) so the rest
+/// Services CRD installed) or the right to list it (403) that is logged once, the kind counts as listed (empty) so the rest
 /// is served, and the API is asked again every [`CRD_RECHECK`]; any other answer starts the
 /// watcher, which retries and reports failures as every watcher does.
 async fn watch_imports(api: Api<k8s::ServiceImport>, me: WatcherId, shared: Arc<SourceState>) {
     let mut missing = false;
     loop {
         match api.list(&ListParams::default().limit(1)).await {
-            Err(kube::Error::Api(status)) if status.code == 404 => {
+            Err(kube::Error::Api(status)) if matches!(status.code, 403 | 404) => {
                 if !missing {
                     missing = true;
+                    let why = if status.code == 404 {
+                        "the Kubernetes API has no ServiceImport resource (Multi-Cluster Services CRD not installed)"
+                    } else {
+                        "not allowed to list ServiceImports (grant list and watch on serviceimports.multicluster.x-k8s.io)"
+                    };
                     tracing::warn!(
                         resource = "serviceimports.multicluster.x-k8s.io/v1alpha1",
-                        "the Kubernetes API has no ServiceImport resource (Multi-Cluster Services CRD not installed): multicluster zones answer no imports until it is; serving the rest"
+                        "{why}: multicluster zones answer no imports until that changes; serving the rest"
                     );
                     let batch = Relist::new(me.clone(), slim_import).listed(&shared);
                     if shared.sink.send(batch).await.is_err() {

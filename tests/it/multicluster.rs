@@ -258,6 +258,26 @@ async fn without_the_service_import_resource_the_rest_is_served_with_one_warning
 }
 
 #[tokio::test]
+async fn forbidden_service_imports_are_one_warning_naming_the_missing_rule() {
+    let (api, _dir) = fake(&[]);
+    api.control("fail", r#"{"status":403,"path":"/serviceimports"}"#);
+    let server = watching(&api);
+    let db = ask(&server, "db.ns1.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(db.metadata.response_code, ResponseCode::NXDomain, "synced");
+    let log = server.stderr();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("ServiceImport"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(
+        warnings[0].contains("grant list and watch on serviceimports.multicluster.x-k8s.io"),
+        "{}",
+        warnings[0]
+    );
+}
+
+#[tokio::test]
 async fn a_manifests_directory_holds_imports_too() {
     let yaml = r#"
 apiVersion: v1
