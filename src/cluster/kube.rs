@@ -417,9 +417,10 @@ fn slim_import(import: &k8s::ServiceImport) -> Result<ClusterObject, ModelError>
 }
 
 /// ServiceImports, once the API has them. Without the resource (a 404: no Multi-Cluster
-/// Services CRD installed) or the right to list it (403) that is logged once, the kind counts as listed (empty) so the rest
-/// is served, and the API is asked again every [`CRD_RECHECK`]; any other answer starts the
-/// watcher, which retries and reports failures as every watcher does.
+/// Services CRD installed) or the right to list it (403) that is logged once, the kind counts
+/// as listed (empty) so the rest is served, and the API is asked again every
+/// [`CRD_RECHECK`]; any other answer starts the watcher, which retries and reports failures
+/// as every watcher does.
 async fn watch_imports(api: Api<k8s::ServiceImport>, me: WatcherId, shared: Arc<SourceState>) {
     let mut missing = false;
     loop {
