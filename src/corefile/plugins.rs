@@ -101,7 +101,15 @@ fn kubernetes_option(o: &Directive, kube: &mut Kube, out: &mut Out) {
             "no zones given: no multicluster zone, as in CoreDNS",
         ),
         ("multicluster", _) => match zones_of(a) {
-            Ok(z) => put(t, "multicluster", z),
+            Ok(z) => match z.iter().find(|m| !kube.zones.contains(m)) {
+                // CoreDNS does not start: "is not authoritative for the multicluster zone".
+                Some(m) => out.refuse(
+                    &o.loc,
+                    "kubernetes multicluster",
+                    format!("{m} is not one of the plugin's zones {:?}", kube.zones),
+                ),
+                None => put(t, "multicluster", z),
+            },
             Err(why) => out.refuse(&o.loc, "kubernetes multicluster", why),
         },
         ("startup_timeout", [d]) => match go_duration(d) {

@@ -621,14 +621,16 @@ fn multicluster_converts_to_its_zones_which_must_be_the_blocks() {
     assert_eq!(strings(&k["multicluster"]), ["clusterset.local"]);
     assert_eq!(strings(&k["zones"]), ["cluster.local", "clusterset.local"]);
 
-    // Not a zone of the plugin: converted, then refused by validation as CoreDNS refuses it.
+    // Not a zone of the plugin: refused with its line, as CoreDNS does not start.
     let c =
         conv(".:53 {\n  kubernetes cluster.local {\n    multicluster clusterset.local\n  }\n}\n");
-    let err = Config::parse(&c.toml, Path::new("Corefile")).unwrap_err();
+    let refused = issues(&c.untranslated);
+    assert_eq!(refused.len(), 1, "{refused:?}");
     assert!(
-        err.to_string().contains("multicluster[0]")
-            && err.to_string().contains("not one of the zones"),
-        "{err}"
+        refused[0].starts_with("Corefile:3: ")
+            && refused[0].contains("kubernetes multicluster")
+            && refused[0].contains("clusterset.local is not one of the plugin's zones"),
+        "{refused:?}"
     );
 
     // No zones: none, as in CoreDNS, with a note.
