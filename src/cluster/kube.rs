@@ -419,38 +419,48 @@ fn slim_import(import: &k8s::ServiceImport) -> Result<ClusterObject, ModelError>
 /// ServiceImports, once the API has them. Without the resource (a 404: no Multi-Cluster
 /// Services CRD installed) or the right to list it (403) that is logged once, the kind counts
 /// as listed (empty) so the rest is served, and the API is asked again every
-/// [`CRD_RECHECK`]; any other answer starts the watcher, which retries and reports failures
-/// as every watcher does.
+/// [`CRD_RECHECK`]. An API that does not answer yet is asked again with backoff (the other
+/// watchers report it). Once a list succeeds the watcher takes over.
 async fn watch_imports(api: Api<k8s::ServiceImport>, me: WatcherId, shared: Arc<SourceState>) {
-    let mut missing = false;
+    let (mut missing, mut retry) = (false, PROBE_MIN);
     loop {
-        match api.list(&ListParams::default().limit(1)).await {
+        let wait = match api.list(&ListParams::default().limit(1)).await {
+            Ok(_) => break,
             Err(kube::Error::Api(status)) if matches!(status.code, 403 | 404) => {
                 if !missing {
                     missing = true;
-                    let why = if status.code == 404 {
-                        "the Kubernetes API has no ServiceImport resource (Multi-Cluster Services CRD not installed)"
-                    } else {
-                        "not allowed to list ServiceImports (grant list and watch on serviceimports.multicluster.x-k8s.io)"
-                    };
                     tracing::warn!(
                         resource = "serviceimports.multicluster.x-k8s.io/v1alpha1",
-                        "{why}: multicluster zones answer no imports until that changes; serving the rest"
+                        "{}: multicluster zones answer no imports until that changes; serving the rest",
+                        why_no_imports(status.code)
                     );
                     let batch = Relist::new(me.clone(), slim_import).listed(&shared);
                     if shared.sink.send(batch).await.is_err() {
                         return;
                     }
                 }
-                tokio::time::sleep(CRD_RECHECK).await;
+                CRD_RECHECK
             }
-            _ => break,
-        }
+            Err(e) => {
+                tracing::debug!(error = %e, "listing ServiceImports failed; asking again");
+                retry = (retry * 2).min(BACKOFF_MAX);
+                retry
+            }
+        };
+        tokio::time::sleep(wait).await;
     }
     if missing {
         tracing::info!("the ServiceImport resource is there now: watching it");
     }
     watch(api, watcher::Config::default(), me, slim_import, shared).await
+}
+
+fn why_no_imports(code: u16) -> &'static str {
+    if code == 404 {
+        "the Kubernetes API has no ServiceImport resource (Multi-Cluster Services CRD not installed)"
+    } else {
+        "not allowed to list ServiceImports (grant list and watch on serviceimports.multicluster.x-k8s.io)"
+    }
 }
 
 /// Asks the API, after `delay`, for one object of what a failing watcher watches.
