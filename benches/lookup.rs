@@ -127,6 +127,7 @@ fn synthetic_cluster() -> Vec<ClusterObject> {
                 protocol: "TCP".into(),
                 port: 8080,
             }],
+            import: None,
         }));
     }
     objects
@@ -142,6 +143,7 @@ fn cluster_zone() -> ClusterZone {
         namespaces: Vec::new(),
         track_pods: false,
         no_endpoints: false,
+        multicluster: false,
     }));
     let snapshot = Snapshot {
         objects: synthetic_cluster(),
@@ -162,6 +164,7 @@ fn cluster_zone() -> ClusterZone {
             pods: PodMode::Insecure,
             fallthrough: vec!["in-addr.arpa".into(), "ip6.arpa".into()],
             ignore_empty_service: false,
+            multicluster: Vec::new(),
             own_addrs: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
         }),
         index,
@@ -644,6 +647,7 @@ fn big_slice(i: usize, ready: bool) -> EndpointSet {
             })
             .collect(),
         ports: vec![http_port()],
+        import: None,
     }
 }
 
@@ -657,6 +661,7 @@ fn bench_apply(c: &mut Criterion) {
         namespaces: Vec::new(),
         track_pods: false,
         no_endpoints: false,
+        multicluster: false,
     });
     let mut objects: Vec<ClusterObject> = (0..NAMESPACES)
         .map(|n| {

@@ -563,6 +563,7 @@ async fn start_cluster_zone(
         namespaces: k.namespaces.clone(),
         track_pods: k.pods == PodMode::Verified,
         no_endpoints: !k.endpoints,
+        multicluster: !k.multicluster.is_empty(),
     }));
     let zone = ClusterZone {
         config: Arc::new(zone_config(k, own_addrs)),
@@ -586,6 +587,7 @@ async fn start_cluster_zone(
                 labels: k.labels.clone(),
                 pods: k.pods == PodMode::Verified,
                 endpoints: k.endpoints,
+                multicluster: !k.multicluster.is_empty(),
             };
             kube::spawn(client, options, programming.clone(), sink)
         }
@@ -608,6 +610,7 @@ fn zone_config(k: &KubernetesConfig, own_addrs: &[IpAddr]) -> ZoneConfig {
         pods: k.pods,
         fallthrough: k.fallthrough.clone(),
         ignore_empty_service: k.ignore_empty_service,
+        multicluster: k.multicluster.clone(),
         own_addrs: own_addrs.to_vec(),
     }
 }

@@ -161,6 +161,9 @@ pub struct KubernetesConfig {
     pub endpoints: bool,
     /// Label selector for Services, EndpointSlices and Pods (API source, server-side).
     pub labels: Option<String>,
+    /// Zones (each one of `zones`, forward) answered from ServiceImports and their
+    /// EndpointSlices (Multi-Cluster Services, CoreDNS `multicluster`); empty: none watched.
+    pub multicluster: Vec<String>,
     /// How long serving waits for the first sync of the API source.
     pub startup_timeout: std::time::Duration,
 }
@@ -249,6 +252,7 @@ impl KubernetesConfig {
             && self.labels == other.labels
             && self.endpoint_pod_names == other.endpoint_pod_names
             && self.endpoints == other.endpoints
+            && self.multicluster.is_empty() == other.multicluster.is_empty()
             && (self.pods == PodMode::Verified) == (other.pods == PodMode::Verified)
     }
 }
@@ -485,6 +489,8 @@ struct RawKubernetes {
     #[serde(default = "default_true")]
     endpoints: bool,
     labels: Option<String>,
+    #[serde(default)]
+    multicluster: Vec<String>,
     #[serde(default = "default_startup_timeout_secs")]
     startup_timeout_secs: i64,
 }
@@ -900,6 +906,7 @@ impl RawKubernetes {
                 )
             })?;
         let fallthrough = zone_names(&format!("{key}.fallthrough"), &self.fallthrough)?;
+        let multicluster = multicluster_zones(key, &self.multicluster, &zones)?;
         let namespaces = self
             .namespaces
             .iter()
@@ -944,6 +951,7 @@ impl RawKubernetes {
             ignore_empty_service: self.ignore_empty_service,
             endpoint_pod_names: self.endpoint_pod_names,
             endpoints: self.endpoints,
+            multicluster,
         })
     }
 
@@ -1130,6 +1138,29 @@ impl RawHosts {
 }
 
 /// Zone names (each checked; errors name `key[i]`).
+/// `multicluster`: zones the block's kubernetes stage serves (as CoreDNS requires), forward.
+fn multicluster_zones(
+    key: &str,
+    given: &[String],
+    zones: &[String],
+) -> Result<Vec<String>, FieldError> {
+    let names = zone_names(&format!("{key}.multicluster"), given)?;
+    for (i, zone) in names.iter().enumerate() {
+        let problem = if is_reverse_zone(zone) {
+            "is a reverse zone: a multicluster zone holds service names"
+        } else if !zones.contains(zone) {
+            "is not one of the zones of this kubernetes block (add it to zones)"
+        } else {
+            continue;
+        };
+        return Err(field_error(
+            format!("{key}.multicluster[{i}]"),
+            format!("{zone:?} {problem}; zones = {zones:?}"),
+        ));
+    }
+    Ok(names)
+}
+
 fn zone_names(key: &str, given: &[String]) -> Result<Vec<String>, FieldError> {
     given
         .iter()

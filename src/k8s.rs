@@ -21,6 +21,16 @@ pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// The label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+/// The label that ties an EndpointSlice to a ServiceImport (Multi-Cluster Services API).
+pub const MCS_SERVICE_NAME_LABEL: &str = "multicluster.kubernetes.io/service-name";
+/// The label naming the cluster an imported EndpointSlice comes from.
+pub const MCS_SOURCE_CLUSTER_LABEL: &str = "multicluster.kubernetes.io/source-cluster";
+/// The labels DNS reads; every other label is skipped unread.
+const KEPT_LABELS: [&str; 3] = [
+    SERVICE_NAME_LABEL,
+    MCS_SERVICE_NAME_LABEL,
+    MCS_SOURCE_CLUSTER_LABEL,
+];
 /// The annotation the EndpointSlice controller sets to the time of the change it reflects.
 pub const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 
@@ -192,6 +202,36 @@ pub struct EndpointPort {
     pub port: Option<i32>,
 }
 
+/// `ServiceImport` of the Multi-Cluster Services API (`multicluster.x-k8s.io/v1alpha1`): a
+/// Service as the whole cluster set sees it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ServiceImport {
+    #[serde(default, deserialize_with = "slim_meta")]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: Option<ServiceImportSpec>,
+}
+resource!(
+    ServiceImport,
+    NamespaceResourceScope,
+    "ServiceImport",
+    "multicluster.x-k8s.io",
+    "v1alpha1",
+    "serviceimports"
+);
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ServiceImportSpec {
+    /// `ClusterSetIP` or `Headless`.
+    #[serde(default, rename = "type")]
+    pub type_: Option<String>,
+    /// The ClusterSetIPs.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub ips: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub ports: Vec<ServicePort>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Pod {
     #[serde(default, deserialize_with = "slim_meta")]
@@ -228,7 +268,8 @@ where
 }
 
 /// The metadata DNS uses: name, namespace, resourceVersion (the watcher resumes from it),
-/// deletionTimestamp, the service-name label and the trigger-time annotation.
+/// deletionTimestamp, the service-name labels (and the MCS source cluster) and the trigger-time
+/// annotation.
 fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -241,7 +282,7 @@ fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
         resource_version: Option<String>,
         #[serde(default)]
         deletion_timestamp: Option<Time>,
-        #[serde(default, deserialize_with = "service_name_label")]
+        #[serde(default, deserialize_with = "kept_labels")]
         labels: Option<BTreeMap<String, String>>,
         #[serde(default, deserialize_with = "trigger_time_annotation")]
         annotations: Option<BTreeMap<String, String>>,
@@ -260,22 +301,22 @@ fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
         .unwrap_or_default())
 }
 
-fn service_name_label<'de, D: Deserializer<'de>>(
+fn kept_labels<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<BTreeMap<String, String>>, D::Error> {
-    d.deserialize_option(OneKey(SERVICE_NAME_LABEL))
+    d.deserialize_option(SomeKeys(&KEPT_LABELS))
 }
 
 fn trigger_time_annotation<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<BTreeMap<String, String>>, D::Error> {
-    d.deserialize_option(OneKey(TRIGGER_TIME_ANNOTATION))
+    d.deserialize_option(SomeKeys(&[TRIGGER_TIME_ANNOTATION]))
 }
 
-/// Reads a string map (or `null`) keeping only one key; the other values are skipped unread.
-struct OneKey(&'static str);
+/// Reads a string map (or `null`) keeping only some keys; the other values are skipped unread.
+struct SomeKeys(&'static [&'static str]);
 
-impl<'de> Visitor<'de> for OneKey {
+impl<'de> Visitor<'de> for SomeKeys {
     type Value = Option<BTreeMap<String, String>>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -297,7 +338,7 @@ impl<'de> Visitor<'de> for OneKey {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut kept = BTreeMap::new();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == self.0 {
+            if self.0.contains(&&*key) {
                 kept.insert(key.into_owned(), map.next_value::<String>()?);
             } else {
                 map.next_value::<IgnoredAny>()?;

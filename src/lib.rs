@@ -44,7 +44,9 @@
 //! - [`zone`]: the index, the name grammar, the record builders and the pure lookup that
 //!   implements the spec; `zone::explain` says why a cluster name answers what it does;
 //!   `zone::transfer` lists a zone's records for AXFR; `zone::external` keeps Services'
-//!   external addresses (for `k8s_external`).
+//!   external addresses (for `k8s_external`); `zone::multicluster` answers the service names
+//!   of `multicluster` zones from ServiceImports (Multi-Cluster Services, KEP-1645), which the
+//!   index keeps apart (`zone::index::imports`) and the kube source watches only then.
 //! - [`dns`]: the wire format, once: constants, the parsed request, bare replies, query
 //!   building, label walking, the response writer.
 //! - [`plugins`]: the request pipeline and one module per stage (`acl`, `any`, `minimal`,

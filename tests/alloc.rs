@@ -1,4 +1,4 @@
-//! A cluster-zone lookup, a `hosts` hit and a template without records allocate nothing: counted with a wrapping global
+//! A cluster-zone lookup (and a `multicluster` one), a `hosts` hit and a template without records allocate nothing: counted with a wrapping global
 //! allocator. (A test binary of its own, so no other test's allocations are counted.)
 
 use std::path::Path;
@@ -49,6 +49,7 @@ fn demo_zone() -> ClusterZone {
         namespaces: Vec::new(),
         track_pods: false,
         no_endpoints: false,
+        multicluster: false,
     }));
     index.apply(snapshot.into_events());
     ClusterZone {
@@ -63,6 +64,7 @@ fn demo_zone() -> ClusterZone {
             pods: PodMode::Insecure,
             fallthrough: Vec::new(),
             ignore_empty_service: false,
+            multicluster: Vec::new(),
             own_addrs: vec!["127.0.0.1".parse().unwrap()],
         }),
         index,
@@ -108,6 +110,87 @@ fn cluster_zone_lookups_allocate_nothing() {
             }
         }
         assert!(answered > 500, "the lookups answered: {answered}");
+    });
+}
+
+/// Two clusters' endpoints behind a headless import and a ClusterSetIP import.
+const IMPORTS: &str = r#"
+apiVersion: multicluster.x-k8s.io/v1alpha1
+kind: ServiceImport
+metadata: {name: web, namespace: shop}
+spec: {type: ClusterSetIP, ips: [10.100.0.10], ports: [{name: http, port: 80, protocol: TCP}]}
+---
+apiVersion: multicluster.x-k8s.io/v1alpha1
+kind: ServiceImport
+metadata: {name: db, namespace: shop}
+spec: {type: Headless}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: db-east
+  namespace: shop
+  labels: {multicluster.kubernetes.io/service-name: db, multicluster.kubernetes.io/source-cluster: east}
+addressType: IPv4
+endpoints: [{addresses: [10.1.0.2], hostname: db-0}, {addresses: [10.1.0.3]}]
+ports: [{name: pg, port: 5432, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: db-west
+  namespace: shop
+  labels: {multicluster.kubernetes.io/service-name: db, multicluster.kubernetes.io/source-cluster: west}
+addressType: IPv4
+endpoints: [{addresses: [10.2.0.2], hostname: db-0}]
+ports: [{name: pg, port: 5432, protocol: TCP}]
+"#;
+
+#[test]
+fn clusterset_zone_lookups_allocate_nothing() {
+    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|p| p.into_inner());
+    let demo = demo_zone();
+    let mut snapshot = Snapshot::default();
+    parse_text(IMPORTS, Path::new("imports.yaml"), &mut snapshot);
+    parse_text(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n",
+        Path::new("ns.yaml"),
+        &mut snapshot,
+    );
+    let index = Arc::new(Index::new(IndexOptions {
+        multicluster: true,
+        ..IndexOptions::default()
+    }));
+    index.apply(snapshot.into_events());
+    let mut config = (*demo.config).clone();
+    config.zones.push("clusterset.local".into());
+    config.multicluster = vec!["clusterset.local".into()];
+    let zone = ClusterZone {
+        config: Arc::new(config),
+        index,
+    };
+    let queries: &[(&str, RecordType)] = &[
+        ("web.shop.svc.clusterset.local", RecordType::A),
+        ("_http._tcp.web.shop.svc.clusterset.local", RecordType::SRV),
+        ("db.shop.svc.clusterset.local", RecordType::A),
+        ("db.shop.svc.clusterset.local", RecordType::SRV),
+        ("db-0.west.db.shop.svc.clusterset.local", RecordType::A),
+        ("nosuch.shop.svc.clusterset.local", RecordType::A),
+        ("clusterset.local", RecordType::SOA),
+    ];
+    let mut out = AnswerBuf::default();
+    for (name, qtype) in queries {
+        lookup(&zone, name, *qtype, &mut out);
+    }
+    allocates_nothing("700 clusterset lookups", || {
+        let mut answered = 0;
+        for _ in 0..100 {
+            for (name, qtype) in queries {
+                lookup(&zone, name, *qtype, &mut out);
+                answered += out.answers.len();
+            }
+        }
+        assert!(answered >= 900, "the lookups answered: {answered}");
     });
 }
 

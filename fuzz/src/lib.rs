@@ -213,6 +213,7 @@ fn demo_zone(snapshot: Snapshot) -> ClusterZone {
             namespaces: Vec::new(),
             track_pods: false,
             no_endpoints: false,
+            multicluster: false,
         },
         demo_config(),
     )
@@ -226,6 +227,7 @@ fn demo_config() -> ZoneConfig {
         pods: PodMode::Insecure,
         fallthrough: vec!["in-addr.arpa".into(), "ip6.arpa".into()],
         ignore_empty_service: false,
+        multicluster: Vec::new(),
         own_addrs: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
     }
 }
@@ -243,6 +245,7 @@ fn strict_zone(snapshot: Snapshot) -> ClusterZone {
             namespaces: vec!["kube-system".into(), "shop".into(), "data".into()],
             track_pods: true,
             no_endpoints: false,
+            multicluster: false,
         },
         ZoneConfig {
             zones: ZONES.iter().map(|z| z.to_string()).collect(),
@@ -251,6 +254,7 @@ fn strict_zone(snapshot: Snapshot) -> ClusterZone {
             pods: PodMode::Verified,
             fallthrough: Vec::new(),
             ignore_empty_service: true,
+            multicluster: Vec::new(),
             own_addrs: vec![
                 IpAddr::V4(Ipv4Addr::new(10, 244, 0, 2)),
                 IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x53)),
@@ -627,6 +631,10 @@ pub fn manifests(data: &[u8]) {
             ClusterObject::Namespace(ns) => {
                 ask(format!("{}.svc.cluster.local", ns.name), &[A]);
             }
+            ClusterObject::ServiceImport(import) => {
+                let base = format!("{}.{}.svc.cluster.local", import.name, import.namespace);
+                ask(base, &[A, SRV]);
+            }
             ClusterObject::Service(svc) => {
                 let base = format!("{}.{}.svc.cluster.local", svc.name, svc.namespace);
                 ask(base.clone(), &[A, AAAA, SRV, CNAME, ANY]);
@@ -678,6 +686,7 @@ pub fn manifests(data: &[u8]) {
         namespaces: Vec::new(),
         track_pods: true,
         no_endpoints: false,
+        multicluster: false,
     };
     let config = ZoneConfig {
         pods: PodMode::Verified,

@@ -13,6 +13,10 @@
 //! back off (kube-runtime's default schedule, reset only by a success), the last good zone
 //! keeps being served, and a failing watcher probes its API with a one-object list, so a
 //! resumed watch that has nothing to say is noticed all the same.
+//!
+//! With `multicluster` zones ServiceImports are watched too (a CRD, not always installed: an
+//! API without the resource is one warning, and the kind counts as listed and empty), and the
+//! EndpointSlices of imports even with `noendpoints` (then only those, by label selector).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
@@ -67,7 +71,15 @@ pub struct WatchOptions {
     pub pods: bool,
     /// Watch EndpointSlices (off with CoreDNS's `noendpoints`).
     pub endpoints: bool,
+    /// Watch ServiceImports, and the EndpointSlices labelled with them even without
+    /// `endpoints` (`multicluster` zones).
+    pub multicluster: bool,
 }
+
+/// The label selector that picks the EndpointSlices of ServiceImports (existence).
+const IMPORT_SLICES: &str = k8s::MCS_SERVICE_NAME_LABEL;
+/// Without the ServiceImport resource, the API is asked again this often (quietly).
+const CRD_RECHECK: Duration = Duration::from_secs(60);
 
 /// Builds a client from the configured source, as CoreDNS's kubernetes plugin: a plain URL, a
 /// kubeconfig (and context), or in-cluster then `$KUBECONFIG` / `~/.kube/config`.
@@ -266,10 +278,18 @@ pub fn spawn(
             |s| model::Service::from_api(s).map(ClusterObject::Service),
             shared.clone(),
         )));
-        if options.endpoints {
+        if options.endpoints || options.multicluster {
+            // `noendpoints` with multicluster: only the slices of imports.
+            let config = match (&options.labels, options.endpoints) {
+                (_, true) => labelled(watcher::Config::default()),
+                (Some(l), false) => {
+                    watcher::Config::default().labels(&format!("{l},{IMPORT_SLICES}"))
+                }
+                (None, false) => watcher::Config::default().labels(IMPORT_SLICES),
+            };
             tasks.push(tokio::spawn(watch(
                 scoped_api::<k8s::EndpointSlice>(&client, scope),
-                labelled(watcher::Config::default()),
+                config,
                 watcher_id(ObjectKind::EndpointSlice, scope),
                 |s| model::EndpointSet::from_api(s).map(ClusterObject::EndpointSet),
                 shared.clone(),
@@ -281,6 +301,13 @@ pub fn spawn(
                 labelled(watcher::Config::default()),
                 watcher_id(ObjectKind::Pod, scope),
                 |p| model::Pod::from_api(p).map(ClusterObject::Pod),
+                shared.clone(),
+            )));
+        }
+        if options.multicluster {
+            tasks.push(tokio::spawn(watch_imports(
+                scoped_api::<k8s::ServiceImport>(&client, scope),
+                watcher_id(ObjectKind::ServiceImport, scope),
                 shared.clone(),
             )));
         }
@@ -382,6 +409,57 @@ async fn watch<K>(
         if shared.sink.send(batch).await.is_err() {
             return; // the index is gone: the source is being stopped
         }
+    }
+}
+
+fn slim_import(import: &k8s::ServiceImport) -> Result<ClusterObject, ModelError> {
+    model::ServiceImport::from_api(import).map(ClusterObject::ServiceImport)
+}
+
+/// ServiceImports, once the API has them. Without the resource (a 404: no Multi-Cluster
+/// Services CRD installed) or the right to list it (403) that is logged once, the kind counts
+/// as listed (empty) so the rest is served, and the API is asked again every
+/// [`CRD_RECHECK`]. An API that does not answer yet is asked again with backoff (the other
+/// watchers report it). Once a list succeeds the watcher takes over.
+async fn watch_imports(api: Api<k8s::ServiceImport>, me: WatcherId, shared: Arc<SourceState>) {
+    let (mut missing, mut retry) = (false, PROBE_MIN);
+    loop {
+        let wait = match api.list(&ListParams::default().limit(1)).await {
+            Ok(_) => break,
+            Err(kube::Error::Api(status)) if matches!(status.code, 403 | 404) => {
+                if !missing {
+                    missing = true;
+                    tracing::warn!(
+                        resource = "serviceimports.multicluster.x-k8s.io/v1alpha1",
+                        "{}: multicluster zones answer no imports until that changes; serving the rest",
+                        why_no_imports(status.code)
+                    );
+                    let batch = Relist::new(me.clone(), slim_import).listed(&shared);
+                    if shared.sink.send(batch).await.is_err() {
+                        return;
+                    }
+                }
+                CRD_RECHECK
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "listing ServiceImports failed; asking again");
+                retry = (retry * 2).min(BACKOFF_MAX);
+                retry
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
+    if missing {
+        tracing::info!("the ServiceImport resource is there now: watching it");
+    }
+    watch(api, watcher::Config::default(), me, slim_import, shared).await
+}
+
+fn why_no_imports(code: u16) -> &'static str {
+    if code == 404 {
+        "the Kubernetes API has no ServiceImport resource (Multi-Cluster Services CRD not installed)"
+    } else {
+        "not allowed to list ServiceImports (grant list and watch on serviceimports.multicluster.x-k8s.io)"
     }
 }
 

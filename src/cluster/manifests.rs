@@ -312,14 +312,20 @@ fn add_value(value: Value, file: &Path, snapshot: &mut Snapshot) {
         ("Pod", "v1") => {
             convert::<k8s::Pod, _>(value, model::Pod::from_api).map(ClusterObject::Pod)
         }
-        ("Namespace" | "Service" | "EndpointSlice" | "Pod", other) => Err(format!(
-            "apiVersion {other:?} is not supported (want {})",
-            if kind == "EndpointSlice" {
-                "discovery.k8s.io/v1"
-            } else {
-                "v1"
-            }
-        )),
+        ("ServiceImport", "multicluster.x-k8s.io/v1alpha1") => {
+            convert::<k8s::ServiceImport, _>(value, model::ServiceImport::from_api)
+                .map(ClusterObject::ServiceImport)
+        }
+        ("Namespace" | "Service" | "EndpointSlice" | "Pod" | "ServiceImport", other) => {
+            Err(format!(
+                "apiVersion {other:?} is not supported (want {})",
+                match kind.as_str() {
+                    "EndpointSlice" => "discovery.k8s.io/v1",
+                    "ServiceImport" => "multicluster.x-k8s.io/v1alpha1",
+                    _ => "v1",
+                }
+            ))
+        }
         _ => {
             tracing::debug!(file = %file.display(), kind = %kind, "skipping object of a kind DNS does not use");
             return;
@@ -459,6 +465,21 @@ mod tests {
         assert_eq!(s.warnings.len(), 1);
         assert!(
             s.warnings[0].starts_with("t.yaml: Service a/bad: skipped:"),
+            "{}",
+            s.warnings[0]
+        );
+    }
+
+    #[test]
+    fn a_service_import_with_a_bad_ip_is_skipped_with_a_warning_naming_it() {
+        let s = parse(
+            "apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceImport\nmetadata: {name: bad, namespace: a}\nspec: {type: ClusterSetIP, ips: [10.96.0.300]}\n---\napiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceImport\nmetadata: {name: good, namespace: a}\nspec: {type: Headless}\n",
+        );
+        assert_eq!(s.objects.len(), 1);
+        assert_eq!(s.objects[0].kind(), ObjectKind::ServiceImport);
+        assert_eq!(s.warnings.len(), 1);
+        assert!(
+            s.warnings[0].starts_with("t.yaml: ServiceImport a/bad: skipped: spec.ips:"),
             "{}",
             s.warnings[0]
         );

@@ -12,14 +12,17 @@ pub enum ObjectKind {
     Service,
     EndpointSlice,
     Pod,
+    /// Multi-Cluster Services API: watched only with `multicluster` zones.
+    ServiceImport,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 4] = [
+    pub const ALL: [ObjectKind; 5] = [
         ObjectKind::Namespace,
         ObjectKind::Service,
         ObjectKind::EndpointSlice,
         ObjectKind::Pod,
+        ObjectKind::ServiceImport,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -28,6 +31,7 @@ impl ObjectKind {
             ObjectKind::Service => "Service",
             ObjectKind::EndpointSlice => "EndpointSlice",
             ObjectKind::Pod => "Pod",
+            ObjectKind::ServiceImport => "ServiceImport",
         }
     }
 }
@@ -65,6 +69,7 @@ pub enum ClusterObject {
     Service(Service),
     EndpointSet(EndpointSet),
     Pod(Pod),
+    ServiceImport(ServiceImport),
 }
 
 impl ClusterObject {
@@ -74,6 +79,7 @@ impl ClusterObject {
             ClusterObject::Service(_) => ObjectKind::Service,
             ClusterObject::EndpointSet(_) => ObjectKind::EndpointSlice,
             ClusterObject::Pod(_) => ObjectKind::Pod,
+            ClusterObject::ServiceImport(_) => ObjectKind::ServiceImport,
         }
     }
 
@@ -83,6 +89,7 @@ impl ClusterObject {
             ClusterObject::Service(s) => ObjectKey::new(&s.namespace, &s.name),
             ClusterObject::EndpointSet(e) => ObjectKey::new(&e.namespace, &e.name),
             ClusterObject::Pod(p) => ObjectKey::new(&p.namespace, &p.name),
+            ClusterObject::ServiceImport(i) => ObjectKey::new(&i.namespace, &i.name),
         }
     }
 }
@@ -139,6 +146,35 @@ pub struct EndpointSet {
     pub service: Option<String>,
     pub endpoints: Vec<Endpoint>,
     pub ports: Vec<Port>,
+    /// The ServiceImport it belongs to (Multi-Cluster Services labels), if any.
+    pub import: Option<ImportLink>,
+}
+
+/// What ties an EndpointSlice to a ServiceImport: the labels
+/// `multicluster.kubernetes.io/service-name` and `multicluster.kubernetes.io/source-cluster`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportLink {
+    /// The imported Service's name (in the slice's namespace).
+    pub service: Box<str>,
+    /// The cluster the endpoints are in; empty when the label is missing.
+    pub cluster: Box<str>,
+}
+
+/// A ServiceImport (`multicluster.x-k8s.io/v1alpha1`), reduced to what DNS uses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceImport {
+    pub namespace: String,
+    pub name: String,
+    pub kind: ImportKind,
+    pub ports: Vec<Port>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImportKind {
+    /// `type: ClusterSetIP`: the cluster-set IPs (`spec.ips`).
+    ClusterSetIp(Vec<IpAddr>),
+    /// `type: Headless`: answered from the ready endpoints of every cluster.
+    Headless,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -180,6 +216,8 @@ pub enum ModelError {
     MissingExternalName,
     #[error("{field}: {value:?} is not a valid DNS name")]
     BadName { field: &'static str, value: String },
+    #[error("spec.type: {0:?} is neither ClusterSetIP nor Headless")]
+    BadImportType(String),
     #[error("{field}: port {port} is out of range")]
     BadPort { field: &'static str, port: i32 },
 }
@@ -407,6 +445,74 @@ impl EndpointSet {
             service,
             endpoints,
             ports,
+            import: import_link(&slice.metadata)?,
+        })
+    }
+}
+
+/// The ServiceImport a slice is labelled with; its name must be a label like a Service's.
+fn import_link(meta: &k8s::ObjectMeta) -> Result<Option<ImportLink>, ModelError> {
+    let Some(labels) = meta.labels.as_ref() else {
+        return Ok(None);
+    };
+    let Some(service) = labels.get(k8s::MCS_SERVICE_NAME_LABEL) else {
+        return Ok(None);
+    };
+    check_label(
+        "metadata.labels[multicluster.kubernetes.io/service-name]",
+        service,
+    )?;
+    let cluster = labels
+        .get(k8s::MCS_SOURCE_CLUSTER_LABEL)
+        .map(String::as_str)
+        .unwrap_or_default();
+    if !cluster.is_empty() {
+        check_label(
+            "metadata.labels[multicluster.kubernetes.io/source-cluster]",
+            cluster,
+        )?;
+    }
+    Ok(Some(ImportLink {
+        service: service.as_str().into(),
+        cluster: cluster.into(),
+    }))
+}
+
+impl ServiceImport {
+    /// A bad address in `spec.ips` fails the whole import (the source skips it with a warning
+    /// naming it), as a bad ClusterIP fails a Service.
+    pub fn from_api(import: &k8s::ServiceImport) -> Result<Self, ModelError> {
+        let name = name_of(&import.metadata)?;
+        let namespace = namespace_of(&import.metadata)?;
+        check_label("metadata.name", &name)?;
+        check_label("metadata.namespace", &namespace)?;
+        let spec = import.spec.as_ref().ok_or(ModelError::MissingSpec)?;
+        let kind = match spec.type_.as_deref() {
+            Some("Headless") => ImportKind::Headless,
+            Some("ClusterSetIP") | None => ImportKind::ClusterSetIp(
+                spec.ips
+                    .iter()
+                    .map(|ip| parse_ip("spec.ips", ip))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Some(other) => return Err(ModelError::BadImportType(other.to_owned())),
+        };
+        let ports = spec
+            .ports
+            .iter()
+            .map(|p| {
+                Ok(Port {
+                    name: p.name.clone().unwrap_or_default(),
+                    protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_owned()),
+                    port: port_number("spec.ports[].port", p.port)?,
+                })
+            })
+            .collect::<Result<_, ModelError>>()?;
+        Ok(ServiceImport {
+            namespace,
+            name,
+            kind,
+            ports,
         })
     }
 }
@@ -478,6 +584,54 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "spec.clusterIPs: \"10.0.0.300\" is not an IP address"
+        );
+    }
+
+    #[test]
+    fn service_imports_read_type_ips_and_ports_and_refuse_bad_ips() {
+        let import = |yaml: &str| {
+            ServiceImport::from_api(&serde_saphyr::from_str(yaml).expect("test yaml parses"))
+        };
+        let i = import(
+            "metadata: {name: web, namespace: a}\nspec: {type: ClusterSetIP, ips: [10.96.0.1, 'fd00::1'], ports: [{name: http, port: 80}]}",
+        )
+        .unwrap();
+        assert_eq!(
+            i.kind,
+            ImportKind::ClusterSetIp(vec![
+                "10.96.0.1".parse().unwrap(),
+                "fd00::1".parse().unwrap()
+            ])
+        );
+        assert_eq!(i.ports[0].protocol, "TCP");
+        let h = import("metadata: {name: db, namespace: a}\nspec: {type: Headless}").unwrap();
+        assert_eq!(h.kind, ImportKind::Headless);
+        let err = import(
+            "metadata: {name: web, namespace: a}\nspec: {type: ClusterSetIP, ips: [10.96.0.300]}",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "spec.ips: \"10.96.0.300\" is not an IP address"
+        );
+        let err = import("metadata: {name: web, namespace: a}\nspec: {type: Other}").unwrap_err();
+        assert!(err.to_string().contains("\"Other\""), "{err}");
+    }
+
+    #[test]
+    fn imported_slices_carry_service_and_cluster_labels() {
+        let slice: k8s::EndpointSlice = serde_saphyr::from_str(
+            "metadata: {name: s1, namespace: a, labels: {multicluster.kubernetes.io/service-name: web, multicluster.kubernetes.io/source-cluster: east, other: x}}\naddressType: IPv4\nendpoints: []",
+        )
+        .unwrap();
+        let set = EndpointSet::from_api(&slice).unwrap();
+        assert_eq!(set.service, None);
+        assert_eq!(
+            set.import,
+            Some(ImportLink {
+                service: "web".into(),
+                cluster: "east".into()
+            })
         );
     }
 

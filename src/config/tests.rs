@@ -409,3 +409,31 @@ fn forward_tls_upstreams_and_keys_are_validated() {
     );
     assert!(e.contains("server[0].forward.tls_servername"), "{e}");
 }
+
+#[test]
+fn multicluster_zones_must_be_forward_zones_of_the_block() {
+    let k = |lines: &str| {
+        parse(&MINIMAL.replace(
+            "[server.kubernetes]\n",
+            &format!("[server.kubernetes]\n{lines}\n"),
+        ))
+        .map(|c| c.servers[0].kubernetes.clone().unwrap())
+    };
+    let ok = k(
+        "zones = [\"cluster.local\", \"ClusterSet.local.\", \"in-addr.arpa\"]\nmulticluster = [\"clusterset.local.\"]",
+    )
+    .unwrap();
+    assert_eq!(ok.multicluster, ["clusterset.local"]);
+    assert!(k("").unwrap().multicluster.is_empty());
+    let e = k("multicluster = [\"clusterset.local\"]")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("server[0].kubernetes.multicluster[0]") && e.contains("not one of the zones"),
+        "{e}"
+    );
+    let e = k("zones = [\"cluster.local\", \"in-addr.arpa\"]\nmulticluster = [\"in-addr.arpa\"]")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is a reverse zone"), "{e}");
+}

@@ -94,6 +94,24 @@ fn kubernetes_option(o: &Directive, kube: &mut Kube, out: &mut Out) {
         },
         ("ignore", [what]) if what == "empty_service" => put(t, "ignore_empty_service", true),
         ("noendpoints", []) => put(t, "endpoints", false),
+        // CoreDNS takes no zones as none (not the block's): nothing is multicluster then.
+        ("multicluster", []) => out.note(
+            &o.loc,
+            "kubernetes multicluster",
+            "no zones given: no multicluster zone, as in CoreDNS",
+        ),
+        ("multicluster", _) => match zones_of(a) {
+            Ok(z) => match z.iter().find(|m| !kube.zones.contains(m)) {
+                // CoreDNS does not start: "is not authoritative for the multicluster zone".
+                Some(m) => out.refuse(
+                    &o.loc,
+                    "kubernetes multicluster",
+                    format!("{m} is not one of the plugin's zones {:?}", kube.zones),
+                ),
+                None => put(t, "multicluster", z),
+            },
+            Err(why) => out.refuse(&o.loc, "kubernetes multicluster", why),
+        },
         ("startup_timeout", [d]) => match go_duration(d) {
             Some(d) => put(t, "startup_timeout_secs", d.as_secs_f64().ceil() as i64),
             None => out.refuse(

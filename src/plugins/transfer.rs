@@ -75,7 +75,7 @@ impl Transfer {
             let message = write(writer, flags, request, &only_soa, zone_labels);
             return Flow::Transfer(vec![message.to_vec()]);
         }
-        let all = records::zone_records(&self.zone);
+        let all = records::zone_records(&self.zone, matched);
         Flow::Transfer(messages(writer, request, &all, zone_labels))
     }
 

@@ -27,6 +27,9 @@ pub fn explain(zone: &ClusterZone, qname: &str) -> Vec<String> {
     }
     if is_reverse_zone(matched) {
         lines.extend(reverse(zone, qname, rel));
+    } else if zone.config.multicluster.iter().any(|z| z == matched) {
+        lines.push("multicluster: service names come from ServiceImports and the EndpointSlices labelled with them".into());
+        lines.extend(imported(zone, rel));
     } else {
         lines.extend(forward(zone, rel));
     }
@@ -97,6 +100,44 @@ fn forward(zone: &ClusterZone, rel: &str) -> Vec<String> {
             "not a name the Kubernetes DNS specification defines (<svc>.<ns>.svc, <ip>.<ns>.pod, _port._proto.<svc>.<ns>.svc, <endpoint>.<svc>.<ns>.svc): NXDOMAIN".into(),
         ],
     }
+}
+
+/// A name below a `multicluster` zone: imports for service names, the rest as `forward`.
+fn imported(zone: &ClusterZone, rel: &str) -> Vec<String> {
+    let Shape::Object {
+        branch: Branch::Svc,
+        namespace,
+        name,
+        key,
+        selector,
+    } = qname::parse_multicluster(rel)
+    else {
+        if qname::parse(rel) == Shape::DnsVersion {
+            return vec![
+                "dns-version: the Multi-Cluster Services schema version TXT (1.0.0)".into(),
+            ];
+        }
+        return forward(zone, rel);
+    };
+    if !zone.index.exposes(namespace) || !zone.index.namespace_exists(namespace) {
+        return vec![namespace_state(zone, namespace)];
+    }
+    let Some(entry) = zone.index.import(key) else {
+        return vec![format!("no ServiceImport {}: NXDOMAIN", service_ref(key))];
+    };
+    let what = match &entry.kind {
+        EntryKind::ClusterIp(ips) => format!("ClusterSetIP {ips:?}"),
+        _ => kind(&entry),
+    };
+    let ready: usize = entry.slices.iter().map(|s| s.endpoints.len()).sum();
+    let mut lines = vec![
+        format!("ServiceImport {}: {what}", service_ref(key)),
+        format!(
+            "{ready} ready endpoint address(es) in the EndpointSlices labelled multicluster.kubernetes.io/service-name={name}"
+        ),
+    ];
+    lines.extend(selected(zone, &entry, selector));
+    lines
 }
 
 fn branch(b: Branch) -> &'static str {
@@ -297,6 +338,7 @@ items:
                 pods,
                 fallthrough: vec!["in-addr.arpa".into()],
                 ignore_empty_service: false,
+                multicluster: Vec::new(),
                 own_addrs: vec![],
             }),
             index: Arc::new(index),
@@ -404,5 +446,62 @@ items:
         );
         let insecure = zone(PodMode::Insecure);
         assert!(why(&insecure, "10-1-0-8.shop.pod.cluster.local").contains("unchecked"));
+    }
+
+    #[test]
+    fn a_multicluster_name_is_explained_from_its_import() {
+        const IMPORTS: &str = r#"
+apiVersion: multicluster.x-k8s.io/v1alpha1
+kind: ServiceImport
+metadata: {name: web, namespace: shop}
+spec: {type: ClusterSetIP, ips: [10.96.0.1], ports: [{name: http, port: 80, protocol: TCP}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-east
+  namespace: shop
+  labels: {multicluster.kubernetes.io/service-name: web, multicluster.kubernetes.io/source-cluster: east}
+addressType: IPv4
+endpoints: [{addresses: [10.1.1.1], hostname: web-a}]
+"#;
+        let mut snapshot = Snapshot::default();
+        parse_text(CLUSTER, Path::new("cluster.yaml"), &mut snapshot);
+        parse_text(IMPORTS, Path::new("imports.yaml"), &mut snapshot);
+        let index = Index::new(IndexOptions {
+            multicluster: true,
+            ..Default::default()
+        });
+        index.apply(snapshot.into_events());
+        let mut config = (*zone(PodMode::Disabled).config).clone();
+        config.zones.push("clusterset.local".into());
+        config.multicluster = vec!["clusterset.local".into()];
+        let z = ClusterZone {
+            config: Arc::new(config),
+            index: Arc::new(index),
+        };
+        let cases = [
+            (
+                "web.shop.svc.clusterset.local",
+                "ServiceImport shop/web: ClusterSetIP [10.96.0.1]",
+            ),
+            (
+                "web-a.east.web.shop.svc.clusterset.local",
+                "endpoint web-a.east: [\"10.1.1.1\"]",
+            ),
+            (
+                "db.shop.svc.clusterset.local",
+                "no ServiceImport shop/db: NXDOMAIN",
+            ),
+            ("shop.svc.clusterset.local", "namespace shop exists"),
+            (
+                "web.shop.svc.cluster.local",
+                "Service shop/web: ClusterIP [10.0.0.1]",
+            ),
+        ];
+        for (name, says) in cases {
+            let text = why(&z, name);
+            assert!(text.contains(says), "{name}: {text}");
+        }
     }
 }

@@ -6,7 +6,8 @@
 //! sharded concurrent maps and never wait on the writer for longer than one map insert; every
 //! entry is built aside and swapped in whole (a Service's entry, the owner list of an address).
 //! A change recomputes only the Services it touches; the serial moves only when an answer
-//! changes.
+//! changes. ServiceImports and the slices labelled with them (`multicluster`) are kept apart
+//! (`index/imports.rs`): their entries answer only the multicluster zones and own no PTR records.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
@@ -16,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use smallvec::SmallVec;
+
+mod imports;
 
 use super::external::{ExternalEntry, external_entry};
 use super::records::{self, BuildOptions, ServiceEntry, SliceEntry};
@@ -91,8 +94,11 @@ pub struct IndexOptions {
     pub namespaces: Vec<String>,
     /// Keep Pods (only `pods = "verified"` needs them).
     pub track_pods: bool,
-    /// Ignore EndpointSlices (CoreDNS `noendpoints`): none is watched or kept.
+    /// Ignore EndpointSlices (CoreDNS `noendpoints`): none is watched or kept, but for those
+    /// of ServiceImports with `multicluster`.
     pub no_endpoints: bool,
+    /// Keep ServiceImports and the EndpointSlices labelled with them (`multicluster` zones).
+    pub multicluster: bool,
 }
 
 /// The zone's data. Cheap to share behind an `Arc`.
@@ -103,6 +109,8 @@ pub struct Index {
     services: DashMap<Box<str>, Arc<ServiceEntry>>,
     /// `name.namespace` → external addresses, only for the Services that have some.
     external: DashMap<Box<str>, Arc<ExternalEntry>>,
+    /// `name.namespace` → entry of a ServiceImport (`multicluster`; no PTRs).
+    imports: DashMap<Box<str>, Arc<ServiceEntry>>,
     /// Namespaces that exist (a Namespace object, or at least one Service in it).
     namespaces: DashMap<Box<str>, ()>,
     /// Address → the PTR records owned there.
@@ -134,12 +142,16 @@ struct Objects {
     /// Pod IP → keys of the pods that have it.
     services_per_namespace: HashMap<String, usize>,
     synced: HashSet<ObjectKind>,
+    /// ServiceImports and their slices (`multicluster`).
+    mc: imports::ImportObjects,
 }
 
 /// What one batch of events touched.
 #[derive(Default)]
 struct Touched {
     services: BTreeSet<ObjectKey>,
+    /// ServiceImports to rebuild.
+    imports: BTreeSet<ObjectKey>,
     namespaces: BTreeSet<String>,
     /// A pod IP appeared in or vanished from a namespace.
     pods_changed: bool,
@@ -151,6 +163,7 @@ impl Index {
             options,
             services: DashMap::new(),
             external: DashMap::new(),
+            imports: DashMap::new(),
             namespaces: DashMap::new(),
             reverse: DashMap::new(),
             pod_ips: DashMap::new(),
@@ -269,6 +282,9 @@ impl Index {
         for key in &touched.services {
             changed |= self.rebuild_service(&objects, key);
         }
+        for key in &touched.imports {
+            changed |= self.rebuild_import(&objects, key);
+        }
         for ns in &touched.namespaces {
             let exists = objects.namespaces.contains(ns)
                 || objects
@@ -291,7 +307,8 @@ impl Index {
         }
         let needed = |k: &ObjectKind| match k {
             ObjectKind::Pod => self.options.track_pods,
-            ObjectKind::EndpointSlice => !self.options.no_endpoints,
+            ObjectKind::EndpointSlice => !self.options.no_endpoints || self.options.multicluster,
+            ObjectKind::ServiceImport => self.options.multicluster,
             _ => true,
         };
         if !self.is_synced()
@@ -326,8 +343,18 @@ impl Index {
                         .map(|n| ObjectKey::new("", n))
                         .collect(),
                     ObjectKind::Service => objects.services.keys().cloned().collect(),
-                    ObjectKind::EndpointSlice => objects.slices.keys().cloned().collect(),
+                    // With `noendpoints` and `multicluster` only the imports' slices are kept.
+                    ObjectKind::EndpointSlice => (objects.slices.keys())
+                        .chain(
+                            objects
+                                .mc
+                                .slice_keys()
+                                .filter(|k| !objects.slices.contains_key(k)),
+                        )
+                        .cloned()
+                        .collect(),
                     ObjectKind::Pod => objects.pods.keys().cloned().collect(),
+                    ObjectKind::ServiceImport => objects.mc.imports.keys().cloned().collect(),
                 };
                 for key in existing
                     .into_iter()
@@ -369,27 +396,18 @@ impl Index {
                 }
                 touched.services.insert(key);
             }
-            ClusterObject::EndpointSet(_) if self.options.no_endpoints => {}
             ClusterObject::EndpointSet(set) => {
-                // Only what answers use is kept (a changed option builds a new index from a new
-                // source, so nothing dropped here is needed later).
-                let set = records::slice_entry(&set, self.options.build);
-                if objects.slices.get(&key).map(|s| &**s) == Some(&set) {
-                    return;
+                if self.options.multicluster {
+                    self.upsert_import_slice(objects, &key, &set, touched);
                 }
-                if let Some(old) = objects.slices.remove(&key) {
-                    self.unlink_slice(objects, &key, &old, touched);
+                if !self.options.no_endpoints {
+                    self.upsert_slice(objects, key, &set, touched);
                 }
-                if let Some(service) = &set.service {
-                    let svc_key = ObjectKey::new(&key.namespace, &**service);
-                    let names = objects.slices_of.entry(svc_key.clone()).or_default();
-                    if let Err(at) = names.binary_search_by(|n| (**n).cmp(key.name.as_str())) {
-                        names.reserve_exact(1);
-                        names.insert(at, key.name.as_str().into());
-                    }
-                    touched.services.insert(svc_key);
+            }
+            ClusterObject::ServiceImport(import) => {
+                if self.options.multicluster {
+                    self.upsert_import(objects, key, import, touched);
                 }
-                objects.slices.insert(key, Arc::new(set));
             }
             ClusterObject::Pod(pod) => {
                 let state = (pod.ip, pod.terminating, pod.host_network);
@@ -404,6 +422,35 @@ impl Index {
                 }
             }
         }
+    }
+
+    /// A slice as its Service's entry uses it.
+    fn upsert_slice(
+        &self,
+        objects: &mut Objects,
+        key: ObjectKey,
+        set: &crate::cluster::model::EndpointSet,
+        touched: &mut Touched,
+    ) {
+        // Only what answers use is kept (a changed option builds a new index from a new
+        // source, so nothing dropped here is needed later).
+        let set = records::slice_entry(set, self.options.build);
+        if objects.slices.get(&key).map(|s| &**s) == Some(&set) {
+            return;
+        }
+        if let Some(old) = objects.slices.remove(&key) {
+            self.unlink_slice(objects, &key, &old, touched);
+        }
+        if let Some(service) = &set.service {
+            let svc_key = ObjectKey::new(&key.namespace, &**service);
+            let names = objects.slices_of.entry(svc_key.clone()).or_default();
+            if let Err(at) = names.binary_search_by(|n| (**n).cmp(key.name.as_str())) {
+                names.reserve_exact(1);
+                names.insert(at, key.name.as_str().into());
+            }
+            touched.services.insert(svc_key);
+        }
+        objects.slices.insert(key, Arc::new(set));
     }
 
     fn delete(
@@ -433,7 +480,9 @@ impl Index {
                 if let Some(old) = objects.slices.remove(&key) {
                     self.unlink_slice(objects, &key, &old, touched);
                 }
+                self.delete_import_slice(objects, &key, touched);
             }
+            ObjectKind::ServiceImport => self.delete_import(objects, &key, touched),
             ObjectKind::Pod => {
                 if let Some((Some(ip), false, host)) = objects.pods.remove(&key) {
                     touched.pods_changed |= self.count_pod(ip, &key.namespace, weight(host), false);
@@ -685,6 +734,7 @@ mod tests {
                 protocol: "TCP".into(),
                 port: 80,
             }],
+            import: None,
         }))
     }
 

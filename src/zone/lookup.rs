@@ -28,6 +28,10 @@ pub fn lookup(zone: &ClusterZone, qname: &str, qtype: RecordType, out: &mut Answ
     let rel = relative(qname, matched);
     let exists = if is_reverse_zone(matched) {
         reverse(zone, qname, rel, qtype, out)
+    } else if !zone.config.multicluster.is_empty()
+        && zone.config.multicluster.iter().any(|z| z == matched)
+    {
+        super::multicluster::name(zone, qname, rel, qtype, out)
     } else {
         forward_zone_name(zone, qname, rel, qtype, &Owner::Query, 0, out)
     };
@@ -102,7 +106,7 @@ pub fn label_count(zone: &str) -> usize {
 }
 
 /// A name below a forward zone. Returns whether the name exists.
-fn forward_zone_name(
+pub(super) fn forward_zone_name(
     zone: &ClusterZone,
     qname: &str,
     rel: &str,
@@ -303,7 +307,7 @@ struct Hit<'e> {
 
 /// A service name with what is asked of it. Returns whether the name exists.
 #[allow(clippy::too_many_arguments)]
-fn service(
+pub(super) fn service(
     zone: &ClusterZone,
     qname: &str,
     entry: &ServiceEntry,
@@ -859,6 +863,7 @@ mod srv_dedupe_tests {
                 port("dns-tcp", "TCP", 53),
                 port("m", "TCP", 9),
             ],
+            import: None,
         };
         let slices = [slice("web-v4", false), slice("web-v6", true)]
             .map(|s| Arc::new(slice_entry(&s, BuildOptions::default())));

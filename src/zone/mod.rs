@@ -8,6 +8,7 @@ pub mod explain;
 pub mod external;
 pub mod index;
 pub mod lookup;
+pub mod multicluster;
 pub mod qname;
 pub mod records;
 pub mod transfer;
@@ -24,6 +25,9 @@ use crate::config::PodMode;
 pub const DNS_VERSION_TTL: u32 = 28800;
 /// The Kubernetes DNS schema version served at `dns-version.<zone>`.
 pub const DNS_SCHEMA_VERSION: &str = "1.1.0";
+/// The schema version of the Multi-Cluster Services DNS specification (KEP-1645 §1), served at
+/// `dns-version.<zone>` of a `multicluster` zone.
+pub const MCS_DNS_SCHEMA_VERSION: &str = "1.0.0";
 /// CoreDNS's SOA timers.
 pub const SOA_REFRESH: u32 = 7200;
 pub const SOA_RETRY: u32 = 1800;
@@ -45,6 +49,9 @@ pub struct ZoneConfig {
     /// NXDOMAIN in these zones goes on to the next handler; `""` stands for every zone.
     pub fallthrough: Vec<String>,
     pub ignore_empty_service: bool,
+    /// Zones (among `zones`) answered from ServiceImports (Multi-Cluster Services), not
+    /// Services; empty without `multicluster`.
+    pub multicluster: Vec<String>,
     /// The server's own addresses, for the apex NS and `ns.dns.<zone>`.
     pub own_addrs: Vec<IpAddr>,
 }

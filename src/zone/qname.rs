@@ -108,6 +108,36 @@ pub fn parse(rel: &str) -> Shape<'_> {
     }
 }
 
+/// [`parse`] for a `multicluster` zone (CoreDNS ≥ 1.12): two labels left of a service are
+/// `<endpoint>.<cluster>` unless either starts with `_` (then `_port._proto` as elsewhere).
+/// The endpoint selector holds both labels, `hostname.clusterid`, as the index names an
+/// imported endpoint.
+pub fn parse_multicluster(rel: &str) -> Shape<'_> {
+    let shape = parse(rel);
+    if let Shape::Object {
+        branch: Branch::Svc,
+        namespace,
+        name,
+        key,
+        selector: Selector::Port { .. },
+    } = shape
+    {
+        // `rel` is `<first>.<second>.<key>.svc`.
+        let prefix = &rel[..rel.len() - key.len() - ".svc".len() - 1];
+        let underscored = prefix.split('.').any(|l| l.starts_with('_'));
+        if !underscored {
+            return Shape::Object {
+                branch: Branch::Svc,
+                namespace,
+                name,
+                key,
+                selector: Selector::Endpoint(prefix),
+            };
+        }
+    }
+    shape
+}
+
 fn strip_underscore(label: &str) -> &str {
     label.strip_prefix('_').unwrap_or(label)
 }
@@ -186,6 +216,37 @@ mod tests {
         ];
         for (rel, want) in cases {
             assert_eq!(parse(rel), *want, "parse({rel:?})");
+        }
+    }
+
+    #[test]
+    fn multicluster_names_take_endpoint_and_cluster_unless_underscored() {
+        let svc = |selector| Shape::Object {
+            branch: Branch::Svc,
+            namespace: "ns",
+            name: "web",
+            key: "web.ns",
+            selector,
+        };
+        let port = |port, protocol| svc(Selector::Port { port, protocol });
+        let cases: &[(&str, Shape<'_>)] = &[
+            (
+                "web-0.east.web.ns.svc",
+                svc(Selector::Endpoint("web-0.east")),
+            ),
+            ("_http._tcp.web.ns.svc", port("http", "tcp")),
+            ("_http.tcp.web.ns.svc", port("http", "tcp")),
+            ("http._tcp.web.ns.svc", port("http", "tcp")),
+            ("web-0.web.ns.svc", svc(Selector::Endpoint("web-0"))),
+            ("web.ns.svc", svc(Selector::Service)),
+            ("a.b.c.web.ns.svc", Shape::Invalid),
+        ];
+        for (rel, want) in cases {
+            assert_eq!(
+                parse_multicluster(rel),
+                *want,
+                "parse_multicluster({rel:?})"
+            );
         }
     }
 }

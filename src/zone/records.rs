@@ -114,20 +114,47 @@ pub struct BuildOptions {
 
 /// Builds what a slice contributes. `namespace` is lower-case.
 pub fn slice_entry(set: &model::EndpointSet, options: BuildOptions) -> SliceEntry {
+    slice_entry_for(set, set.service.as_deref(), "", options)
+}
+
+/// Builds what a slice contributes to the ServiceImport it is labelled with (`None` without
+/// the label): endpoint names `<label>.<cluster>.<service>.<namespace>.svc`, the two leftmost
+/// labels together being what an endpoint query names (CoreDNS ≥ 1.12 `multicluster`).
+pub fn import_slice_entry(set: &model::EndpointSet, options: BuildOptions) -> Option<SliceEntry> {
+    let link = set.import.as_ref()?;
+    Some(slice_entry_for(
+        set,
+        Some(&link.service),
+        &link.cluster,
+        options,
+    ))
+}
+
+fn slice_entry_for(
+    set: &model::EndpointSet,
+    service: Option<&str>,
+    cluster: &str,
+    options: BuildOptions,
+) -> SliceEntry {
     let namespace = set.namespace.to_ascii_lowercase();
-    let service = set.service.as_deref().map(str::to_ascii_lowercase);
+    let service = service.map(str::to_ascii_lowercase);
     let name = service.as_deref().unwrap_or_default();
     let mut endpoints: Vec<EndpointEntry> = Vec::new();
     let mut seen_labels: HashSet<String> = HashSet::new();
     for endpoint in set.endpoints.iter().filter(|e| e.ready) {
         for ip in endpoint.addresses.iter() {
-            let label = endpoint_label(endpoint, *ip, options).to_ascii_lowercase();
+            let mut label = endpoint_label(endpoint, *ip, options);
+            if !cluster.is_empty() {
+                label = format!("{label}.{cluster}");
+            }
+            let label = label.to_ascii_lowercase();
             let repeats_label = !seen_labels.insert(label.clone());
             endpoints.push(EndpointEntry {
                 ip: *ip,
                 target: format!("{label}.{name}.{namespace}.svc").into(),
-                // Labels are checked to be at most 63 octets (hostnames at the edge, pod
-                // names in endpoint_label, dashed addresses are at most 39).
+                // Labels are checked to be at most 63 octets (hostnames and cluster ids at
+                // the edge, pod names in endpoint_label, dashed addresses are at most 39):
+                // two of them and a dot fit.
                 label_len: u8::try_from(label.len()).unwrap_or(u8::MAX),
                 repeats_label,
             });
@@ -193,6 +220,23 @@ pub fn service_entry(service: &model::Service, slices: &[Arc<SliceEntry>]) -> Se
         v4,
         v6,
     }
+}
+
+/// Builds the entry of a ServiceImport from the entries of the slices labelled with it: a
+/// ClusterSetIP import answers like a ClusterIP Service, a headless one from every cluster's
+/// ready endpoints.
+pub fn import_entry(import: &model::ServiceImport, slices: &[Arc<SliceEntry>]) -> ServiceEntry {
+    let service = model::Service {
+        namespace: import.namespace.clone(),
+        name: import.name.clone(),
+        kind: match &import.kind {
+            model::ImportKind::ClusterSetIp(ips) => ServiceKind::ClusterIp(ips.clone()),
+            model::ImportKind::Headless => ServiceKind::Headless,
+        },
+        ports: import.ports.clone(),
+        external: Box::default(),
+    };
+    service_entry(&service, slices)
 }
 
 pub fn port_entries(ports: &[model::Port]) -> Vec<PortEntry> {
@@ -276,6 +320,7 @@ mod tests {
                     protocol: "TCP".into(),
                     port: 5432,
                 }],
+                import: None,
             },
         )
     }

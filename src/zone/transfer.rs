@@ -36,14 +36,19 @@ pub fn soa_record(soa: SoaValues) -> Rr {
     }
 }
 
-/// The whole transfer of the forward zone the question names: SOA, NS and their addresses,
-/// the Services in name order, SOA. Owners are relative to the zone as the question spelled it.
-pub fn zone_records(zone: &ClusterZone) -> Vec<Rr> {
+/// The whole transfer of the forward zone `matched`: SOA, NS and their addresses, the
+/// Services (the ServiceImports in a `multicluster` zone, as CoreDNS ≥ 1.12) in name order,
+/// SOA. Owners are relative to the zone as the question spelled it.
+pub fn zone_records(zone: &ClusterZone, matched: &str) -> Vec<Rr> {
     let soa = soa_record(soa(zone));
     let ttl = zone.config.ttl;
     let mut out = vec![soa.clone()];
     nameservers(zone, ttl, &mut out);
-    let mut services = zone.index.service_entries();
+    let mut services = if zone.config.multicluster.iter().any(|z| z == matched) {
+        zone.index.import_entries()
+    } else {
+        zone.index.service_entries()
+    };
     // CoreDNS sorts by Service name alone; the namespace breaks ties so the order is stable.
     services.sort_by(|a, b| {
         service_name(&a.0)

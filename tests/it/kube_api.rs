@@ -27,11 +27,17 @@ impl FakeApi {
 
     /// The stand-in loaded with `fixture` (one object or a `kind: List`).
     pub fn start_with(fixture: &Path) -> FakeApi {
+        Self::start_with_args(fixture, &[])
+    }
+
+    /// The stand-in loaded with `fixture`, with extra options (`--no-mcs`).
+    pub fn start_with_args(fixture: &Path, extra: &[&str]) -> FakeApi {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stand-in");
         let mut child = Command::new("python3")
             .arg(root.join("fake_apiserver.py"))
             .args(["--listen", "127.0.0.1:0", "--fixture"])
             .arg(fixture)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -85,7 +91,7 @@ impl FakeApi {
         self.call("POST", &format!("/__control/{action}"), body)
     }
 
-    fn requests(&self) -> String {
+    pub fn requests(&self) -> String {
         self.call("GET", "/__control/requests", "")
     }
 }

@@ -21,6 +21,7 @@ mod harness;
 mod hosts;
 mod k8s_external;
 mod kube_api;
+mod multicluster;
 mod ops;
 mod protocol;
 mod reload;

@@ -2,7 +2,7 @@
 """A small fake Kubernetes API server for clusterdns's integration tests.
 
 Serves LIST and WATCH (ListWatch semantics, as kube-runtime's watcher uses them) for Namespaces,
-Services, EndpointSlices and Pods from an in-memory store with one global resourceVersion, plus
+Services, EndpointSlices, Pods and ServiceImports (unless `--no-mcs`) from an in-memory store with one global resourceVersion, plus
 control endpoints under /__control/ that let a test change the store and misbehave on purpose.
 Python 3.11 standard library only. See README.md next to this file.
 """
@@ -31,6 +31,10 @@ KINDS = {
     "Service": ("services", "v1", "/api/v1", True),
     "EndpointSlice": ("endpointslices", "discovery.k8s.io/v1", "/apis/discovery.k8s.io/v1", True),
     "Pod": ("pods", "v1", "/api/v1", True),
+    # The Multi-Cluster Services CRD; `--no-mcs` leaves it out (404, as without the CRD).
+    "ServiceImport": (
+        "serviceimports", "multicluster.x-k8s.io/v1alpha1", "/apis/multicluster.x-k8s.io/v1alpha1", True,
+    ),
 }
 # (URL prefix, plural) -> kind
 RESOURCES = {(prefix, plural): kind for kind, (plural, _, prefix, _) in KINDS.items()}
@@ -280,19 +284,19 @@ class Store:
 # --- HTTP --------------------------------------------------------------------------------------
 
 _PATH_RE = re.compile(
-    r"^(?P<prefix>/api/v1|/apis/discovery\.k8s\.io/v1)"
+    r"^(?P<prefix>/api/v1|/apis/discovery\.k8s\.io/v1|/apis/multicluster\.x-k8s\.io/v1alpha1)"
     r"(?:/namespaces/(?P<ns>[^/]+)(?=/))?"
     r"/(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?/?$"
 )
 
 
-def resolve(path: str):
-    """Path -> (kind, namespace or None, name or None), or None if unknown."""
+def resolve(path: str, hidden: frozenset = frozenset()):
+    """Path -> (kind, namespace or None, name or None), or None if unknown or hidden."""
     m = _PATH_RE.match(path)
     if not m:
         return None
     kind = RESOURCES.get((m.group("prefix"), m.group("plural")))
-    if kind is None:
+    if kind is None or kind in hidden:
         return None
     ns, name = m.group("ns"), m.group("name")
     if ns is not None and not KINDS[kind][3]:
@@ -417,7 +421,7 @@ def make_handler(store: Store, options):
                     "compiler": "gc",
                     "platform": "linux/amd64",
                 })
-            target = resolve(path)
+            target = resolve(path, options.hidden)
             if target is None:
                 return self._send_status(404, f"the server could not find the requested resource ({path})")
             if self.command != "GET":
@@ -805,7 +809,10 @@ def main(argv=None) -> int:
     parser.add_argument("--watch-timeout", type=float, default=None,
                         help="cap on a watch's duration in seconds (default: the client's timeoutSeconds)")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--no-mcs", action="store_true",
+                        help="do not serve ServiceImports (404, as a cluster without the MCS CRD)")
     options = parser.parse_args(argv)
+    options.hidden = frozenset({"ServiceImport"}) if options.no_mcs else frozenset()
 
     host, _, port = options.listen.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"

@@ -611,3 +611,35 @@ fn noendpoints_turns_the_endpointslice_watch_off() {
         Some(false)
     );
 }
+
+#[test]
+fn multicluster_converts_to_its_zones_which_must_be_the_blocks() {
+    let v = complete(
+        ".:53 {\n  kubernetes cluster.local clusterset.local {\n    multicluster clusterset.local.\n  }\n}\n",
+    );
+    let k = &v["server"][0]["kubernetes"];
+    assert_eq!(strings(&k["multicluster"]), ["clusterset.local"]);
+    assert_eq!(strings(&k["zones"]), ["cluster.local", "clusterset.local"]);
+
+    // Not a zone of the plugin: refused with its line, as CoreDNS does not start.
+    let c =
+        conv(".:53 {\n  kubernetes cluster.local {\n    multicluster clusterset.local\n  }\n}\n");
+    let refused = issues(&c.untranslated);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].starts_with("Corefile:3: ")
+            && refused[0].contains("kubernetes multicluster")
+            && refused[0].contains("clusterset.local is not one of the plugin's zones"),
+        "{refused:?}"
+    );
+
+    // No zones: none, as in CoreDNS, with a note.
+    let c = conv(".:53 {\n  kubernetes cluster.local {\n    multicluster\n  }\n}\n");
+    assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    assert!(
+        valid(&c)["server"][0]["kubernetes"]
+            .get("multicluster")
+            .is_none()
+    );
+    assert!(issues(&c.notes)[0].contains("kubernetes multicluster"));
+}

@@ -37,6 +37,7 @@ fn cluster(pods: PodMode) -> ClusterZone {
             pods,
             fallthrough: vec![],
             ignore_empty_service: false,
+            multicluster: Vec::new(),
             own_addrs: vec![],
         }),
         index: Arc::new(index),

@@ -193,6 +193,7 @@ fn default_setup() -> Setup {
             pods: PodMode::Disabled,
             fallthrough: vec![],
             ignore_empty_service: false,
+            multicluster: Vec::new(),
             own_addrs: vec!["10.244.0.99".parse().unwrap()],
         },
         index: IndexOptions::default(),
@@ -1097,3 +1098,5 @@ fn resync_removes_objects_that_vanished_and_keeps_the_rest() {
         ],
     );
 }
+
+mod multicluster;

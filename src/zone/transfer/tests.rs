@@ -67,6 +67,7 @@ fn zone(own: &str) -> ClusterZone {
             pods: PodMode::Disabled,
             fallthrough: vec![],
             ignore_empty_service: false,
+            multicluster: Vec::new(),
             own_addrs: vec![own.parse().unwrap()],
         }),
         index: Arc::new(index),
@@ -106,7 +107,10 @@ fn line(rr: &Rr) -> String {
 #[test]
 fn a_small_index_transfers_as_coredns_lists_it() {
     let zone = zone("10.9.9.9");
-    let lines: Vec<String> = zone_records(&zone).iter().map(line).collect();
+    let lines: Vec<String> = zone_records(&zone, "cluster.local")
+        .iter()
+        .map(line)
+        .collect();
     let want = [
         "cluster.local. 7 SOA (serial) 7",
         "cluster.local. 7 NS ns.dns.cluster.local.",
@@ -135,7 +139,7 @@ fn the_nameserver_is_the_service_whose_endpoint_is_our_address() {
     // 10.1.0.1 is an endpoint of the headless `db`: CoreDNS names the endpoint; clusterdns
     // names only ClusterIP Services, and falls back to ns.dns otherwise.
     let zone = zone("10.1.0.1");
-    let records = zone_records(&zone);
+    let records = zone_records(&zone, "cluster.local");
     let ns: Vec<String> = records[1..3].iter().map(line).collect();
     assert_eq!(
         ns,
@@ -153,4 +157,61 @@ fn srv_weights_are_coredns_floating_point_ones() {
     assert_eq!(srv_weight(3), 33);
     assert_eq!(srv_weight(7), 14);
     assert_eq!(srv_weight(200), 1);
+}
+
+#[test]
+fn a_multicluster_zone_transfers_its_imports() {
+    const IMPORTS: &str = r#"
+apiVersion: multicluster.x-k8s.io/v1alpha1
+kind: ServiceImport
+metadata: {name: db, namespace: data}
+spec: {type: Headless, ports: [{name: pg, port: 5432, protocol: TCP}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: db-west
+  namespace: data
+  labels: {multicluster.kubernetes.io/service-name: db, multicluster.kubernetes.io/source-cluster: west}
+addressType: IPv4
+endpoints: [{addresses: [10.2.0.2], hostname: db-0}]
+ports: [{name: pg, port: 5432, protocol: TCP}]
+"#;
+    let mut snapshot = Snapshot::default();
+    parse_text(FIXTURE, Path::new("fixture.yaml"), &mut snapshot);
+    parse_text(IMPORTS, Path::new("imports.yaml"), &mut snapshot);
+    assert!(snapshot.warnings.is_empty(), "{:?}", snapshot.warnings);
+    let index = Index::new(IndexOptions {
+        multicluster: true,
+        ..IndexOptions::default()
+    });
+    index.apply(snapshot.into_events());
+    let base = zone("10.9.9.9");
+    let mut config = (*base.config).clone();
+    // Names are rendered under cluster.local by `line`; the zone asked is the second one.
+    config.zones.push("clusterset.local".into());
+    config.multicluster = vec!["clusterset.local".into()];
+    let zone = ClusterZone {
+        config: Arc::new(config),
+        index: Arc::new(index),
+    };
+    let lines: Vec<String> = zone_records(&zone, "clusterset.local")
+        .iter()
+        .map(line)
+        .collect();
+    assert_eq!(
+        lines[3..lines.len() - 1],
+        [
+            "db.data.svc.cluster.local. 7 A 10.2.0.2",
+            "db-0.west.db.data.svc.cluster.local. 7 A 10.2.0.2",
+            "_pg._tcp.db.data.svc.cluster.local. 7 SRV 0 100 5432 db-0.west.db.data.svc.cluster.local.",
+        ]
+    );
+    // The cluster zone of the same index still lists Services, not imports.
+    let cluster: Vec<String> = zone_records(&zone, "cluster.local")
+        .iter()
+        .map(line)
+        .collect();
+    assert!(cluster.iter().any(|l| l.starts_with("web.shop.svc")));
+    assert!(!cluster.iter().any(|l| l.contains("west")));
 }
