@@ -619,8 +619,8 @@ fn bench_rewrite(c: &mut Criterion) {
     group.finish();
 }
 
-/// Services and endpoints of the large cluster the apply benchmark changes one Service in.
-const BIG_SERVICES: usize = 10_000;
+/// Endpoints per Service of the large clusters the apply benchmark changes one Service in
+/// (10k and 50k Services: Kubernetes' limit, and five times it).
 const BIG_ENDPOINTS: usize = 10;
 
 fn big_slice(i: usize, ready: bool) -> EndpointSet {
@@ -651,9 +651,27 @@ fn big_slice(i: usize, ready: bool) -> EndpointSet {
     }
 }
 
-/// One EndpointSlice change applied to an index of 10k Services and 100k endpoints: the
-/// programming cost a watch event pays before the change is served.
+/// One EndpointSlice change applied to an index of 10k Services and 100k endpoints, and of
+/// 50k and 500k: the programming cost a watch event pays before the change is served.
 fn bench_apply(c: &mut Criterion) {
+    for (services, label) in [(10_000, "10k_services_100k"), (50_000, "50k_services_500k")] {
+        let index = big_index(services);
+        let target = 4999; // headless (4999 % 4 == 3): its A answer changes with readiness
+        assert!(is_headless(target));
+        let mut ready = false;
+        c.bench_function(&format!("index::apply/one_slice_of_{label}_endpoints"), |b| {
+            b.iter(|| {
+                ready = !ready;
+                index.apply(vec![ClusterEvent::Upsert(ClusterObject::EndpointSet(
+                    big_slice(target, ready),
+                ))]);
+            })
+        });
+    }
+}
+
+/// An index of `services` Services with [`BIG_ENDPOINTS`] endpoints each.
+fn big_index(services: usize) -> Index {
     let index = Index::new(IndexOptions {
         build: BuildOptions {
             endpoint_pod_names: false,
@@ -670,7 +688,7 @@ fn bench_apply(c: &mut Criterion) {
             })
         })
         .collect();
-    for i in 0..BIG_SERVICES {
+    for i in 0..services {
         objects.push(ClusterObject::Service(Service {
             namespace: namespace_of(i),
             name: service_name(i),
@@ -696,21 +714,8 @@ fn bench_apply(c: &mut Criterion) {
         }
         .into_events(),
     );
-    assert_eq!(index.service_count(), BIG_SERVICES);
-    let target = 4999; // headless (4999 % 4 == 3): its A answer changes with readiness
-    assert!(is_headless(target));
-    let mut ready = false;
-    c.bench_function(
-        "index::apply/one_slice_of_10k_services_100k_endpoints",
-        |b| {
-            b.iter(|| {
-                ready = !ready;
-                index.apply(vec![ClusterEvent::Upsert(ClusterObject::EndpointSet(
-                    big_slice(target, ready),
-                ))]);
-            })
-        },
-    );
+    assert_eq!(index.service_count(), services);
+    index
 }
 
 criterion_group!(

@@ -86,7 +86,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    fix_malloc_mmap_threshold();
+    tune_malloc();
     spawn_memory_trimmer();
     let cli = Cli::parse();
     let vars = match cli.node_local.vars() {
@@ -385,23 +385,29 @@ fn admin_routes(config: &Config) -> Vec<(SocketAddr, Routes)> {
     out
 }
 
-/// glibc raises its mmap threshold each time a large block is freed (up to 32 MiB); from then on
-/// the API client's list pages and other big transient buffers come from the heap and leave
-/// holes there that are never given back (measured: 5 MiB more RSS after syncing 10k Services /
-/// 100k endpoints, and varying from run to run). A fixed threshold keeps blocks over 128 KiB in
-/// their own mappings, returned to the system when freed.
+/// Two glibc allocator parameters, for memory that stays where the index is:
+/// - glibc raises its mmap threshold each time a large block is freed (up to 32 MiB); from then
+///   on the API client's list pages and other big transient buffers come from the heap and
+///   leave holes there that are never given back (measured: 5 MiB more RSS after syncing 10k
+///   Services / 100k endpoints, and varying from run to run). A fixed threshold keeps blocks
+///   over 128 KiB in their own mappings, returned to the system when freed.
+/// - One arena: the watchers decode list pages on the runtime's threads while the index writer
+///   builds entries on its own; with an arena per thread the freed pages of one are never
+///   reused by the other (10k Services / 100k endpoints: 77 MiB RSS after sync, 56 MiB with one
+///   arena). The cluster-name path allocates nothing, so the shared lock is not on it.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
-fn fix_malloc_mmap_threshold() {
-    // SAFETY: mallopt only sets an allocator parameter; it is called first thing in main,
+fn tune_malloc() {
+    // SAFETY: mallopt only sets allocator parameters; it is called first thing in main,
     // before any other thread exists or anything is allocated concurrently.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn fix_malloc_mmap_threshold() {}
+fn tune_malloc() {}
 
 /// How often freed memory is handed back to the system.
 const MEMORY_TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
