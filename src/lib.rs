@@ -85,4 +85,5 @@ pub mod k8s;
 pub mod metrics;
 pub mod plugins;
 pub mod server;
+pub mod tls;
 pub mod zone;
