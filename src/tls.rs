@@ -224,8 +224,8 @@ mod tests {
         .unwrap();
         let key = dir.join("key.pem");
         std::fs::write(&key, "not a key\n").unwrap();
-        let e = server_config(&listen_tls(cert.to_str().unwrap(), key.to_str().unwrap()))
-            .unwrap_err();
+        let e =
+            server_config(&listen_tls(cert.to_str().unwrap(), key.to_str().unwrap())).unwrap_err();
         assert_eq!(e.key, "key");
         assert!(e.message.contains("key.pem"), "{}", e.message);
     }
