@@ -188,6 +188,36 @@ impl Running {
         Ok(Reloaded::Applied)
     }
 
+    /// Reads the certificates of the `tls://` addresses again (a reload whose config did not
+    /// change: a renewed certificate under the same file names); new connections get them.
+    /// On an error nothing changes. How many addresses took new ones.
+    pub fn reload_certificates(&mut self) -> anyhow::Result<usize> {
+        let mut fresh = Vec::new();
+        for (i, b) in self.blocks.iter().enumerate() {
+            if let Some(tls) = &b.config.tls {
+                let config = crate::tls::server_config(tls).map_err(|e| {
+                    anyhow::anyhow!("server[{i}]: [server.tls] {}: {}", e.key, e.message)
+                })?;
+                fresh.push((i, config));
+            }
+        }
+        // The first block's configuration on an address, as at install.
+        let mut swapped = Vec::new();
+        for (i, config) in fresh {
+            let block = &mut self.blocks[i];
+            for addr in &block.config.tls_listen {
+                if let Some(l) = self.listeners.get(addr)
+                    && !swapped.contains(addr)
+                {
+                    l.serving.replace_tls(config.clone());
+                    swapped.push(*addr);
+                }
+            }
+            block.tls = Some(config);
+        }
+        Ok(swapped.len())
+    }
+
     pub fn has_deferred(&self) -> bool {
         self.deferred.is_some()
     }
