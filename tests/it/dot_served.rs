@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsConnector;
 
@@ -41,6 +41,12 @@ impl Certs {
 
 /// A rustls client trusting the CA certificates of `ca` only.
 fn connector(ca: &Path) -> TlsConnector {
+    with_client_cert(ca, None)
+}
+
+/// A rustls client trusting `ca`, with the client certificate `cert` (PEM, its key beside it
+/// as `.key`) when given.
+fn with_client_cert(ca: &Path, cert: Option<&Path>) -> TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(cert.unwrap()).unwrap();
@@ -49,8 +55,18 @@ fn connector(ca: &Path) -> TlsConnector {
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match cert {
+        Some(cert) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            let key = PrivateKeyDer::from_pem_file(cert.with_extension("key")).unwrap();
+            config.with_client_auth_cert(chain, key).unwrap()
+        }
+        None => config.with_no_client_auth(),
+    };
     TlsConnector::from(Arc::new(config))
 }
 
@@ -61,10 +77,19 @@ async fn pipelined(
     ca: &Path,
     requests: &[Vec<u8>],
 ) -> std::io::Result<Vec<Vec<u8>>> {
+    pipelined_with(addr, &connector(ca), requests).await
+}
+
+/// As [`pipelined`], with the client `connector`.
+async fn pipelined_with(
+    addr: SocketAddr,
+    connector: &TlsConnector,
+    requests: &[Vec<u8>],
+) -> std::io::Result<Vec<Vec<u8>>> {
     let exchange = async {
         let tcp = tokio::net::TcpStream::connect(addr).await?;
         let name = ServerName::try_from(SERVER_NAME).unwrap();
-        let mut tls = connector(ca).connect(name, tcp).await?;
+        let mut tls = connector.connect(name, tcp).await?;
         let mut out = Vec::new();
         for r in requests {
             out.extend_from_slice(&(r.len() as u16).to_be_bytes());
@@ -417,4 +442,95 @@ async fn a_tls_server_block_answers_as_coredns_1_11_does() {
         kdig_answers(&mine_text),
         ["web.example. 3600 IN A 192.0.2.7"]
     );
+}
+
+/// Client certificates for one key: `client.pem` signed by `ca.pem`, `stranger.pem` by
+/// `other-ca.pem` (keys `client.key`, `stranger.key`).
+fn make_client_certificates(certs: &Certs) {
+    certs.0.write(
+        "client.ext",
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    );
+    for (name, ca) in [("client", "ca"), ("stranger", "other-ca")] {
+        let (key, csr, pem) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+        );
+        let args = [
+            "req",
+            "-subj",
+            "/CN=client",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ];
+        run(&certs.0, "openssl", &args);
+        let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
+        let args = [
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "client.ext",
+            "-out",
+            &pem,
+        ];
+        run(&certs.0, "openssl", &args);
+    }
+}
+
+#[tokio::test]
+async fn client_auth_asks_for_needs_and_verifies_client_certificates_as_go_does() {
+    let certs = Certs::new();
+    make_client_certificates(&certs);
+    let ca = certs.path("ca.pem");
+    let (client, stranger) = (certs.path("client.pem"), certs.path("stranger.pem"));
+    let requests = requests(&[("web.example", RecordType::A)]);
+    // Whether a client with no certificate, with one from ca.pem, with one from
+    // other-ca.pem is answered.
+    for (mode, answered) in [
+        ("nocert", [true, true, true]),
+        ("request", [true, true, true]),
+        ("require", [false, true, true]),
+        ("verify_if_given", [true, true, false]),
+        ("require_and_verify", [false, true, false]),
+    ] {
+        let port = free_port(false);
+        let server = Server::with_config(&format!(
+            "[[server]]\nlisten = [\"tls://127.0.0.1:{port}\"]\nzones = [\".\"]\n\
+             [server.tls]\ncert = {:?}\nkey = {:?}\nca = {ca:?}\nclient_auth = \"{mode}\"\n\
+             [server.hosts]\nentries = [\"192.0.2.7 web.example\"]\n",
+            certs.path("server.pem"),
+            certs.path("server.key"),
+        ));
+        for (cert, expected) in [None, Some(client.as_path()), Some(stranger.as_path())]
+            .into_iter()
+            .zip(answered)
+        {
+            let got = pipelined_with(server.addr, &with_client_cert(&ca, cert), &requests).await;
+            match (&got, expected) {
+                (Ok(replies), true) => assert_eq!(
+                    lines(&Message::from_vec(&replies[0]).unwrap().answers),
+                    ["web.example. 3600 IN A 192.0.2.7"]
+                ),
+                (Err(_), false) => {}
+                _ => panic!("{mode} with {cert:?}: {got:?}"),
+            }
+        }
+    }
 }
