@@ -28,6 +28,9 @@ use crate::server::{self, Block, InFlight, Router, Serving};
 use crate::zone::records::BuildOptions;
 use crate::zone::{ClusterZone, Index, IndexOptions, ZoneConfig};
 
+/// The TLS server configuration of a `tls://` address.
+type TlsConfig = Arc<rustls::ServerConfig>;
+
 /// Longest wait for in-flight queries at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -400,12 +403,8 @@ impl Running {
 /// The blocks on each address, with the TLS configuration of a `tls://` one (the first
 /// block's there: CoreDNS's `tls` is per server block, config checks keep one transport per
 /// address).
-#[allow(clippy::type_complexity)]
-fn by_address(
-    blocks: &[BuiltBlock],
-) -> BTreeMap<SocketAddr, (Vec<Block>, Option<Arc<rustls::ServerConfig>>)> {
-    let mut by_addr: BTreeMap<SocketAddr, (Vec<Block>, Option<Arc<rustls::ServerConfig>>)> =
-        BTreeMap::new();
+fn by_address(blocks: &[BuiltBlock]) -> BTreeMap<SocketAddr, (Vec<Block>, Option<TlsConfig>)> {
+    let mut by_addr: BTreeMap<SocketAddr, (Vec<Block>, Option<TlsConfig>)> = BTreeMap::new();
     for b in blocks {
         for addr in &b.config.listen {
             let entry = by_addr.entry(*addr).or_default();

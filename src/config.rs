@@ -869,14 +869,16 @@ impl RawServer {
     }
 }
 
+/// The listen addresses given as `tls://`.
+type TlsListen = Vec<SocketAddr>;
+
 impl RawServer {
     /// The block's addresses (all, and those given as `tls://`) and zones, each list at least
     /// one long.
-    #[allow(clippy::type_complexity)]
     fn listen_and_zones(
         &self,
         key: &str,
-    ) -> Result<(Vec<SocketAddr>, Vec<SocketAddr>, Vec<String>), FieldError> {
+    ) -> Result<(Vec<SocketAddr>, TlsListen, Vec<String>), FieldError> {
         if self.listen.is_empty() {
             return Err(field_error(
                 format!("{key}.listen"),

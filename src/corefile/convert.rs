@@ -164,11 +164,13 @@ pub(super) fn duration_value(d: Duration) -> Value {
     }
 }
 
+/// A port a block key listens on, and whether it is `tls://`.
+type Port = (u16, bool);
+
 /// One Corefile server block: one `[[server]]` per set of ports that serve the same zones
 /// (usually one: `.:53 .:30053` listens on both ports).
 fn server_block(block: &ServerBlock, admin: &mut Admin, out: &mut Out, o: Options) -> Vec<Table> {
-    // A port is `(number, tls://)`.
-    let mut ports: Vec<((u16, bool), Vec<String>)> = Vec::new();
+    let mut ports: Vec<(Port, Vec<String>)> = Vec::new();
     let mut tls_key = None;
     for key in &block.keys {
         match parse_key(&key.text) {
@@ -219,7 +221,7 @@ fn server_block(block: &ServerBlock, admin: &mut Admin, out: &mut Out, o: Option
         }
         _ => {}
     }
-    let mut groups: Vec<(Vec<(u16, bool)>, Vec<String>)> = Vec::new();
+    let mut groups: Vec<(Vec<Port>, Vec<String>)> = Vec::new();
     for (port, zones) in ports {
         match groups.iter_mut().find(|(_, z)| *z == zones) {
             Some((ps, _)) => ps.push(port),
@@ -232,7 +234,7 @@ fn server_block(block: &ServerBlock, admin: &mut Admin, out: &mut Out, o: Option
         .collect()
 }
 
-fn server_table(plan: &Plan, ports: &[(u16, bool)], zones: &[String], o: Options) -> Table {
+fn server_table(plan: &Plan, ports: &[Port], zones: &[String], o: Options) -> Table {
     let hosts: Vec<String> = if plan.binds.is_empty() {
         let mut h = vec!["0.0.0.0".to_owned()];
         if o.ipv6 {
