@@ -534,3 +534,79 @@ async fn client_auth_asks_for_needs_and_verifies_client_certificates_as_go_does(
         }
     }
 }
+
+/// Waits until the log holds `line` `times` times.
+async fn logged(server: &Server, line: &str, times: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.stderr().matches(line).count() < times {
+        assert!(
+            Instant::now() < deadline,
+            "{line:?} not logged {times} times:\n{}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_reload_turns_an_address_to_tls_and_back() {
+    let certs = Certs::new();
+    let port = free_port(false);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let config = |listen: &str, tls: bool| {
+        let mut c = format!(
+            "[admin]\nreload_interval = 0\n[[server]]\nlisten = [\"{listen}\"]\nzones = [\".\"]\n\
+             [server.hosts]\nentries = [\"192.0.2.7 web.example\"]\n"
+        );
+        if tls {
+            c += &format!(
+                "[server.tls]\ncert = {:?}\nkey = {:?}\n",
+                certs.path("server.pem"),
+                certs.path("server.key")
+            );
+        }
+        c
+    };
+    let server = Server::with_config(&config(&format!("{addr}"), false));
+    let request = requests(&[("web.example", RecordType::A)]);
+    let plain = raw_tcp(addr, &request[0]);
+    let ca = certs.path("ca.pem");
+
+    server
+        .dir
+        .write("clusterdns.toml", &config(&format!("tls://{addr}"), true));
+    server.signal("HUP");
+    logged(&server, "config reloaded", 1).await;
+    let replies = pipelined(addr, &ca, &request)
+        .await
+        .expect("TLS after the reload");
+    assert_eq!(replies[0], plain, "the same answer, now over TLS");
+    assert!(
+        crate::harness::raw_udp(addr, &request[0], Duration::from_millis(300)).is_none(),
+        "no UDP on a tls:// address"
+    );
+
+    // Another change to the block keeps the TLS listener (its router and certificate swapped).
+    server.dir.write(
+        "clusterdns.toml",
+        &config(&format!("tls://{addr}"), true).replace("192.0.2.7", "192.0.2.8"),
+    );
+    server.signal("HUP");
+    logged(&server, "config reloaded", 2).await;
+    let replies = pipelined(addr, &ca, &request).await.expect("TLS still");
+    assert_eq!(
+        lines(&Message::from_vec(&replies[0]).unwrap().answers),
+        ["web.example. 3600 IN A 192.0.2.8"]
+    );
+
+    server
+        .dir
+        .write("clusterdns.toml", &config(&format!("{addr}"), false));
+    server.signal("HUP");
+    logged(&server, "config reloaded", 3).await;
+    let back = raw_tcp(addr, &request[0]);
+    assert_eq!(
+        lines(&Message::from_vec(&back).unwrap().answers),
+        ["web.example. 3600 IN A 192.0.2.7"]
+    );
+}
