@@ -464,6 +464,13 @@ fn tls_listen_needs_its_certificate_and_the_certificate_a_tls_listen() {
         e.contains("server[0].tls.client_auth") && e.contains("unknown variant `maybe`"),
         "{e}"
     );
+    // `dns://` is plain DNS, as in a Corefile key.
+    let config = parse("[[server]]\nlisten = [\"dns://127.0.0.1:53\"]\n").unwrap();
+    assert_eq!(
+        config.servers[0].listen,
+        ["127.0.0.1:53".parse::<SocketAddr>().unwrap()]
+    );
+    assert!(config.servers[0].tls_listen.is_empty() && config.servers[0].tls.is_none());
     let e = error("[[server]]\nlisten = [\"tls://localhost:853\"]\n");
     assert!(
         e.starts_with(
