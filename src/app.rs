@@ -28,6 +28,9 @@ use crate::server::{self, Block, InFlight, Router, Serving};
 use crate::zone::records::BuildOptions;
 use crate::zone::{ClusterZone, Index, IndexOptions, ZoneConfig};
 
+/// The TLS server configuration of a `tls://` address.
+type TlsConfig = Arc<rustls::ServerConfig>;
+
 /// Longest wait for in-flight queries at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -68,6 +71,8 @@ struct BuiltBlock {
     cluster: Option<ClusterZone>,
     resolver: Option<Arc<Resolver>>,
     source: Option<Arc<SourceGuard>>,
+    /// The TLS server configuration of its `tls://` addresses, files read at this build.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 struct Listening {
@@ -101,17 +106,12 @@ impl Offline {
         if !wait_for_sync(&blocks, &[]).await {
             warn_unsynced();
         }
-        let mut by_addr: BTreeMap<SocketAddr, Vec<Block>> = BTreeMap::new();
-        for b in &blocks {
-            for addr in &b.config.listen {
-                by_addr.entry(*addr).or_default().push(b.block.clone());
-            }
-        }
-        let routers = by_addr
+        let routers = by_address(&blocks)
             .into_iter()
-            .map(|(addr, here)| {
+            .map(|(addr, (here, tls))| {
                 let zones: Vec<String> = here.iter().flat_map(|b| b.zones.clone()).collect();
-                let metrics = Arc::new(DnsMetrics::new(format!("dns://{addr}"), &zones));
+                let label = server_label(addr, tls.is_some());
+                let metrics = Arc::new(DnsMetrics::new(label, &zones));
                 (addr, Router::new(here, metrics))
             })
             .collect();
@@ -191,6 +191,36 @@ impl Running {
         Ok(Reloaded::Applied)
     }
 
+    /// Reads the certificates of the `tls://` addresses again (a reload whose config did not
+    /// change: a renewed certificate under the same file names); new connections get them.
+    /// On an error nothing changes. How many addresses took new ones.
+    pub fn reload_certificates(&mut self) -> anyhow::Result<usize> {
+        let mut fresh = Vec::new();
+        for (i, b) in self.blocks.iter().enumerate() {
+            if let Some(tls) = &b.config.tls {
+                let config = crate::tls::server_config(tls).map_err(|e| {
+                    anyhow::anyhow!("server[{i}]: [server.tls] {}: {}", e.key, e.message)
+                })?;
+                fresh.push((i, config));
+            }
+        }
+        // The first block's configuration on an address, as at install.
+        let mut swapped = Vec::new();
+        for (i, config) in fresh {
+            let block = &mut self.blocks[i];
+            for addr in &block.config.tls_listen {
+                if let Some(l) = self.listeners.get(addr)
+                    && !swapped.contains(addr)
+                {
+                    l.serving.replace_tls(config.clone());
+                    swapped.push(*addr);
+                }
+            }
+            block.tls = Some(config);
+        }
+        Ok(swapped.len())
+    }
+
     pub fn has_deferred(&self) -> bool {
         self.deferred.is_some()
     }
@@ -219,28 +249,35 @@ impl Running {
 
     /// Binds what is new, swaps routers on addresses that stay, closes addresses that went.
     async fn install(&mut self, blocks: Vec<BuiltBlock>) -> anyhow::Result<()> {
-        let mut by_addr: BTreeMap<SocketAddr, Vec<Block>> = BTreeMap::new();
-        for b in &blocks {
-            for addr in &b.config.listen {
-                by_addr.entry(*addr).or_default().push(b.block.clone());
+        let by_addr = by_address(&blocks);
+        // An address that changes transport (plain ↔ tls://) cannot keep its sockets: the old
+        // ones close first so the port can be bound again.
+        for (addr, (_, tls)) in &by_addr {
+            if let Some(old) = self.listeners.get(addr)
+                && old.serving.is_tls() != tls.is_some()
+            {
+                let mut old = self.listeners.remove(addr).expect("present");
+                old.serving.stop();
+                tracing::info!(%addr, "transport changed: listening again");
             }
         }
         // Bind every new address first: if one fails, the running config stays untouched.
         let mut bound = BTreeMap::new();
-        for addr in by_addr.keys() {
+        for (addr, (_, tls)) in &by_addr {
             if !self.listeners.contains_key(addr) {
-                bound.insert(*addr, server::bind(*addr, self.shared.workers).await?);
+                let listener = bind_again(*addr, tls.is_some(), self.shared.workers).await?;
+                bound.insert(*addr, listener);
             }
         }
         let mut listeners = BTreeMap::new();
         let mut announce = Vec::new();
-        for (addr, blocks_here) in by_addr {
+        for (addr, (blocks_here, tls)) in by_addr {
             let old = self.listeners.remove(&addr);
             let new = bound.remove(&addr);
             if let Some(listener) = &new {
-                announce.push(listener.addr);
+                announce.push((listener.addr, tls.is_some()));
             }
-            let listening = self.listening(blocks_here, old, new);
+            let listening = self.listening(blocks_here, old, new, tls);
             listeners.insert(addr, listening);
         }
         for (addr, _) in std::mem::take(&mut self.listeners) {
@@ -272,10 +309,11 @@ impl Running {
                 .collect(),
         );
         self.shared.readiness.set_listeners_bound();
-        for addr in announce {
+        for (addr, tls) in announce {
+            let how = if tls { "tls" } else { "udp, tcp" };
             // Tests and scripts read the bound address (port 0 picks one) from this line.
-            println!("clusterdns: listening on {addr} (udp, tcp)");
-            tracing::info!(%addr, "listening (udp, tcp)");
+            println!("clusterdns: listening on {addr} ({how})");
+            tracing::info!(%addr, "listening ({how})");
         }
         // Listeners are up: a probe that loops back through an upstream can now be seen.
         for (forwarder, zone) in fresh {
@@ -291,12 +329,13 @@ impl Running {
         blocks_here: Vec<Block>,
         old: Option<Listening>,
         new: Option<server::Listener>,
+        tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Listening {
         let zones: Vec<String> = blocks_here.iter().flat_map(|b| b.zones.clone()).collect();
         // Labelled with the bound address (port 0 picks one).
         let label = match (&old, &new) {
-            (Some(l), _) => format!("dns://{}", l.serving.addr),
-            (None, Some(l)) => format!("dns://{}", l.addr),
+            (Some(l), _) => server_label(l.serving.addr, tls.is_some()),
+            (None, Some(l)) => server_label(l.addr, tls.is_some()),
             (None, None) => unreachable!("every new address was bound"),
         };
         let metrics = match &old {
@@ -321,6 +360,10 @@ impl Running {
         let serving = match (old, new) {
             (Some(l), _) => {
                 l.serving.replace(router);
+                // Certificates read again at this reload: new connections get them.
+                if let Some(tls) = tls {
+                    l.serving.replace_tls(tls);
+                }
                 l.serving
             }
             (None, Some(listener)) => server::serve(
@@ -328,6 +371,7 @@ impl Running {
                 router,
                 self.shared.in_flight.clone(),
                 tcp_connections,
+                tls,
             ),
             (None, None) => unreachable!("every new address was bound"),
         };
@@ -356,6 +400,54 @@ impl Running {
     }
 }
 
+/// The blocks on each address, with the TLS configuration of a `tls://` one (the first
+/// block's there: CoreDNS's `tls` is per server block, config checks keep one transport per
+/// address).
+fn by_address(blocks: &[BuiltBlock]) -> BTreeMap<SocketAddr, (Vec<Block>, Option<TlsConfig>)> {
+    let mut by_addr: BTreeMap<SocketAddr, (Vec<Block>, Option<TlsConfig>)> = BTreeMap::new();
+    for b in blocks {
+        for addr in &b.config.listen {
+            let entry = by_addr.entry(*addr).or_default();
+            entry.0.push(b.block.clone());
+            if b.config.tls_listen.contains(addr) && entry.1.is_none() {
+                entry.1 = b.tls.clone();
+            }
+        }
+    }
+    by_addr
+}
+
+/// The `server` label of an address's metrics, as CoreDNS writes it (`dns://…`, `tls://…`).
+fn server_label(addr: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "tls" } else { "dns" };
+    format!("{scheme}://{addr}")
+}
+
+/// Binds an address (TCP only for `tls://`), a few times over while a listener of the same
+/// port closed just before lets it go (a reload that changed the address's transport).
+async fn bind_again(
+    addr: SocketAddr,
+    tls: bool,
+    workers: usize,
+) -> anyhow::Result<server::Listener> {
+    let mut attempts = 0;
+    loop {
+        let bound = if tls {
+            server::bind_tls(addr)
+        } else {
+            server::bind(addr, workers).await
+        };
+        match bound {
+            Ok(l) => return Ok(l),
+            Err(e) if attempts >= 50 => return Err(e.into()),
+            Err(_) => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
 fn indexes(blocks: &[BuiltBlock]) -> Vec<Arc<Index>> {
     blocks
         .iter()
@@ -370,7 +462,10 @@ fn resolver_metrics(blocks: &[BuiltBlock]) -> Vec<ResolverMetrics> {
             let r = b.resolver.as_ref()?;
             let zones: Vec<String> = b.block.zones.iter().map(|z| zone_label(z)).collect();
             Some(ResolverMetrics {
-                server: format!("dns://{}", b.config.listen[0]),
+                server: server_label(
+                    b.config.listen[0],
+                    b.config.tls_listen.contains(&b.config.listen[0]),
+                ),
                 zones: zones.join(" "),
                 cache: r.cache.as_ref().map(|c| c.metrics.clone()),
                 forwarder: r.forwarder.clone(),
@@ -437,6 +532,13 @@ async fn build_block(
         Some(h) => Some(tokio::task::spawn_blocking(move || Hosts::start(&h)).await?),
         None => None,
     };
+    // Read at every build, so a reload picks up a renewed certificate.
+    let tls = server
+        .tls
+        .as_ref()
+        .map(crate::tls::server_config)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("[server.tls] {}: {}", e.key, e.message))?;
     let file_configs = server.file.clone();
     let file =
         tokio::task::spawn_blocking(move || crate::plugins::file::File::start(&file_configs))
@@ -482,6 +584,7 @@ async fn build_block(
         cluster,
         resolver,
         source,
+        tls,
     })
 }
 

@@ -17,10 +17,12 @@ pub mod dns64;
 pub mod file;
 pub mod rewrite;
 mod template;
+pub mod tls;
 pub mod transfer;
 pub use acl::{AclAction, AclConfig, AclRule};
 pub use file::FileConfig;
 pub use template::TemplateConfig;
+pub use tls::{ClientAuth, ListenTls};
 
 /// A configuration error: the file, the key (dotted path, `server[0].listen[1]`) and the problem.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +66,12 @@ pub struct AdminConfig {
 /// One `[[server]]` block: the zones it answers for, where it listens, and its plugins.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
+    /// Every address the block listens on, `tls://` ones included.
     pub listen: Vec<SocketAddr>,
+    /// Those of `listen` given as `tls://`: DNS over TLS (RFC 7858) on TCP only, with `tls`.
+    pub tls_listen: Vec<SocketAddr>,
+    /// `[server.tls]`: the certificate of the `tls://` addresses (CoreDNS `tls`).
+    pub tls: Option<ListenTls>,
     /// Rotate multi-address answers (CoreDNS `loadbalance`).
     pub loadbalance: bool,
     /// Log the queries whose response is of these classes (CoreDNS `log` with `class`).
@@ -429,6 +436,7 @@ struct RawServer {
     transfer: Option<transfer::RawTransfer>,
     #[serde(default)]
     file: Vec<file::RawFile>,
+    tls: Option<tls::RawTls>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -729,6 +737,16 @@ impl RawConfig {
         // CoreDNS refuses the same zone twice on one address: which block answers is ambiguous.
         for (i, a) in servers.iter().enumerate() {
             for b in &servers[..i] {
+                if let Some((j, addr)) = a.listen.iter().enumerate().find(|(_, l)| {
+                    b.listen.contains(l) && a.tls_listen.contains(l) != b.tls_listen.contains(l)
+                }) {
+                    return Err(field_error(
+                        format!("server[{i}].listen[{j}]"),
+                        format!(
+                            "{addr} is served with tls:// by one block and without by another: one address, one transport"
+                        ),
+                    ));
+                }
                 if let Some(zone) = a.zones.iter().find(|z| b.zones.contains(z))
                     && let Some(addr) = a.listen.iter().find(|l| b.listen.contains(l))
                 {
@@ -746,7 +764,31 @@ impl RawConfig {
 
 impl RawServer {
     fn validate(self, key: &str, base: &Path) -> Result<ServerConfig, FieldError> {
-        let (listen, zones) = self.listen_and_zones(key)?;
+        let (listen, tls_listen, zones) = self.listen_and_zones(key)?;
+        let tls = self
+            .tls
+            .map(|t| t.validate(&format!("{key}.tls"), base))
+            .transpose()?;
+        match (tls_listen.first(), &tls) {
+            (Some(_), None) => {
+                let i = self
+                    .listen
+                    .iter()
+                    .position(|l| l.starts_with("tls://"))
+                    .unwrap_or_default();
+                return Err(field_error(
+                    format!("{key}.listen[{i}]"),
+                    "a tls:// address needs [server.tls] (cert and key)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(field_error(
+                    format!("{key}.tls"),
+                    "no listen address is tls://: the certificate would serve nothing",
+                ));
+            }
+            _ => {}
+        }
         let kubernetes = self
             .kubernetes
             .map(|k| k.validate(&format!("{key}.kubernetes"), base))
@@ -799,6 +841,8 @@ impl RawServer {
         )?;
         Ok(ServerConfig {
             listen,
+            tls_listen,
+            tls,
             loadbalance: self.loadbalance,
             log: self.log.validate(&format!("{key}.log"))?,
             tcp_connections,
@@ -825,28 +869,46 @@ impl RawServer {
     }
 }
 
+/// The listen addresses given as `tls://`.
+type TlsListen = Vec<SocketAddr>;
+
 impl RawServer {
-    /// The block's addresses and zones, each list at least one long.
-    fn listen_and_zones(&self, key: &str) -> Result<(Vec<SocketAddr>, Vec<String>), FieldError> {
+    /// The block's addresses (all, and those given as `tls://`) and zones, each list at least
+    /// one long.
+    fn listen_and_zones(
+        &self,
+        key: &str,
+    ) -> Result<(Vec<SocketAddr>, TlsListen, Vec<String>), FieldError> {
         if self.listen.is_empty() {
             return Err(field_error(
                 format!("{key}.listen"),
                 "needs at least one address",
             ));
         }
-        let listen = self
-            .listen
-            .iter()
-            .enumerate()
-            .map(|(i, a)| listen_addr(&format!("{key}.listen[{i}]"), a))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut listen = Vec::new();
+        let mut tls_listen = Vec::new();
+        for (i, a) in self.listen.iter().enumerate() {
+            let key = format!("{key}.listen[{i}]");
+            match a.strip_prefix("tls://") {
+                Some(rest) => {
+                    let addr = listen_addr(&key, rest)?;
+                    tls_listen.push(addr);
+                    listen.push(addr);
+                }
+                None => listen.push(listen_addr(&key, a.strip_prefix("dns://").unwrap_or(a))?),
+            }
+        }
         if self.zones.is_empty() {
             return Err(field_error(
                 format!("{key}.zones"),
                 "needs at least one zone (\".\" for all names)",
             ));
         }
-        Ok((listen, zone_names(&format!("{key}.zones"), &self.zones)?))
+        Ok((
+            listen,
+            tls_listen,
+            zone_names(&format!("{key}.zones"), &self.zones)?,
+        ))
     }
 }
 

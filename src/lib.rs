@@ -7,7 +7,7 @@
 //!  manifests dir ─► cluster::manifests (+ reload)     ├─► ClusterEvent ─► zone::Index
 //!                                                     │   (slim model)    (one writer, readers
 //!                                                     │                    never wait long)
-//!  UDP (recvmmsg batches) / TCP ─► server ─► dns::Request::parse (once, no allocation)
+//!  UDP (recvmmsg batches) / TCP / TLS ─► server ─► dns::Request::parse (once, no allocation)
 //!    └► server::handler::Router picks the block (most specific zone)
 //!       └► plugins::Pipeline, the block's stages in CoreDNS's plugin.cfg order:
 //!            log → dns64 → acl → any → chaos → loadbalance → [cache] → rewrite → autopath
@@ -35,7 +35,8 @@
 //! - [`app`]: wiring: config → sources → indexes → blocks → listeners; reload keeps what did
 //!   not change.
 //! - [`config`]: the TOML file, validated into typed values; errors name file and key
-//!   (`config::rewrite`: the rewrite rules, regexes compiled once).
+//!   (`config::rewrite`: the rewrite rules, regexes compiled once; `config::tls`:
+//!   `[server.tls]`, its files read at validation).
 //! - [`corefile`]: the Corefile grammar (imports, snippets, env), node-local placeholders and
 //!   the conversion to TOML, for `--corefile` (in memory, at every reload) and
 //!   `convert-corefile`.
@@ -56,8 +57,12 @@
 //!   asks the A question of the whole server again through `server::handler`; `autopath`
 //!   walks a pod's search path; `k8s_external` answers Services' external addresses;
 //!   `transfer` answers AXFR/IXFR).
-//! - [`server`]: sockets (UDP batches, TCP), routing to a block (`handler`: the walks of the
-//!   stages that ask other questions — rewrite, autopath, dns64 — and `explain`), rate limiting.
+//! - [`server`]: sockets (UDP batches, TCP, DNS over TLS on `tls://` addresses: the TCP
+//!   connection loop over a tokio-rustls stream), routing to a block (`handler`: the walks of
+//!   the stages that ask other questions — rewrite, autopath, dns64 — and `explain`), rate
+//!   limiting.
+//! - [`tls`]: TLS material read once for both ends (PEM certificates, keys, CAs, system roots)
+//!   and the server configuration of `tls://` listen addresses (`client_auth`).
 //! - [`forward`]: the upstream pool, health checks that decide down/up, UDP exchange with
 //!   retransmission within the timeout on each upstream's pooled sockets (`pool`: random
 //!   ports rotated, one reader task per socket, no socket per query), TCP, DNS over TLS (rustls; one pipelined connection
@@ -85,4 +90,5 @@ pub mod k8s;
 pub mod metrics;
 pub mod plugins;
 pub mod server;
+pub mod tls;
 pub mod zone;

@@ -339,6 +339,15 @@ async fn reload(
         } else {
             tracing::info!("config unchanged");
         }
+        if running.config.servers.iter().any(|s| s.tls.is_some()) {
+            match running.reload_certificates() {
+                Ok(n) => tracing::info!(addresses = n, "tls certificates read again"),
+                Err(e) => tracing::error!(
+                    error = format!("{e:#}"),
+                    "tls certificates could not be read again; the running ones keep serving"
+                ),
+            }
+        }
         return;
     }
     if admin_routes(&config) != admin_addrs {

@@ -437,3 +437,45 @@ fn multicluster_zones_must_be_forward_zones_of_the_block() {
         .to_string();
     assert!(e.contains("is a reverse zone"), "{e}");
 }
+
+#[test]
+fn tls_listen_needs_its_certificate_and_the_certificate_a_tls_listen() {
+    let e =
+        error("[[server]]\nlisten = [\"127.0.0.1:53\", \"tls://127.0.0.1:853\"]\nwhoami = true\n");
+    assert_eq!(
+        e,
+        "/tmp/test.toml: server[0].listen[1]: a tls:// address needs [server.tls] (cert and key)"
+    );
+    let e = error(
+        "[[server]]\nlisten = [\"127.0.0.1:53\"]\nwhoami = true\n[server.tls]\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"\n",
+    );
+    // The files are read first: the missing one is what is reported.
+    assert!(
+        e.starts_with("/tmp/test.toml: server[0].tls.cert: /nonexistent/c.pem: "),
+        "{e}"
+    );
+    let e =
+        error("[[server]]\nlisten = [\"tls://127.0.0.1:853\"]\n[server.tls]\nkey = \"k.pem\"\n");
+    assert_eq!(e, "/tmp/test.toml: server[0].tls.cert: is required");
+    let e = error(
+        "[[server]]\nlisten = [\"tls://127.0.0.1:853\"]\n[server.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nclient_auth = \"maybe\"\n",
+    );
+    assert!(
+        e.contains("server[0].tls.client_auth") && e.contains("unknown variant `maybe`"),
+        "{e}"
+    );
+    // `dns://` is plain DNS, as in a Corefile key.
+    let config = parse("[[server]]\nlisten = [\"dns://127.0.0.1:53\"]\n").unwrap();
+    assert_eq!(
+        config.servers[0].listen,
+        ["127.0.0.1:53".parse::<SocketAddr>().unwrap()]
+    );
+    assert!(config.servers[0].tls_listen.is_empty() && config.servers[0].tls.is_none());
+    let e = error("[[server]]\nlisten = [\"tls://localhost:853\"]\n");
+    assert!(
+        e.starts_with(
+            "/tmp/test.toml: server[0].listen[0]: \"localhost:853\" is not a socket address"
+        ),
+        "{e}"
+    );
+}

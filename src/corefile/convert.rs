@@ -105,6 +105,8 @@ struct Plan {
     files: Vec<Table>,
     dns64: Option<Table>,
     transfer: Option<Table>,
+    /// `tls CERT KEY [CA]`: `[server.tls]` of the tables with `tls://` addresses.
+    tls: Option<(Table, Loc)>,
 }
 
 /// Converts parsed server blocks; `source` names the Corefile in the TOML's header.
@@ -162,13 +164,21 @@ pub(super) fn duration_value(d: Duration) -> Value {
     }
 }
 
+/// A port a block key listens on, and whether it is `tls://`.
+type Port = (u16, bool);
+
 /// One Corefile server block: one `[[server]]` per set of ports that serve the same zones
 /// (usually one: `.:53 .:30053` listens on both ports).
 fn server_block(block: &ServerBlock, admin: &mut Admin, out: &mut Out, o: Options) -> Vec<Table> {
-    let mut ports: Vec<(u16, Vec<String>)> = Vec::new();
+    let mut ports: Vec<(Port, Vec<String>)> = Vec::new();
+    let mut tls_key = None;
     for key in &block.keys {
         match parse_key(&key.text) {
-            Ok((zones, port)) => {
+            Ok((zones, port, tls)) => {
+                if tls && tls_key.is_none() {
+                    tls_key = Some(key);
+                }
+                let port = (port, tls);
                 let i = match ports.iter().position(|(p, _)| *p == port) {
                     Some(i) => i,
                     None => {
@@ -191,8 +201,27 @@ fn server_block(block: &ServerBlock, admin: &mut Admin, out: &mut Out, o: Option
             zones.push(zone.clone());
         }
     }
-    let plan = plan(block, &zones, admin, out);
-    let mut groups: Vec<(Vec<u16>, Vec<String>)> = Vec::new();
+    let mut plan = plan(block, &zones, admin, out);
+    match (tls_key, &plan.tls) {
+        (Some(key), None) => {
+            out.refuse(
+                &key.loc,
+                &format!("server key {}", key.text),
+                "tls:// without the tls plugin: CoreDNS 1.11 serves unencrypted DNS over TCP on it; clusterdns needs tls CERT KEY",
+            );
+            ports.retain(|((_, tls), _)| !tls);
+        }
+        (None, Some((_, loc))) => {
+            out.note(
+                loc,
+                "tls",
+                "ignored, as by CoreDNS: no server key of the block is tls://",
+            );
+            plan.tls = None;
+        }
+        _ => {}
+    }
+    let mut groups: Vec<(Vec<Port>, Vec<String>)> = Vec::new();
     for (port, zones) in ports {
         match groups.iter_mut().find(|(_, z)| *z == zones) {
             Some((ps, _)) => ps.push(port),
@@ -205,7 +234,7 @@ fn server_block(block: &ServerBlock, admin: &mut Admin, out: &mut Out, o: Option
         .collect()
 }
 
-fn server_table(plan: &Plan, ports: &[u16], zones: &[String], o: Options) -> Table {
+fn server_table(plan: &Plan, ports: &[Port], zones: &[String], o: Options) -> Table {
     let hosts: Vec<String> = if plan.binds.is_empty() {
         let mut h = vec!["0.0.0.0".to_owned()];
         if o.ipv6 {
@@ -223,10 +252,18 @@ fn server_table(plan: &Plan, ports: &[u16], zones: &[String], o: Options) -> Tab
     };
     let listen: Vec<String> = ports
         .iter()
-        .flat_map(|p| hosts.iter().map(move |h| format!("{h}:{p}")))
+        .flat_map(|(p, tls)| {
+            let scheme = if *tls { "tls://" } else { "" };
+            hosts.iter().map(move |h| format!("{scheme}{h}:{p}"))
+        })
         .collect();
     let mut t = Table::new();
     t.insert("listen".into(), listen.into());
+    if let Some((tls, _)) = &plan.tls
+        && ports.iter().any(|(_, tls)| *tls)
+    {
+        t.insert("tls".into(), Value::Table(tls.clone()));
+    }
     t.insert("zones".into(), zones.to_vec().into());
     t.insert("loadbalance".into(), plan.loadbalance.into());
     t.insert(
@@ -324,6 +361,14 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
                 out.refuse(&d.loc, &d.name, "needs kubernetes in the same server block (the only zone clusterdns transfers)");
             }
             "transfer" => plan.transfer = super::transfer::transfer(d, out),
+            "tls" if plan.tls.is_some() => {
+                out.refuse(
+                    &d.loc,
+                    &d.name,
+                    "given twice in one server block (CoreDNS: TLS already configured)",
+                );
+            }
+            "tls" => plan.tls = super::tls::tls(d, out).map(|t| (t, d.loc.clone())),
             _ => directive(d, &mut plan, admin, out),
         }
     }
@@ -649,14 +694,16 @@ fn addresses_of(word: &str) -> Result<(Vec<IpAddr>, usize), String> {
     }
 }
 
-/// A server block key → its zones (a CIDR gives the reverse zones that cover it) and port.
-pub(super) fn parse_key(key: &str) -> Result<(Vec<String>, u16), String> {
-    let rest = match key.split_once("://") {
-        None => key,
-        Some(("dns", rest)) => rest,
-        Some((scheme @ ("tls" | "quic" | "grpc" | "https" | "https3" | "unix"), _)) => {
+/// A server block key → its zones (a CIDR gives the reverse zones that cover it), port, and
+/// whether it is `tls://` (DNS over TLS, port 853 by default).
+pub(super) fn parse_key(key: &str) -> Result<(Vec<String>, u16, bool), String> {
+    let (rest, tls) = match key.split_once("://") {
+        None => (key, false),
+        Some(("dns", rest)) => (rest, false),
+        Some(("tls", rest)) => (rest, true),
+        Some((scheme @ ("quic" | "grpc" | "https" | "https3" | "unix"), _)) => {
             return Err(format!(
-                "{scheme}:// is not implemented: clusterdns serves DNS over UDP and TCP"
+                "{scheme}:// is not implemented: clusterdns serves DNS over UDP, TCP and TLS"
             ));
         }
         Some((scheme, _)) => return Err(format!("unknown scheme {scheme}://")),
@@ -669,12 +716,12 @@ pub(super) fn parse_key(key: &str) -> Result<(Vec<String>, u16), String> {
                 .map_err(|_| format!("port {port} is out of range"))?;
             (host, port)
         }
-        _ => (rest, 53),
+        _ => (rest, if tls { 853 } else { 53 }),
     };
     if let Some(zones) = plugins::cidr_zones(host)? {
-        return Ok((zones, port));
+        return Ok((zones, port, tls));
     }
-    Ok((vec![zone_of(host)], port))
+    Ok((vec![zone_of(host)], port, tls))
 }
 
 /// A zone as the config writes it: lower-case, no trailing dot, `.` for the root.

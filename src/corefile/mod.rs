@@ -20,6 +20,7 @@ mod plugins;
 mod rewrite;
 mod source;
 mod template;
+mod tls;
 mod transfer;
 
 use std::path::Path;

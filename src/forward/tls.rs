@@ -4,28 +4,15 @@
 //! (and at `check`), so an unreadable file is an error naming its key.
 
 use std::net::IpAddr;
-use std::path::Path;
 use std::sync::Arc;
 
-use rustls::{ClientConfig, RootCertStore};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
 
 use crate::config::ForwardTls;
 
-/// What is wrong, and under which `[server.forward]` key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsError {
-    pub key: &'static str,
-    pub message: String,
-}
-
-fn error(key: &'static str, message: impl Into<String>) -> TlsError {
-    TlsError {
-        key,
-        message: message.into(),
-    }
-}
+pub use crate::tls::TlsError;
+use crate::tls::{certs_from, error, key_from, roots_from, system_roots};
 
 /// The client configuration for `tls`, every file read and checked now.
 pub fn client_config(tls: &ForwardTls) -> Result<Arc<ClientConfig>, TlsError> {
@@ -39,8 +26,8 @@ pub fn client_config(tls: &ForwardTls) -> Result<Arc<ClientConfig>, TlsError> {
         _ => {}
     }
     let roots = match &tls.ca {
-        Some(path) => roots_from(path)?,
-        None => system_roots()?,
+        Some(path) => roots_from("tls_ca", path)?,
+        None => system_roots("tls_ca", "tls:// upstreams")?,
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
@@ -49,7 +36,7 @@ pub fn client_config(tls: &ForwardTls) -> Result<Arc<ClientConfig>, TlsError> {
         .with_root_certificates(roots);
     let config = match (&tls.cert, &tls.key) {
         (Some(cert), Some(key)) => builder
-            .with_client_auth_cert(certs_from("tls_cert", cert)?, key_from(key)?)
+            .with_client_auth_cert(certs_from("tls_cert", cert)?, key_from("tls_key", key)?)
             .map_err(|e| error("tls_key", format!("{}: {e}", key.display())))?,
         _ => builder.with_no_client_auth(),
     };
@@ -63,53 +50,6 @@ pub fn server_name(tls: &ForwardTls, ip: IpAddr) -> ServerName<'static> {
         .as_deref()
         .and_then(|name| ServerName::try_from(name.to_owned()).ok())
         .unwrap_or(ServerName::IpAddress(ip.into()))
-}
-
-fn certs_from(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let shown = path.display();
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| error(key, format!("{shown}: {e}")))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| error(key, format!("{shown}: {e}")))?;
-    if certs.is_empty() {
-        return Err(error(key, format!("{shown}: no PEM certificate in it")));
-    }
-    Ok(certs)
-}
-
-fn key_from(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_file(path)
-        .map_err(|e| error("tls_key", format!("{}: {e}", path.display())))
-}
-
-fn roots_from(path: &Path) -> Result<RootCertStore, TlsError> {
-    let mut roots = RootCertStore::empty();
-    for cert in certs_from("tls_ca", path)? {
-        roots
-            .add(cert)
-            .map_err(|e| error("tls_ca", format!("{}: {e}", path.display())))?;
-    }
-    Ok(roots)
-}
-
-/// The system's roots (the distribution's CA bundle, or `SSL_CERT_FILE`/`SSL_CERT_DIR`).
-fn system_roots() -> Result<RootCertStore, TlsError> {
-    let found = rustls_native_certs::load_native_certs();
-    let mut roots = RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(found.certs);
-    if added == 0 {
-        let why = found
-            .errors
-            .first()
-            .map_or_else(|| "none found".to_owned(), ToString::to_string);
-        return Err(error(
-            "tls_ca",
-            format!(
-                "no system CA certificates to verify tls:// upstreams with ({why}); give tls_ca"
-            ),
-        ));
-    }
-    Ok(roots)
 }
 
 #[cfg(test)]

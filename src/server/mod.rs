@@ -3,6 +3,8 @@
 //! UDP: one socket per worker (SO_REUSEPORT), each with one long-lived task and its own
 //! buffers; no task per query (only queries that wait for an upstream get one).
 //! TCP: a task per connection (bounded), queries answered in order, idle connections closed.
+//! DNS over TLS (RFC 7858, a `tls://` address): a TCP listener only, each connection's TLS
+//! handshake done by its task, then the same connection loop as plain TCP over the TLS stream.
 
 pub mod batch;
 pub mod handler;
@@ -14,9 +16,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::dns::{Transport, name, rcode};
 use crate::metrics::dns::{Plugin, QueryReport, rcode_name, response_rcode, type_name};
@@ -45,8 +48,28 @@ pub enum ServerError {
 /// same port (chosen once when the port is 0).
 pub struct Listener {
     pub addr: SocketAddr,
+    /// Empty for a `tls://` address.
     udp: Vec<UdpSocket>,
     tcp: TcpListener,
+}
+
+/// Binds a `tls://` address: TCP only (DNS over TLS has no datagrams).
+pub fn bind_tls(addr: SocketAddr) -> Result<Listener, ServerError> {
+    let tcp = tcp_listener(addr).map_err(|source| ServerError::Bind {
+        proto: "tcp",
+        addr,
+        source,
+    })?;
+    let bound = tcp.local_addr().map_err(|source| ServerError::Bind {
+        proto: "tcp",
+        addr,
+        source,
+    })?;
+    Ok(Listener {
+        addr: bound,
+        udp: Vec::new(),
+        tcp,
+    })
 }
 
 /// A UDP socket with SO_REUSEPORT, bound and non-blocking, for tokio.
@@ -143,6 +166,8 @@ impl Drop for InFlightGuard {
 pub struct Serving {
     pub addr: SocketAddr,
     router: watch::Sender<Router>,
+    /// The TLS server configuration of a `tls://` address.
+    tls: Option<watch::Sender<Arc<rustls::ServerConfig>>>,
     tasks: Vec<tokio::task::AbortHandle>,
 }
 
@@ -150,6 +175,19 @@ impl Serving {
     /// Swaps in a new router: queries already being answered finish with the old one.
     pub fn replace(&self, router: Router) {
         self.router.send_replace(router);
+    }
+
+    /// Whether this serves DNS over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Swaps in a new TLS configuration (a reload: certificates read again); connections
+    /// already accepted keep theirs. Nothing on a plain address.
+    pub fn replace_tls(&self, config: Arc<rustls::ServerConfig>) {
+        if let Some(tls) = &self.tls {
+            tls.send_replace(config);
+        }
     }
 
     /// Stops receiving (sockets close); connections already accepted finish their queries.
@@ -167,15 +205,23 @@ impl Drop for Serving {
 }
 
 /// Serves `router` on `listener` until stopped: a receive task per UDP socket, and at most
-/// `tcp_connections` TCP connections at once.
+/// `tcp_connections` TCP connections at once; with `tls`, each TCP connection is DNS over TLS.
 pub fn serve(
     listener: Listener,
     router: Router,
     in_flight: Arc<InFlight>,
     tcp_connections: usize,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Serving {
     let addr = listener.addr;
     let (tx, rx) = watch::channel(router);
+    let (tls, tls_rx) = match tls {
+        Some(config) => {
+            let (tx, rx) = watch::channel(config);
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
     let mut tasks = Vec::new();
     for udp in listener.udp {
         let (udp, rx, in_flight) = (Arc::new(udp), rx.clone(), in_flight.clone());
@@ -187,12 +233,14 @@ pub fn serve(
             rx,
             in_flight,
             tcp_connections.max(1),
+            tls_rx,
         ))
         .abort_handle(),
     );
     Serving {
         addr,
         router: tx,
+        tls,
         tasks,
     }
 }
@@ -454,6 +502,7 @@ async fn serve_tcp(
     rx: watch::Receiver<Router>,
     in_flight: Arc<InFlight>,
     max_connections: usize,
+    tls: Option<watch::Receiver<Arc<rustls::ServerConfig>>>,
 ) {
     let slots = TcpSlots::new(max_connections);
     loop {
@@ -473,8 +522,21 @@ async fn serve_tcp(
             continue;
         };
         let (rx, in_flight) = (rx.clone(), in_flight.clone());
+        let acceptor = tls.as_ref().map(|t| TlsAcceptor::from(t.borrow().clone()));
+        let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
-            if let Err(e) = serve_connection(stream, peer, rx, &in_flight).await {
+            let served = match acceptor {
+                None => serve_connection(stream, peer, rx, &in_flight).await,
+                // A client that does not finish its handshake gets as long as an idle one.
+                Some(acceptor) => {
+                    match tokio::time::timeout(TCP_IDLE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, peer, rx, &in_flight).await,
+                        Ok(Err(e)) => Err(e),
+                        Err(_) => Ok(()),
+                    }
+                }
+            };
+            if let Err(e) = served {
                 tracing::debug!(error = %e, %peer, "tcp connection ended");
             }
             drop(slot);
@@ -482,13 +544,13 @@ async fn serve_tcp(
     }
 }
 
-async fn serve_connection(
-    mut stream: TcpStream,
+/// One TCP connection, plain or inside TLS: length-prefixed queries answered in order.
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     peer: SocketAddr,
     mut rx: watch::Receiver<Router>,
     in_flight: &Arc<InFlight>,
 ) -> std::io::Result<()> {
-    let _ = stream.set_nodelay(true);
     let mut scratch = Scratch::default();
     let mut request = Vec::with_capacity(512);
     let mut router = rx.borrow_and_update().clone();
@@ -558,9 +620,8 @@ async fn serve_connection(
         out.extend_from_slice(response);
         // A client that sends queries and never reads blocks this write: it gets as long as
         // an idle client, then the connection (and its slot) goes.
-        match tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.write_all(&out)).await {
-            Ok(written) => written?,
-            Err(_) => return Ok(()),
+        if !send(&mut stream, &out).await? {
+            return Ok(());
         }
         account(
             &router,
@@ -576,15 +637,30 @@ async fn serve_connection(
 
 /// Sends a zone transfer's messages in order, each with its length. `false`: the client stopped
 /// reading for as long as an idle one may (the connection goes).
-async fn send_messages(stream: &mut TcpStream, messages: &[Vec<u8>]) -> std::io::Result<bool> {
+async fn send_messages<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    messages: &[Vec<u8>],
+) -> std::io::Result<bool> {
     for message in messages {
         let mut out = Vec::with_capacity(message.len() + 2);
         out.extend_from_slice(&(message.len() as u16).to_be_bytes());
         out.extend_from_slice(message);
-        match tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.write_all(&out)).await {
-            Ok(written) => written?,
-            Err(_) => return Ok(false),
+        if !send(stream, &out).await? {
+            return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// Writes `out` and flushes it (a TLS stream holds records back until then). `false`: the
+/// client stopped reading for as long as an idle one may.
+async fn send<S: AsyncWrite + Unpin>(stream: &mut S, out: &[u8]) -> std::io::Result<bool> {
+    let written = async {
+        stream.write_all(out).await?;
+        stream.flush().await
+    };
+    match tokio::time::timeout(TCP_IDLE_TIMEOUT, written).await {
+        Ok(written) => written.map(|()| true),
+        Err(_) => Ok(false),
+    }
 }

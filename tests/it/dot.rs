@@ -16,12 +16,12 @@ use crate::differential::CoreDns;
 use crate::harness::{Proto, Server, TempDir, lines, query, raw_udp, request_bytes};
 
 /// The name the server certificate holds (with IP 127.0.0.1).
-const SERVER_NAME: &str = "dns.test";
+pub(crate) const SERVER_NAME: &str = "dns.test";
 /// How many names unbound answers: `n0.example.test` … (192.0.2.N).
 const NAMES: usize = 20;
 
 /// Runs a command in `dir`; panics with its stderr when it fails.
-fn run(dir: &TempDir, program: &str, args: &[&str]) {
+pub(crate) fn run(dir: &TempDir, program: &str, args: &[&str]) {
     let output = Command::new(program)
         .args(args)
         .current_dir(&dir.0)
@@ -38,7 +38,7 @@ fn run(dir: &TempDir, program: &str, args: &[&str]) {
 
 /// A CA (`ca.pem`), a server certificate it signs for dns.test and 127.0.0.1
 /// (`server.pem`, `server.key`), and an unrelated CA (`other-ca.pem`).
-fn make_certificates(dir: &TempDir) {
+pub(crate) fn make_certificates(dir: &TempDir) {
     let ec = [
         "-newkey",
         "ec",

@@ -13,6 +13,7 @@ mod deploy;
 pub mod differential;
 mod dns64;
 mod dot;
+mod dot_served;
 mod explain;
 mod faults;
 mod file;

@@ -211,11 +211,11 @@ fn cidr_keys_become_the_reverse_zones_that_cover_them() {
 
 #[test]
 fn keys_with_other_transports_or_bad_ports_are_refused() {
-    let c = conv("tls://.:853 {\n  forward . 1.1.1.1\n}\n.:99999 {\n}\n.: {\n}\n");
+    let c = conv("quic://.:853 {\n  forward . 1.1.1.1\n}\n.:99999 {\n}\n.: {\n}\n");
     assert_eq!(
         issues(&c.untranslated),
         [
-            "Corefile:1: server key tls://.:853: tls:// is not implemented: clusterdns serves DNS over UDP and TCP",
+            "Corefile:1: server key quic://.:853: quic:// is not implemented: clusterdns serves DNS over UDP, TCP and TLS",
             "Corefile:4: server key .:99999: port 99999 is out of range",
             "Corefile:6: server key .:: nothing after the last `:`",
         ]
@@ -585,6 +585,97 @@ fn forward_tls_upstreams_and_their_options_translate() {
         issues(&c.untranslated),
         ["Corefile:3: forward tls: option not implemented or wrong arguments"]
     );
+}
+
+#[test]
+fn tls_server_blocks_listen_with_their_certificate() {
+    let c = conv("tls://.:853 {\n  tls cert.pem key.pem ca.pem\n  forward . 1.1.1.1\n}\n");
+    assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    // Relative paths: read from the config's directory, said once per file.
+    assert_eq!(c.notes.len(), 3, "{:?}", c.notes);
+    assert!(
+        issues(&c.notes)[0]
+            .starts_with("Corefile:2: tls: \"cert.pem\" is read from the config file's directory"),
+        "{:?}",
+        c.notes
+    );
+    let v = c.toml.parse::<toml::Table>().map(Value::Table).unwrap();
+    let server = &v["server"][0];
+    assert_eq!(
+        strings(&server["listen"]),
+        ["tls://0.0.0.0:853", "tls://[::]:853"]
+    );
+    assert_eq!(strings(&server["zones"]), ["."]);
+    assert_eq!(server["tls"]["cert"].as_str(), Some("cert.pem"));
+    assert_eq!(server["tls"]["key"].as_str(), Some("key.pem"));
+    assert_eq!(server["tls"]["ca"].as_str(), Some("ca.pem"));
+    assert!(server["tls"].get("client_auth").is_none());
+    assert_eq!(strings(&server["forward"]["to"]), ["1.1.1.1"]);
+
+    // A port of its own, client_auth, and a plain key beside it in the same block.
+    let c = conv(
+        "tls://cluster.local:8853 cluster.local:53 {\n  tls /c.pem /k.pem {\n    client_auth require_and_verify\n  }\n  whoami\n}\n",
+    );
+    assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    let v = c.toml.parse::<toml::Table>().map(Value::Table).unwrap();
+    let server = &v["server"][0];
+    assert_eq!(
+        strings(&server["listen"]),
+        [
+            "tls://0.0.0.0:8853",
+            "tls://[::]:8853",
+            "0.0.0.0:53",
+            "[::]:53"
+        ]
+    );
+    assert_eq!(
+        server["tls"]["client_auth"].as_str(),
+        Some("require_and_verify")
+    );
+}
+
+#[test]
+fn tls_keys_without_the_plugin_and_the_plugin_without_them() {
+    // CoreDNS 1.11 serves unencrypted TCP on a tls:// key without `tls`: refused here.
+    let c = conv("tls://.:853 {\n  whoami\n}\n");
+    assert_eq!(
+        issues(&c.untranslated),
+        [
+            "Corefile:1: server key tls://.:853: tls:// without the tls plugin: CoreDNS 1.11 serves unencrypted DNS over TCP on it; clusterdns needs tls CERT KEY"
+        ]
+    );
+    // CoreDNS loads `tls` in a plain block and uses it for nothing.
+    let c = conv(".:53 {\n  tls /c.pem /k.pem\n  whoami\n}\n");
+    assert!(c.untranslated.is_empty(), "{:?}", c.untranslated);
+    assert_eq!(
+        issues(&c.notes),
+        ["Corefile:2: tls: ignored, as by CoreDNS: no server key of the block is tls://"]
+    );
+    let v = valid(&c);
+    assert!(v["server"][0].get("tls").is_none());
+    // What CoreDNS does not start with, and what clusterdns does not implement.
+    for (text, why) in [
+        ("tls /c.pem", "Corefile:2: tls: expects CERT KEY [CA]"),
+        (
+            "tls /c.pem /k.pem {\n client_auth maybe\n }",
+            "Corefile:3: tls client_auth: expects one of",
+        ),
+        (
+            "tls /c.pem /k.pem {\n keylog /tmp/k\n }",
+            "Corefile:3: tls keylog: not implemented",
+        ),
+        (
+            "tls /c.pem /k.pem\n tls /c.pem /k.pem",
+            "Corefile:3: tls: given twice",
+        ),
+    ] {
+        let c = conv(&format!("tls://.:853 {{\n {text}\n whoami\n}}\n"));
+        let refused = issues(&c.untranslated);
+        assert!(
+            refused.first().is_some_and(|r| r.starts_with(why)),
+            "{text}: {refused:?}"
+        );
+    }
 }
 
 #[test]
