@@ -659,14 +659,17 @@ fn bench_apply(c: &mut Criterion) {
         let target = 4999; // headless (4999 % 4 == 3): its A answer changes with readiness
         assert!(is_headless(target));
         let mut ready = false;
-        c.bench_function(&format!("index::apply/one_slice_of_{label}_endpoints"), |b| {
-            b.iter(|| {
-                ready = !ready;
-                index.apply(vec![ClusterEvent::Upsert(ClusterObject::EndpointSet(
-                    big_slice(target, ready),
-                ))]);
-            })
-        });
+        c.bench_function(
+            &format!("index::apply/one_slice_of_{label}_endpoints"),
+            |b| {
+                b.iter(|| {
+                    ready = !ready;
+                    index.apply(vec![ClusterEvent::Upsert(ClusterObject::EndpointSet(
+                        big_slice(target, ready),
+                    ))]);
+                })
+            },
+        );
     }
 }
 

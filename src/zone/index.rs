@@ -19,6 +19,7 @@ use dashmap::DashMap;
 use smallvec::SmallVec;
 
 mod imports;
+mod reverse;
 
 use super::external::{ExternalEntry, external_entry};
 use super::records::{self, BuildOptions, ServiceEntry, SliceEntry};
@@ -114,7 +115,7 @@ pub struct Index {
     /// Namespaces that exist (a Namespace object, or at least one Service in it).
     namespaces: DashMap<Box<str>, ()>,
     /// Address → the PTR records owned there.
-    reverse: DashMap<IpAddr, PtrOwners>,
+    reverse: reverse::ReverseMap,
     /// Pod IP → namespaces of the live pods with that IP (`pods = "verified"`).
     /// Each namespace with the number of its live pods there; counted as pods change, so no
     /// per-IP list of pods is kept.
@@ -165,7 +166,7 @@ impl Index {
             external: DashMap::new(),
             imports: DashMap::new(),
             namespaces: DashMap::new(),
-            reverse: DashMap::new(),
+            reverse: reverse::ReverseMap::default(),
             pod_ips: DashMap::new(),
             serial: AtomicU32::new(unix_now()),
             synced: AtomicBool::new(false),
@@ -231,10 +232,7 @@ impl Index {
 
     /// Calls `f` with the PTR owners of `ip` (under a shard read lock: keep `f` short).
     pub fn with_ptr_owners<R>(&self, ip: IpAddr, f: impl FnOnce(&[PtrOwner]) -> R) -> R {
-        match self.reverse.get(&ip) {
-            Some(owners) => f(owners.value()),
-            None => f(&[]),
-        }
+        self.reverse.with(ip, f)
     }
 
     /// The namespace of the one live pod with this IP, if exactly one pod has it and does not
@@ -577,26 +575,11 @@ impl Index {
             }
         }
         for (ip, owners) in mine.iter() {
-            let mut entry = self.reverse.entry(*ip).or_default();
-            let list = entry.value_mut();
-            list.retain(|o| o.service() != service);
-            list.extend(owners.iter().cloned());
-            list.sort();
+            self.reverse.replace(*ip, service, owners);
         }
         for (ip, _, _) in old.into_iter().flat_map(ServiceEntry::ptr_owners) {
-            if mine.contains_key(&ip) {
-                continue;
-            }
-            let emptied = match self.reverse.get_mut(&ip) {
-                Some(mut owners) => {
-                    owners.retain(|o| o.service() != service);
-                    owners.is_empty()
-                }
-                None => false,
-            };
-            // The guard is dropped: removing under it would deadlock the shard.
-            if emptied {
-                self.reverse.remove_if(&ip, |_, owners| owners.is_empty());
+            if !mine.contains_key(&ip) {
+                self.reverse.release(ip, service);
             }
         }
     }
@@ -805,7 +788,7 @@ mod tests {
                 .chain([(v4(900 + round), format!("db-{round}"))])
                 .collect();
             index.apply([slice("a", "db-1", "db", &endpoints)]);
-            let owned: usize = index.reverse.iter().map(|e| e.value().len()).sum();
+            let owned = index.reverse.owner_count();
             assert_eq!(
                 owned, 6,
                 "round {round}: only the current endpoints own PTRs"
