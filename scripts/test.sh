@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # (prometheus) to check /metrics, python3 for the fake Kubernetes API server, musl-gcc
 # (musl-tools) and ip (iproute2) for the real-resolver tests in a network namespace, and
 # CoreDNS 1.11 (from npm, into the gitignored node_modules/) for the differential test;
-# unbound and openssl for the DNS-over-TLS upstream test, ca-certificates for the system roots.
+# unbound and openssl for the DNS-over-TLS upstream test, ca-certificates for the system roots,
+# kdig (knot-dnsutils) as the DNS-over-TLS client of the served-TLS test.
 COREDNS_PACKAGE=coredns-dist-linux-x64@1.11.1-3
 COREDNS=node_modules/coredns-dist-linux-x64/coredns
 missing=()
@@ -18,6 +19,7 @@ command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v unbound >/dev/null 2>&1 || [ -x /usr/sbin/unbound ] || missing+=(unbound)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v kdig >/dev/null 2>&1 || missing+=(knot-dnsutils)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 if [ ! -x "$COREDNS" ] && ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 if [ ${#missing[@]} -gt 0 ]; then
