@@ -316,18 +316,7 @@ impl Service {
                 )
             }
         };
-        let ports = spec
-            .ports
-            .iter()
-            .flatten()
-            .map(|p| {
-                Ok(Port {
-                    name: p.name.clone().unwrap_or_default(),
-                    protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_owned()),
-                    port: port_number("spec.ports[].port", p.port)?,
-                })
-            })
-            .collect::<Result<_, ModelError>>()?;
+        let ports = service_ports(spec.ports.iter().flatten())?;
         Ok(Service {
             namespace,
             name,
@@ -497,17 +486,7 @@ impl ServiceImport {
             ),
             Some(other) => return Err(ModelError::BadImportType(other.to_owned())),
         };
-        let ports = spec
-            .ports
-            .iter()
-            .map(|p| {
-                Ok(Port {
-                    name: p.name.clone().unwrap_or_default(),
-                    protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_owned()),
-                    port: port_number("spec.ports[].port", p.port)?,
-                })
-            })
-            .collect::<Result<_, ModelError>>()?;
+        let ports = service_ports(&spec.ports)?;
         Ok(ServiceImport {
             namespace,
             name,
@@ -515,6 +494,22 @@ impl ServiceImport {
             ports,
         })
     }
+}
+
+/// The ports of a Service or ServiceImport (`spec.ports`): protocol TCP when unset.
+fn service_ports<'a>(
+    ports: impl IntoIterator<Item = &'a k8s::ServicePort>,
+) -> Result<Vec<Port>, ModelError> {
+    ports
+        .into_iter()
+        .map(|p| {
+            Ok(Port {
+                name: p.name.clone().unwrap_or_default(),
+                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_owned()),
+                port: port_number("spec.ports[].port", p.port)?,
+            })
+        })
+        .collect()
 }
 
 impl Pod {
