@@ -47,7 +47,8 @@
 //!   `zone::transfer` lists a zone's records for AXFR; `zone::external` keeps Services'
 //!   external addresses (for `k8s_external`); `zone::multicluster` answers the service names
 //!   of `multicluster` zones from ServiceImports (Multi-Cluster Services, KEP-1645), which the
-//!   index keeps apart (`zone::index::imports`) and the kube source watches only then.
+//!   index keeps apart (`zone::index::imports`) and the kube source watches only then;
+//!   `zone::index::reverse` keeps the PTR owners per address family.
 //! - [`dns`]: the wire format, once: constants, the parsed request, bare replies, query
 //!   building, label walking, the response writer.
 //! - [`plugins`]: the request pipeline and one module per stage (`acl`, `any`, `minimal`,
@@ -65,8 +66,8 @@
 //!   and the server configuration of `tls://` listen addresses (`client_auth`).
 //! - [`forward`]: the upstream pool, health checks that decide down/up, UDP exchange with
 //!   retransmission within the timeout on each upstream's pooled sockets (`pool`: random
-//!   ports rotated, one reader task per socket, no socket per query), TCP, DNS over TLS (rustls; one pipelined connection
-//!   per `tls://` upstream), a descriptor budget; `reply` walks upstream
+//!   ports rotated, one reader task per socket, no socket per query), TCP, DNS over TLS
+//!   (rustls; one pipelined connection per `tls://` upstream), a descriptor budget; `reply` walks upstream
 //!   replies once to check, truncate and re-serve them.
 //! - [`cache`]: the moka response cache of forwarded answers (keys hashed with foldhash).
 //! - [`admin`]: `/health`, `/ready`, `/metrics`, `/explain` on hyper.
