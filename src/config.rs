@@ -765,30 +765,7 @@ impl RawConfig {
 impl RawServer {
     fn validate(self, key: &str, base: &Path) -> Result<ServerConfig, FieldError> {
         let (listen, tls_listen, zones) = self.listen_and_zones(key)?;
-        let tls = self
-            .tls
-            .map(|t| t.validate(&format!("{key}.tls"), base))
-            .transpose()?;
-        match (tls_listen.first(), &tls) {
-            (Some(_), None) => {
-                let i = self
-                    .listen
-                    .iter()
-                    .position(|l| l.starts_with("tls://"))
-                    .unwrap_or_default();
-                return Err(field_error(
-                    format!("{key}.listen[{i}]"),
-                    "a tls:// address needs [server.tls] (cert and key)",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(field_error(
-                    format!("{key}.tls"),
-                    "no listen address is tls://: the certificate would serve nothing",
-                ));
-            }
-            _ => {}
-        }
+        let tls = listen_tls(key, base, self.tls, &self.listen, &tls_listen)?;
         let kubernetes = self
             .kubernetes
             .map(|k| k.validate(&format!("{key}.kubernetes"), base))
@@ -871,6 +848,36 @@ impl RawServer {
 
 /// The listen addresses given as `tls://`.
 type TlsListen = Vec<SocketAddr>;
+
+/// The block's `[server.tls]`, which a `tls://` address needs and only one gives a use.
+fn listen_tls(
+    key: &str,
+    base: &Path,
+    raw: Option<tls::RawTls>,
+    listen: &[String],
+    tls_listen: &TlsListen,
+) -> Result<Option<ListenTls>, FieldError> {
+    let tls = raw
+        .map(|t| t.validate(&format!("{key}.tls"), base))
+        .transpose()?;
+    match (tls_listen.first(), &tls) {
+        (Some(_), None) => {
+            let i = listen
+                .iter()
+                .position(|l| l.starts_with("tls://"))
+                .unwrap_or_default();
+            Err(field_error(
+                format!("{key}.listen[{i}]"),
+                "a tls:// address needs [server.tls] (cert and key)",
+            ))
+        }
+        (None, Some(_)) => Err(field_error(
+            format!("{key}.tls"),
+            "no listen address is tls://: the certificate would serve nothing",
+        )),
+        _ => Ok(tls),
+    }
+}
 
 impl RawServer {
     /// The block's addresses (all, and those given as `tls://`) and zones, each list at least

@@ -160,47 +160,6 @@ def num(text: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def peer_table(lines, peer, mix, sizes, g, meta, load, values, med, ratio, fmt_num, fmt_ratio, size_title):
-    """One mix's table of clusterdns, CoreDNS and a peer (Knot, unbound), where the peer ran."""
-    peer_sizes = [size for size in sizes if values(size, peer, mix, "cpu_us")]
-    if not peer_sizes:
-        return
-    title, version_key, what = PEER_TITLES[peer]
-    lines.append(f"## {MIX_TITLES.get(mix, mix).capitalize()}: clusterdns, CoreDNS and {title}")
-    lines.append("")
-    lines.append(f"{title} {g.get(version_key, '?')}: {what}.")
-    lines.append("")
-    lines.append(f"| cluster | metric | clusterdns | CoreDNS | {title} | clusterdns / CoreDNS | clusterdns / {title} |")
-    lines.append("|---|---|---|---|---|---|---|")
-
-    def peer_ratio(size, metric):
-        a, b = values(size, "clusterdns", mix, metric), values(size, peer, mix, metric)
-        per_round = [a[r] / b[r] for r in sorted(a) if r in b and b[r] > 0]
-        return statistics.median(per_round) if per_round else None
-
-    rows = [("CPU µs/query at saturation", "cpu_us", "us", True, False),
-            ("queries/s at saturation", "qps", "qps", False, True),
-            (f"p50 ms at {load} q/s", "p50", "ms", False, False),
-            (f"p99 ms at {load} q/s", "p99", "ms", True, False),
-            (f"p99.9 ms at {load} q/s", "p999", "ms", False, False),
-            ("SERVFAIL at saturation", "servfail_sat", "x", False, False),
-            (f"SERVFAIL at {load} q/s", "servfail_load", "x", False, False),
-            ("lost at saturation", "lost_sat", "x", False, False)]
-    if mix == "misses":
-        rows.append(("cache misses, % of answered (saturation)", "miss_pct", "x", False, False))
-    for size in peer_sizes:
-        for label, metric, kind, bold, times in rows:
-            cells = [fmt_num(med(size, server, mix, metric), kind) for server in ("clusterdns", "coredns", peer)]
-            ratios = ["–", "–"] if kind == "x" else [fmt_ratio(ratio(size, mix, metric), bold, times),
-                                                     fmt_ratio(peer_ratio(size, metric), bold, times)]
-            lines.append(f"| {size_title(size)} | {label} | {' | '.join(cells)} | {' | '.join(ratios)} |")
-    check = meta.get(peer_sizes[0], {}).get("check_knot") if peer == "knot" else None
-    lines.append("")
-    lines.append("Medians over the rounds; ratios are the medians of the per-round ratios."
-                 + (f" Answers compared with dig, clusterdns and Knot: {check}." if check else ""))
-    lines.append("")
-
-
 def summarize(runs_path: str, meta_path: str, out_path: str) -> int:
     runs: dict[tuple, dict[int, str]] = {}  # (size, server, mix, metric) -> round -> value
     with open(runs_path) as f:
@@ -270,6 +229,46 @@ def summarize(runs_path: str, meta_path: str, out_path: str) -> int:
         m = meta.get(size, {})
         return m.get("title", size)
 
+    def peer_table(peer, mix):
+        """One mix's table of clusterdns, CoreDNS and a peer (Knot, unbound), where the peer ran."""
+        peer_sizes = [size for size in sizes if values(size, peer, mix, "cpu_us")]
+        if not peer_sizes:
+            return
+        title, version_key, what = PEER_TITLES[peer]
+        lines.append(f"## {MIX_TITLES.get(mix, mix).capitalize()}: clusterdns, CoreDNS and {title}")
+        lines.append("")
+        lines.append(f"{title} {g.get(version_key, '?')}: {what}.")
+        lines.append("")
+        lines.append(f"| cluster | metric | clusterdns | CoreDNS | {title} | clusterdns / CoreDNS | clusterdns / {title} |")
+        lines.append("|---|---|---|---|---|---|---|")
+
+        def peer_ratio(size, metric):
+            a, b = values(size, "clusterdns", mix, metric), values(size, peer, mix, metric)
+            per_round = [a[r] / b[r] for r in sorted(a) if r in b and b[r] > 0]
+            return statistics.median(per_round) if per_round else None
+
+        rows = [("CPU µs/query at saturation", "cpu_us", "us", True, False),
+                ("queries/s at saturation", "qps", "qps", False, True),
+                (f"p50 ms at {load} q/s", "p50", "ms", False, False),
+                (f"p99 ms at {load} q/s", "p99", "ms", True, False),
+                (f"p99.9 ms at {load} q/s", "p999", "ms", False, False),
+                ("SERVFAIL at saturation", "servfail_sat", "x", False, False),
+                (f"SERVFAIL at {load} q/s", "servfail_load", "x", False, False),
+                ("lost at saturation", "lost_sat", "x", False, False)]
+        if mix == "misses":
+            rows.append(("cache misses, % of answered (saturation)", "miss_pct", "x", False, False))
+        for size in peer_sizes:
+            for label, metric, kind, bold, times in rows:
+                cells = [fmt_num(med(size, server, mix, metric), kind) for server in ("clusterdns", "coredns", peer)]
+                ratios = ["–", "–"] if kind == "x" else [fmt_ratio(ratio(size, mix, metric), bold, times),
+                                                         fmt_ratio(peer_ratio(size, metric), bold, times)]
+                lines.append(f"| {size_title(size)} | {label} | {' | '.join(cells)} | {' | '.join(ratios)} |")
+        check = meta.get(peer_sizes[0], {}).get("check_knot") if peer == "knot" else None
+        lines.append("")
+        lines.append("Medians over the rounds; ratios are the medians of the per-round ratios."
+                     + (f" Answers compared with dig, clusterdns and Knot: {check}." if check else ""))
+        lines.append("")
+
     lines = []
     lines.append(f"# clusterdns vs CoreDNS {g.get('coredns_version', '1.11')}: dnsperf, side by side")
     lines.append("")
@@ -334,7 +333,7 @@ def summarize(runs_path: str, meta_path: str, out_path: str) -> int:
     lines.append("")
 
     for peer, mix in (("knot", "cluster"), ("unbound", "external"), ("unbound", "misses")):
-        peer_table(lines, peer, mix, sizes, g, meta, load, values, med, ratio, fmt_num, fmt_ratio, size_title)
+        peer_table(peer, mix)
 
     lines.append("## Start-up and memory")
     lines.append("")

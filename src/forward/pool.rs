@@ -13,6 +13,7 @@
 //! query left from; the ports move every [`USES`] queries.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -243,18 +244,15 @@ impl Shared {
             return;
         }
         let id = u16::from_be_bytes([datagram[0], datagram[1]]);
-        let mut waiting = lock(&self.waiting);
-        let matches = waiting
-            .get(&id)
-            .is_some_and(|w| reply::belongs_to(datagram, id, &w.question));
-        if !matches {
+        match lock(&self.waiting).entry(id) {
+            Entry::Occupied(waiter) if reply::belongs_to(datagram, id, &waiter.get().question) => {
+                // The attempt may have ended meanwhile; then nobody wants it.
+                let _ = waiter.remove().reply_to.send(Ok(datagram.to_vec()));
+            }
             // A spoofing attempt, or a late answer to an attempt that is gone.
-            tracing::debug!(addr = ?self.socket.peer_addr().ok(), "ignoring a reply that does not match a query");
-            return;
-        }
-        if let Some(waiter) = waiting.remove(&id) {
-            // The attempt may have ended meanwhile; then nobody wants it.
-            let _ = waiter.reply_to.send(Ok(datagram.to_vec()));
+            _ => {
+                tracing::debug!(addr = ?self.socket.peer_addr().ok(), "ignoring a reply that does not match a query")
+            }
         }
     }
 
