@@ -9,12 +9,10 @@
 //! end), the reason is logged once per upstream until it changes, and nothing is ever sent in
 //! plain text instead.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rand::RngExt;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
@@ -24,6 +22,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::sockets::Permit;
+use super::waiters::{Ticket, Waiters};
 use super::{Failure, reply, tcp};
 use crate::dns::WireQuestion;
 
@@ -147,7 +146,7 @@ struct Session {
 /// The queries in flight, by ID; `open` false once the connection is done with.
 struct Waiting {
     open: bool,
-    replies: HashMap<u16, oneshot::Sender<Vec<u8>>>,
+    replies: Waiters<oneshot::Sender<Vec<u8>>>,
 }
 
 impl Session {
@@ -163,7 +162,7 @@ impl Session {
             outgoing,
             waiting: Mutex::new(Waiting {
                 open: true,
-                replies: HashMap::new(),
+                replies: Waiters::default(),
             }),
             stop: Notify::new(),
         });
@@ -190,8 +189,9 @@ impl Session {
     /// Sends `request` with an ID of its own and waits for the reply with that ID.
     async fn ask(&self, request: &[u8], question: &WireQuestion) -> Result<Vec<u8>, Failure> {
         let (reply_to, reply) = oneshot::channel();
-        let id = self.register(reply_to)?;
-        let _forget = Forget(self, id);
+        let ticket = self.register(reply_to)?;
+        let _forget = Forget(self, ticket);
+        let id = ticket.id;
         let len = u16::try_from(request.len())
             .map_err(|_| Failure::Local("query too long for TCP".to_owned()))?;
         let mut frame = Vec::with_capacity(request.len() + 2);
@@ -213,19 +213,12 @@ impl Session {
     }
 
     /// A random ID no query in flight here has, with where its reply goes.
-    fn register(&self, reply_to: oneshot::Sender<Vec<u8>>) -> Result<u16, Failure> {
+    fn register(&self, reply_to: oneshot::Sender<Vec<u8>>) -> Result<Ticket, Failure> {
         let mut waiting = self.waiting();
         if !waiting.open {
             return Err(Failure::Upstream("TLS connection closed".to_owned()));
         }
-        let mut rng = rand::rng();
-        loop {
-            let id: u16 = rng.random();
-            if let std::collections::hash_map::Entry::Vacant(slot) = waiting.replies.entry(id) {
-                slot.insert(reply_to);
-                return Ok(id);
-            }
-        }
+        Ok(waiting.replies.insert(reply_to))
     }
 
     /// Hands a reply to the query with its ID; `false` when none waits for it.
@@ -233,7 +226,7 @@ impl Session {
         let Some(id) = message.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
             return false;
         };
-        match self.waiting().replies.remove(&id) {
+        match self.waiting().replies.take(id) {
             Some(reply_to) => reply_to.send(message).is_ok(),
             None => false,
         }
@@ -252,16 +245,16 @@ impl Session {
     fn close(&self) {
         let mut waiting = self.waiting();
         waiting.open = false;
-        waiting.replies.clear();
+        waiting.replies.drain().for_each(drop);
     }
 }
 
 /// Forgets a query's ID however its wait ends (answered, failed, timed out).
-struct Forget<'a>(&'a Session, u16);
+struct Forget<'a>(&'a Session, Ticket);
 
 impl Drop for Forget<'_> {
     fn drop(&mut self) {
-        self.0.waiting().replies.remove(&self.1);
+        self.0.waiting().replies.forget(self.1);
     }
 }
 

@@ -29,6 +29,7 @@ mod sockets;
 mod tcp;
 pub mod tls;
 mod udp;
+mod waiters;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -12,8 +12,6 @@
 //! Off-path spoofing must guess the ID (16 bits) and which of the upstream's open ports the
 //! query left from; the ports move every [`USES`] queries.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -26,6 +24,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{Notify, oneshot};
 
 use super::sockets::{Permit, classify};
+use super::waiters::{Ticket, Waiters};
 use super::{Failure, reply};
 use crate::dns::WireQuestion;
 
@@ -58,7 +57,7 @@ pub(super) struct Pool {
 #[derive(Debug)]
 struct Shared {
     socket: UdpSocket,
-    waiting: Mutex<HashMap<u16, Waiter>>,
+    waiting: Mutex<Waiters<Waiter>>,
     /// Attempts sent on it so far.
     uses: AtomicU32,
     made: Instant,
@@ -80,7 +79,7 @@ struct Waiter {
 pub(super) struct Lease {
     shared: Arc<Shared>,
     pub slot: usize,
-    pub id: u16,
+    ticket: Ticket,
 }
 
 impl Pool {
@@ -100,12 +99,19 @@ impl Pool {
         avoid: &[usize],
     ) -> Result<(Lease, oneshot::Receiver<Delivery>), Failure> {
         let slot = pick_slot(avoid);
-        let shared = self.socket_in(slot)?;
         let (reply_to, reply) = oneshot::channel();
-        let id = shared.wait_for(question, reply_to);
-        let lease = Lease { shared, slot, id };
+        let waiter = Waiter {
+            question: question.clone(),
+            reply_to,
+        };
+        let (shared, ticket) = self.wait_in(slot, waiter)?;
+        let lease = Lease {
+            shared,
+            slot,
+            ticket,
+        };
         let mut message = request.to_vec();
-        message[0..2].copy_from_slice(&id.to_be_bytes());
+        message[0..2].copy_from_slice(&ticket.id.to_be_bytes());
         lease
             .shared
             .socket
@@ -115,24 +121,24 @@ impl Pool {
         Ok((lease, reply))
     }
 
-    /// The socket of `slot`, a fresh one when it has none or its own is used up.
-    fn socket_in(&self, slot: usize) -> Result<Arc<Shared>, Failure> {
+    /// Registers `waiter` on the socket of `slot` (a fresh one when it has none or its own
+    /// is used up), under the slot's lock: a socket is never retired, and its reader never
+    /// ends, between being picked and being waited on.
+    fn wait_in(&self, slot: usize, waiter: Waiter) -> Result<(Arc<Shared>, Ticket), Failure> {
         let mut current = lock(&self.slots[slot]);
-        if let Some(shared) = current.as_ref() {
-            let uses = shared.uses.fetch_add(1, Ordering::Relaxed);
-            let usable = !shared.retired.load(Ordering::Relaxed)
-                && uses < USES
-                && shared.made.elapsed() < MAX_AGE;
-            if usable {
-                return Ok(shared.clone());
+        let shared = match current.as_ref() {
+            Some(shared) if shared.usable() => shared.clone(),
+            _ => {
+                let fresh = Shared::open(self.addr)?;
+                if let Some(old) = current.replace(fresh.clone()) {
+                    old.retire();
+                }
+                tokio::spawn(read(fresh.clone()));
+                fresh
             }
-        }
-        let fresh = Shared::open(self.addr)?;
-        if let Some(old) = current.replace(fresh.clone()) {
-            old.retire();
-        }
-        tokio::spawn(read(fresh.clone()));
-        Ok(fresh)
+        };
+        let ticket = lock(&shared.waiting).insert(waiter);
+        Ok((shared, ticket))
     }
 }
 
@@ -181,8 +187,8 @@ impl Shared {
             UdpSocket::from_std(socket).map_err(|e| Failure::Local(format!("udp socket: {e}")))?;
         Ok(Arc::new(Shared {
             socket,
-            waiting: Mutex::new(HashMap::new()),
-            uses: AtomicU32::new(1),
+            waiting: Mutex::default(),
+            uses: AtomicU32::new(0),
             made: Instant::now(),
             retired: AtomicBool::new(false),
             closing: Notify::new(),
@@ -190,19 +196,10 @@ impl Shared {
         }))
     }
 
-    /// Registers a waiter under a random ID no other attempt waits on here.
-    fn wait_for(&self, question: &WireQuestion, reply_to: oneshot::Sender<Delivery>) -> u16 {
-        let mut waiting = lock(&self.waiting);
-        let mut rng = rand::rng();
-        let id = loop {
-            let id: u16 = rng.random();
-            if !waiting.contains_key(&id) {
-                break id;
-            }
-        };
-        let question = question.clone();
-        waiting.insert(id, Waiter { question, reply_to });
-        id
+    /// Counts one more query on it: `false` once it is retired, used up or too old.
+    fn usable(&self) -> bool {
+        let uses = self.uses.fetch_add(1, Ordering::Relaxed);
+        !self.retired.load(Ordering::Relaxed) && uses < USES && self.made.elapsed() < MAX_AGE
     }
 
     fn retire(&self) {
@@ -244,20 +241,23 @@ impl Shared {
             return;
         }
         let id = u16::from_be_bytes([datagram[0], datagram[1]]);
-        match lock(&self.waiting).entry(id) {
-            Entry::Occupied(waiter) if reply::belongs_to(datagram, id, &waiter.get().question) => {
-                // The attempt may have ended meanwhile; then nobody wants it.
-                let _ = waiter.remove().reply_to.send(Ok(datagram.to_vec()));
-            }
+        let mut waiting = lock(&self.waiting);
+        let matches = waiting
+            .get(id)
+            .is_some_and(|w| reply::belongs_to(datagram, id, &w.question));
+        let waiter = if matches { waiting.take(id) } else { None };
+        match waiter {
+            // The attempt may have ended meanwhile; then nobody wants it.
+            Some(waiter) => drop(waiter.reply_to.send(Ok(datagram.to_vec()))),
             // A spoofing attempt, or a late answer to an attempt that is gone.
-            _ => {
+            None => {
                 tracing::debug!(addr = ?self.socket.peer_addr().ok(), "ignoring a reply that does not match a query")
             }
         }
     }
 
     fn fail_all(&self, kind: io::ErrorKind) {
-        for (_, waiter) in lock(&self.waiting).drain() {
+        for waiter in lock(&self.waiting).drain() {
             let _ = waiter.reply_to.send(Err(kind));
         }
     }
@@ -287,8 +287,8 @@ async fn read(shared: Arc<Shared>) {
                 let result = ready.and_then(|_| shared.drain());
                 if let Err(e) = result {
                     tracing::warn!(error = %e, "upstream socket failed; replacing it");
-                    shared.fail_all(e.kind());
                     shared.retired.store(true, Ordering::Relaxed);
+                    shared.fail_all(e.kind());
                     return;
                 }
             }
@@ -303,7 +303,7 @@ async fn read(shared: Arc<Shared>) {
 impl Drop for Lease {
     fn drop(&mut self) {
         let mut waiting = lock(&self.shared.waiting);
-        waiting.remove(&self.id);
+        waiting.forget(self.ticket);
         if waiting.is_empty() && self.shared.retired.load(Ordering::Relaxed) {
             self.shared.closing.notify_one();
         }

@@ -31,6 +31,7 @@ use crate::config::K8sExternalConfig;
 use crate::dns::{Request, rcode};
 use crate::metrics::dns::{Plugin, QueryReport};
 use crate::zone::lookup::{best_zone, in_zone, label_count, relative, reverse_ip};
+use crate::zone::qname::strip_underscore;
 use crate::zone::records::{EntryKind, PortEntry};
 use crate::zone::{
     AnswerBuf, ClusterZone, Owner, Rdata, Rr, SoaValues, Suffix, Target, intern_apex,
@@ -41,6 +42,8 @@ use crate::zone::{
 pub struct K8sExternal {
     config: Arc<K8sExternalConfig>,
     apex: &'static str,
+    /// `<apex>.<zone>` for each zone, in the zones' order (made once, not per query).
+    apex_names: Vec<String>,
     cluster: ClusterZone,
 }
 
@@ -62,9 +65,11 @@ struct Found {
 impl K8sExternal {
     pub fn new(config: Arc<K8sExternalConfig>, cluster: ClusterZone) -> K8sExternal {
         let apex = intern_apex(&config.apex);
+        let apex_names = config.zones.iter().map(|z| format!("{apex}.{z}")).collect();
         K8sExternal {
             config,
             apex,
+            apex_names,
             cluster,
         }
     }
@@ -115,12 +120,12 @@ impl K8sExternal {
         qtype: RecordType,
         out: &mut AnswerBuf,
     ) -> Option<u8> {
-        for z in &self.config.zones {
+        for (z, apex_name) in self.config.zones.iter().zip(&self.apex_names) {
             if qname == z {
                 self.apex_records(qtype, out);
                 return Some(rcode::NOERROR);
             }
-            if in_zone(qname, &format!("{}.{z}", self.apex)) {
+            if in_zone(qname, apex_name) {
                 return Some(self.below_apex(relative(qname, zone), qtype, out));
             }
         }
@@ -181,7 +186,11 @@ impl K8sExternal {
         for ip in own {
             index.with_ptr_owners(*ip, |owners| {
                 for o in owners.iter().filter(|o| !o.cluster_ip) {
-                    services.push(o.service().to_owned());
+                    let key = o.service();
+                    // A dual-stack server: both its addresses name the same Service.
+                    if !services.iter().any(|s| s == key) {
+                        services.push(key.to_owned());
+                    }
                 }
             });
         }
@@ -291,10 +300,9 @@ impl K8sExternal {
         let hits: Vec<Hit> = self
             .cluster
             .index
-            .external_services()
+            .externals_at(ip)
             .into_iter()
-            .filter(|(_, e)| e.addrs.contains(&External::Ip(ip)))
-            .map(|(key, _)| Hit {
+            .map(|key| Hit {
                 host: External::Ip(ip),
                 port: None,
                 name: Arc::from(&*key),
@@ -424,14 +432,8 @@ fn same_target_port(a: &Rdata, b: &Rdata) -> bool {
 }
 
 fn address(owner: Owner, ttl: u32, ip: IpAddr) -> Rr {
-    Rr {
-        owner,
-        ttl,
-        data: match ip {
-            IpAddr::V4(a) => Rdata::A(a),
-            IpAddr::V6(a) => Rdata::Aaaa(a),
-        },
-    }
+    let data = Rdata::address(ip);
+    Rr { owner, ttl, data }
 }
 
 fn absolute(host: &str) -> Target {
@@ -439,8 +441,4 @@ fn absolute(host: &str) -> Target {
         labels: Arc::from(host),
         suffix: Suffix::Root,
     }
-}
-
-fn strip_underscore(label: &str) -> &str {
-    label.strip_prefix('_').unwrap_or(label)
 }

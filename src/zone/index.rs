@@ -23,7 +23,7 @@ mod reverse;
 
 use super::external::{ExternalEntry, external_entry};
 use super::records::{self, BuildOptions, ServiceEntry, SliceEntry};
-use crate::cluster::model::{ClusterObject, ObjectKey, ObjectKind, Service};
+use crate::cluster::model::{ClusterObject, External, ObjectKey, ObjectKind, Service};
 use crate::cluster::{Batch, ClusterEvent, Sink};
 
 /// Batches the writer's queue holds before sources wait.
@@ -185,15 +185,17 @@ impl Index {
         self.external.get(key).map(|e| Arc::clone(e.value()))
     }
 
-    /// Every Service with external addresses, by key (a copy: the maps move on meanwhile).
-    pub fn external_services(&self) -> Vec<(Box<str>, Arc<ExternalEntry>)> {
-        let mut all: Vec<_> = self
+    /// The Services with `ip` among their external addresses, by key.
+    pub fn externals_at(&self, ip: IpAddr) -> Vec<Box<str>> {
+        let wanted = External::Ip(ip);
+        let mut keys: Vec<Box<str>> = self
             .external
             .iter()
-            .map(|e| (e.key().clone(), Arc::clone(e.value())))
+            .filter(|e| e.value().addrs.contains(&wanted))
+            .map(|e| e.key().clone())
             .collect();
-        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        all
+        keys.sort_unstable();
+        keys
     }
 
     /// Every Service entry, by key (a copy of the handles, for a zone transfer).
@@ -942,7 +944,6 @@ mod tests {
 
     #[test]
     fn external_addresses_are_kept_only_for_services_that_have_some() {
-        use crate::cluster::model::External;
         let index = Index::new(IndexOptions::default());
         let with = |external: Vec<External>| {
             ClusterEvent::Upsert(ClusterObject::Service(Service {
@@ -954,10 +955,7 @@ mod tests {
             }))
         };
         index.apply([with(vec![]), headless("a", "web")]);
-        assert!(
-            index.external_services().is_empty(),
-            "none without addresses"
-        );
+        assert!(index.external.is_empty(), "none without addresses");
         index.serial.store(0, Ordering::Relaxed);
         index.apply([with(vec![External::Ip(v4(7))])]);
         let entry = index.external("lb.a").expect("kept");

@@ -184,10 +184,7 @@ fn apex(zone: &ClusterZone, qtype: RecordType, owner: &Owner, out: &mut AnswerBu
                     push(out, owner, config.ttl, Rdata::Ns(target.clone()));
                 }
                 let glue = Owner::Name(target);
-                let data = match ip {
-                    IpAddr::V4(a) => Rdata::A(a),
-                    IpAddr::V6(a) => Rdata::Aaaa(a),
-                };
+                let data = Rdata::address(ip);
                 if !out
                     .additionals
                     .iter()
@@ -445,10 +442,7 @@ impl Found<'_, '_> {
                 let glue = Rr {
                     owner: Owner::Name(target),
                     ttl,
-                    data: match hit.ip {
-                        IpAddr::V4(a) => Rdata::A(a),
-                        IpAddr::V6(a) => Rdata::Aaaa(a),
-                    },
+                    data: Rdata::address(hit.ip),
                 };
                 let (srv_seen, glue_seen) = dedup.seen(out, &srv, &glue, hit.ip, must_dedup);
                 if !srv_seen {

@@ -114,6 +114,16 @@ pub enum Rdata {
     },
 }
 
+impl Rdata {
+    /// The A or AAAA record of `ip`.
+    pub fn address(ip: IpAddr) -> Rdata {
+        match ip {
+            IpAddr::V4(a) => Rdata::A(a),
+            IpAddr::V6(a) => Rdata::Aaaa(a),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Rr {
     pub owner: Owner,

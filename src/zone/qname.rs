@@ -138,7 +138,7 @@ pub fn parse_multicluster(rel: &str) -> Shape<'_> {
     shape
 }
 
-fn strip_underscore(label: &str) -> &str {
+pub(crate) fn strip_underscore(label: &str) -> &str {
     label.strip_prefix('_').unwrap_or(label)
 }
 

@@ -87,10 +87,7 @@ fn nameservers(zone: &ClusterZone, ttl: u32, out: &mut Vec<Rr>) {
 }
 
 fn address(owner: Owner, ttl: u32, ip: IpAddr) -> Rr {
-    let data = match ip {
-        IpAddr::V4(a) => Rdata::A(a),
-        IpAddr::V6(a) => Rdata::Aaaa(a),
-    };
+    let data = Rdata::address(ip);
     Rr { owner, ttl, data }
 }
 
