@@ -434,7 +434,12 @@ impl EndpointSet {
             service,
             endpoints,
             ports,
-            import: import_link(&slice.metadata)?,
+            // Bad multicluster labels cost the slice its import, not its Service.
+            import: import_link(&slice.metadata).unwrap_or_else(|e| {
+                let meta = &slice.metadata;
+                tracing::warn!(namespace = ?meta.namespace, slice = ?meta.name, error = %e, "ignoring the slice's multicluster labels");
+                None
+            }),
         })
     }
 }
@@ -628,6 +633,18 @@ mod tests {
                 cluster: "east".into()
             })
         );
+    }
+
+    #[test]
+    fn a_bad_multicluster_label_leaves_the_slice_its_service() {
+        let slice: k8s::EndpointSlice = serde_saphyr::from_str(
+            "metadata: {name: s1, namespace: a, labels: {kubernetes.io/service-name: svc, multicluster.kubernetes.io/service-name: Not_A.Label}}\naddressType: IPv4\nendpoints: [{addresses: [10.1.0.1]}]",
+        )
+        .unwrap();
+        let set = EndpointSet::from_api(&slice).unwrap();
+        assert_eq!(set.service.as_deref(), Some("svc"));
+        assert_eq!(set.import, None);
+        assert_eq!(set.endpoints.len(), 1);
     }
 
     #[test]

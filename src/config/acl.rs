@@ -69,12 +69,7 @@ struct RawAclRule {
 impl RawAcl {
     pub(super) fn validate(self, key: &str, block: &[String]) -> Result<AclConfig, FieldError> {
         let zones = super::stage_zones(&format!("{key}.zones"), self.zones.as_deref(), block)?;
-        let rules = self
-            .rules
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| r.validate(&format!("{key}.rules[{i}]")))
-            .collect::<Result<_, _>>()?;
+        let rules = super::each(&format!("{key}.rules"), self.rules, |r, k| r.validate(k))?;
         Ok(AclConfig { zones, rules })
     }
 }

@@ -26,7 +26,7 @@ use crate::config::PodMode;
 use crate::config::autopath::{AutopathConfig, SearchPath};
 use crate::dns::{Client, Request};
 use crate::zone::ClusterZone;
-use crate::zone::lookup::in_zone;
+use crate::zone::lookup::{best_zone, in_zone};
 
 /// The stage.
 #[derive(Debug, Clone)]
@@ -91,13 +91,8 @@ impl Autopath {
 /// `base.<ns>.svc.<zone>` asked by the one pod at `peer`, in namespace `<ns>`: the names to
 /// try. The string checks come first: most names are not expansions.
 fn pod_path(zone: &ClusterZone, host: &[String], peer: IpAddr, qname: &str) -> Option<Vec<String>> {
-    let cluster = zone
-        .config
-        .zones
-        .iter()
-        .filter(|z| in_zone(qname, z))
-        .max_by_key(|z| z.len())?;
-    let rest = qname.strip_suffix(cluster.as_str())?.strip_suffix('.')?;
+    let cluster = best_zone(&zone.config.zones, qname)?;
+    let rest = qname.strip_suffix(cluster)?.strip_suffix('.')?;
     let (base, namespace) = rest.strip_suffix(".svc")?.rsplit_once('.')?;
     let peer = peer.to_canonical();
     if !zone.index.sole_pod_namespace(peer, |ns| ns == namespace)? {

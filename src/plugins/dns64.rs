@@ -13,7 +13,7 @@
 //! for the AAAA answer and asks the A question from the first stage, waiting for upstreams in
 //! a task when it must.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::rdata::AAAA;
@@ -70,11 +70,9 @@ impl Dns64 {
     /// AAAA of class IN, from IPv6 unless `allow_ipv4` (an IPv4-mapped source is IPv4, as
     /// Go reads it).
     fn intercepts(&self, request: &Request<'_>) -> bool {
-        let ipv4 = match request.peer.ip() {
-            IpAddr::V4(_) => true,
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some(),
-        };
-        request.qtype == rtype::AAAA && request.qclass == CLASS_IN && (self.allow_ipv4 || !ipv4)
+        request.qtype == rtype::AAAA
+            && request.qclass == CLASS_IN
+            && (self.allow_ipv4 || !request.peer.ip().to_canonical().is_ipv4())
     }
 
     /// Whether the AAAA answer is to be replaced by the A answer's synthesis: not NXDOMAIN

@@ -147,11 +147,15 @@ impl Templates {
         work: &mut Work,
         report: &mut QueryReport,
     ) -> Flow {
+        let mut absolute = false;
         for t in self.list.iter() {
             if !t.takes(request.qclass, request.qtype, qname) {
                 continue;
             }
-            fqdn(qname, &mut work.template.name);
+            if !absolute {
+                fqdn(qname, &mut work.template.name);
+                absolute = true;
+            }
             let Some((regex, groups)) = t.matching(&work.template.name) else {
                 if t.config.fallthrough.iter().any(|z| in_zone(qname, z)) {
                     continue;
@@ -199,9 +203,6 @@ fn fqdn(name: &str, out: &mut String) {
     out.clear();
     out.push_str(name);
     out.push('.');
-    if out.len() > 1 && out.starts_with('.') {
-        out.remove(0);
-    }
 }
 
 impl Compiled {

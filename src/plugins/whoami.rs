@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::{Flow, Records, Work};
 use crate::dns::{Request, Transport, rcode};
+use crate::zone::lookup::label_count;
 use crate::zone::{Owner, Rdata, Rr, Suffix, Target};
 
 /// The SRV owners' first labels, made once (a query clones an `Arc`, no allocation).
@@ -67,14 +68,5 @@ impl Whoami {
             zone_labels: label_count(qname),
             soa: None,
         })
-    }
-}
-
-/// Labels in a dotted name without the trailing dot (`""`, the root, has none).
-fn label_count(qname: &str) -> usize {
-    if qname.is_empty() {
-        0
-    } else {
-        qname.bytes().filter(|b| *b == b'.').count() + 1
     }
 }
