@@ -77,8 +77,6 @@ struct BuiltBlock {
 
 struct Listening {
     serving: Serving,
-    /// What serves the address now (a copy for `/explain`).
-    router: Router,
     metrics: Arc<DnsMetrics>,
     rate_limit: Option<Arc<RateLimiter>>,
 }
@@ -305,7 +303,7 @@ impl Running {
         );
         self.shared.explainer.set(
             (self.listeners.values())
-                .map(|l| (l.serving.addr, l.router.clone()))
+                .map(|l| (l.serving.addr, l.serving.router()))
                 .collect(),
         );
         self.shared.readiness.set_listeners_bound();
@@ -356,7 +354,6 @@ impl Running {
             _ => Arc::new(RateLimiter::new(r)),
         });
         let rate_limit = router.rate_limit.clone();
-        let kept = router.clone();
         let serving = match (old, new) {
             (Some(l), _) => {
                 l.serving.replace(router);
@@ -377,7 +374,6 @@ impl Running {
         };
         Listening {
             serving,
-            router: kept,
             metrics,
             rate_limit,
         }

@@ -111,8 +111,8 @@ pub fn server_config(tls: &ListenTls) -> Result<Arc<ServerConfig>, TlsError> {
             }
             None
         }
-        ClientAuth::Request => Some(Arc::new(AnyClientCert { mandatory: false })),
-        ClientAuth::Require => Some(Arc::new(AnyClientCert { mandatory: true })),
+        ClientAuth::Request => Some(Arc::new(AnyClientCert::new(false))),
+        ClientAuth::Require => Some(Arc::new(AnyClientCert::new(true))),
         ClientAuth::VerifyIfGiven => Some(webpki(roots()?, true)?),
         ClientAuth::RequireAndVerify => Some(webpki(roots()?, false)?),
     };
@@ -135,6 +135,17 @@ pub fn server_config(tls: &ListenTls) -> Result<Arc<ServerConfig>, TlsError> {
 #[derive(Debug)]
 struct AnyClientCert {
     mandatory: bool,
+    /// The provider's signature algorithms, taken once (not per handshake).
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl AnyClientCert {
+    fn new(mandatory: bool) -> AnyClientCert {
+        AnyClientCert {
+            mandatory,
+            algorithms: provider().signature_verification_algorithms,
+        }
+    }
 }
 
 impl ClientCertVerifier for AnyClientCert {
@@ -161,12 +172,7 @@ impl ClientCertVerifier for AnyClientCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &provider().signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -175,18 +181,11 @@ impl ClientCertVerifier for AnyClientCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &provider().signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 

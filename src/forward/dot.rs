@@ -58,8 +58,8 @@ impl Dot {
         }
     }
 
-    /// One query to `addr` and its reply. A query on a connection the upstream closed under it
-    /// is asked once more on a fresh connection.
+    /// One query to `addr` and its reply. A query on a reused connection the upstream closed
+    /// under it is asked once more on a fresh connection.
     pub(super) async fn exchange(
         &self,
         addr: SocketAddr,
@@ -69,7 +69,7 @@ impl Dot {
     ) -> Result<Vec<u8>, Failure> {
         let (session, reused) = self.session(addr, expire).await?;
         match session.ask(request, question).await {
-            Err(Failure::Upstream(e)) if reused => {
+            Err(Failure::Upstream(e)) if reused && !session.is_open() => {
                 tracing::debug!(upstream = %addr, error = %e, "reused TLS connection failed: asking on a fresh one");
                 let (session, _) = self.session(addr, expire).await?;
                 session.ask(request, question).await

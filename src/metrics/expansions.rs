@@ -7,9 +7,10 @@
 
 use std::net::IpAddr;
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 
 use super::exposition::Page;
 use crate::zone::ClusterZone;
@@ -24,6 +25,8 @@ pub static SEARCH_EXPANSIONS: LazyLock<SearchExpansions> = LazyLock::new(SearchE
 #[derive(Debug, Default)]
 pub struct SearchExpansions {
     by_namespace: DashMap<Box<str>, AtomicU64>,
+    /// Namespaces in `by_namespace` (its `len` would lock every shard on each count).
+    labelled: AtomicUsize,
     other: AtomicU64,
     unknown: AtomicU64,
 }
@@ -47,11 +50,16 @@ impl SearchExpansions {
     fn count(&self, namespace: &str) {
         if let Some(n) = self.by_namespace.get(namespace) {
             n.fetch_add(1, Ordering::Relaxed);
-        } else if self.by_namespace.len() < NAMESPACES {
-            self.by_namespace
-                .entry(namespace.into())
-                .or_default()
-                .fetch_add(1, Ordering::Relaxed);
+        } else if self.labelled.load(Ordering::Relaxed) < NAMESPACES {
+            match self.by_namespace.entry(namespace.into()) {
+                Entry::Occupied(n) => {
+                    n.get().fetch_add(1, Ordering::Relaxed);
+                }
+                Entry::Vacant(slot) => {
+                    self.labelled.fetch_add(1, Ordering::Relaxed);
+                    slot.insert(AtomicU64::new(1));
+                }
+            }
         } else {
             self.other.fetch_add(1, Ordering::Relaxed);
         }

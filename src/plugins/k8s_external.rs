@@ -254,7 +254,12 @@ impl K8sExternal {
         };
         let mut hits = Vec::new();
         let external = index.external(&key);
-        let entry = index.service(&key);
+        // The Service's own entry counts only for `headless` without external addresses.
+        let entry = if self.config.headless && external.is_none() {
+            index.service(&key)
+        } else {
+            None
+        };
         let headless = entry
             .as_ref()
             .is_some_and(|e| matches!(e.kind, EntryKind::Headless));

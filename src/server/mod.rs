@@ -177,6 +177,11 @@ impl Serving {
         self.router.send_replace(router);
     }
 
+    /// What serves the address now.
+    pub fn router(&self) -> Router {
+        self.router.borrow().clone()
+    }
+
     /// Whether this serves DNS over TLS.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()

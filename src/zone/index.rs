@@ -200,13 +200,7 @@ impl Index {
 
     /// Every Service entry, by key (a copy of the handles, for a zone transfer).
     pub fn service_entries(&self) -> Vec<(Box<str>, Arc<ServiceEntry>)> {
-        let mut all: Vec<_> = self
-            .services
-            .iter()
-            .map(|e| (e.key().clone(), Arc::clone(e.value())))
-            .collect();
-        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        all
+        handles(&self.services)
     }
 
     pub fn namespace_exists(&self, namespace: &str) -> bool {
@@ -681,6 +675,16 @@ fn unix_now() -> u32 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as u32)
         .unwrap_or(0)
+}
+
+/// Every entry of `map`, by key (a copy of the handles: the map moves on meanwhile).
+fn handles<V>(map: &DashMap<Box<str>, Arc<V>>) -> Vec<(Box<str>, Arc<V>)> {
+    let mut all: Vec<_> = map
+        .iter()
+        .map(|e| (e.key().clone(), Arc::clone(e.value())))
+        .collect();
+    all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    all
 }
 
 #[cfg(test)]

@@ -33,13 +33,7 @@ impl Index {
 
     /// Every ServiceImport entry, by key (a copy of the handles, for a zone transfer).
     pub fn import_entries(&self) -> Vec<(Box<str>, Arc<ServiceEntry>)> {
-        let mut all: Vec<_> = self
-            .imports
-            .iter()
-            .map(|e| (e.key().clone(), Arc::clone(e.value())))
-            .collect();
-        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        all
+        super::handles(&self.imports)
     }
 
     pub(super) fn upsert_import(
