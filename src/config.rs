@@ -1128,20 +1128,7 @@ impl RawK8sExternal {
                 "needs [server.kubernetes] in the same block (its Services are what it serves)",
             ));
         }
-        let zones = match &self.zones {
-            None => block.to_vec(),
-            Some(given) if given.is_empty() => {
-                return Err(field_error(
-                    format!("{key}.zones"),
-                    "needs at least one zone (leave it out for the block's zones)",
-                ));
-            }
-            Some(given) => given
-                .iter()
-                .enumerate()
-                .map(|(i, z)| zone_name(&format!("{key}.zones[{i}]"), z))
-                .collect::<Result<_, _>>()?,
-        };
+        let zones = stage_zone_names(&format!("{key}.zones"), self.zones.as_deref(), block)?;
         let apex = self.apex.trim_end_matches('.').to_ascii_lowercase();
         if apex.is_empty() || apex.split('.').any(|l| !crate::cluster::model::is_label(l)) {
             return Err(field_error(
@@ -1244,13 +1231,31 @@ fn stage_zones(
     given: Option<&[String]>,
     block: &[String],
 ) -> Result<Vec<String>, FieldError> {
+    stage_list(key, given, block, zones_or_cidrs)
+}
+
+/// A stage's `zones` that takes names only (no CIDRs), likewise.
+fn stage_zone_names(
+    key: &str,
+    given: Option<&[String]>,
+    block: &[String],
+) -> Result<Vec<String>, FieldError> {
+    stage_list(key, given, block, zone_names)
+}
+
+fn stage_list(
+    key: &str,
+    given: Option<&[String]>,
+    block: &[String],
+    parse: fn(&str, &[String]) -> Result<Vec<String>, FieldError>,
+) -> Result<Vec<String>, FieldError> {
     match given {
         None => Ok(block.to_vec()),
         Some([]) => Err(field_error(
             key,
             "needs at least one zone (leave it out for the block's zones)",
         )),
-        Some(given) => zones_or_cidrs(key, given),
+        Some(given) => parse(key, given),
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{FieldError, RawDuration, field_error};
+use super::{FieldError, RawDuration};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileConfig {
@@ -32,18 +32,7 @@ impl RawFile {
         base: &Path,
         block: &[String],
     ) -> Result<FileConfig, FieldError> {
-        let zones = match &self.zones {
-            None => block.to_vec(),
-            Some(given) if given.is_empty() => {
-                return Err(field_error(
-                    format!("{key}.zones"),
-                    "needs at least one zone (leave it out for the block's zones)",
-                ));
-            }
-            Some(given) => (given.iter().enumerate())
-                .map(|(i, z)| super::zone_name(&format!("{key}.zones[{i}]"), z))
-                .collect::<Result<_, _>>()?,
-        };
+        let zones = super::stage_zone_names(&format!("{key}.zones"), self.zones.as_deref(), block)?;
         let path = if self.path.is_absolute() {
             self.path
         } else {

@@ -8,6 +8,7 @@
 use serde::Deserialize;
 
 use super::{FieldError, field_error};
+use crate::plugins::template;
 
 /// One validated rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -333,28 +334,18 @@ fn is_absolute(name: &str) -> bool {
 }
 
 fn type_number(key: &str, word: &str) -> Result<u16, FieldError> {
-    use std::str::FromStr;
-    let upper = word.to_ascii_uppercase();
-    match hickory_proto::rr::RecordType::from_str(&upper) {
-        Ok(t) => Ok(u16::from(t)),
-        Err(_) => Err(field_error(key, format!("{word:?} is not a record type"))),
-    }
+    template::type_code(&word.to_ascii_uppercase())
+        .ok_or_else(|| field_error(key, format!("{word:?} is not a record type")))
 }
 
 /// The classes CoreDNS names (miekg/dns `StringToClass`).
 fn class_number(key: &str, word: &str) -> Result<u16, FieldError> {
-    match word.to_ascii_uppercase().as_str() {
-        "IN" => Ok(1),
-        "CS" => Ok(2),
-        "CH" => Ok(3),
-        "HS" => Ok(4),
-        "NONE" => Ok(254),
-        "ANY" => Ok(255),
-        _ => Err(field_error(
+    template::class_code(&word.to_ascii_uppercase()).ok_or_else(|| {
+        field_error(
             key,
             format!("{word:?} is not a class (IN, CH, HS, CS, NONE, ANY)"),
-        )),
-    }
+        )
+    })
 }
 
 /// `N` (exactly N), `MIN-MAX`, `MIN-` or `-MAX`, as CoreDNS reads them.

@@ -270,35 +270,21 @@ fn server_table(plan: &Plan, ports: &[Port], zones: &[String], o: Options) -> Ta
         "log".into(),
         plan.log.clone().unwrap_or(Value::Boolean(false)),
     );
-    if let Some(chaos) = &plan.chaos {
-        t.insert("chaos".into(), Value::Table(chaos.clone()));
-    }
+    put_table(&mut t, "chaos", plan.chaos.as_ref());
     if let Some(size) = plan.max_udp_size {
         t.insert("max_udp_size".into(), i64::from(size).into());
     }
-    if let Some(k) = &plan.kubernetes {
-        t.insert("kubernetes".into(), Value::Table(k.table.clone()));
-    }
-    if let Some(f) = &plan.forward {
-        t.insert("forward".into(), Value::Table(f.clone()));
-    }
-    if let Some(c) = &plan.cache {
-        t.insert("cache".into(), Value::Table(c.clone()));
-    }
-    if let Some(h) = &plan.hosts {
-        t.insert("hosts".into(), Value::Table(h.clone()));
-    }
-    if let Some(a) = &plan.autopath {
-        t.insert("autopath".into(), Value::Table(a.clone()));
-    }
-    if !plan.rewrite.is_empty() {
-        let rules = plan.rewrite.iter().cloned().map(Value::Table).collect();
-        t.insert("rewrite".into(), Value::Array(rules));
-    }
-    if !plan.acl.is_empty() {
-        let entries = plan.acl.iter().cloned().map(Value::Table).collect();
-        t.insert("acl".into(), Value::Array(entries));
-    }
+    put_table(
+        &mut t,
+        "kubernetes",
+        plan.kubernetes.as_ref().map(|k| &k.table),
+    );
+    put_table(&mut t, "forward", plan.forward.as_ref());
+    put_table(&mut t, "cache", plan.cache.as_ref());
+    put_table(&mut t, "hosts", plan.hosts.as_ref());
+    put_table(&mut t, "autopath", plan.autopath.as_ref());
+    put_tables(&mut t, "rewrite", &plan.rewrite);
+    put_tables(&mut t, "acl", &plan.acl);
     for (key, on) in [
         ("any", plan.any),
         ("minimal", plan.minimal),
@@ -308,24 +294,27 @@ fn server_table(plan: &Plan, ports: &[Port], zones: &[String], o: Options) -> Ta
             t.insert(key.into(), Value::Boolean(true));
         }
     }
-    if let Some(e) = &plan.k8s_external {
-        t.insert("k8s_external".into(), Value::Table(e.clone()));
-    }
-    if !plan.files.is_empty() {
-        let list = plan.files.iter().cloned().map(Value::Table).collect();
-        t.insert("file".into(), Value::Array(list));
-    }
-    if !plan.templates.is_empty() {
-        let list = plan.templates.iter().cloned().map(Value::Table).collect();
-        t.insert("template".into(), Value::Array(list));
-    }
-    if let Some(d) = &plan.dns64 {
-        t.insert("dns64".into(), Value::Table(d.clone()));
-    }
-    if let Some(x) = &plan.transfer {
-        t.insert("transfer".into(), Value::Table(x.clone()));
-    }
+    put_table(&mut t, "k8s_external", plan.k8s_external.as_ref());
+    put_tables(&mut t, "file", &plan.files);
+    put_tables(&mut t, "template", &plan.templates);
+    put_table(&mut t, "dns64", plan.dns64.as_ref());
+    put_table(&mut t, "transfer", plan.transfer.as_ref());
     t
+}
+
+/// `key = { … }` when the block has that stage.
+fn put_table(t: &mut Table, key: &str, table: Option<&Table>) {
+    if let Some(table) = table {
+        t.insert(key.into(), Value::Table(table.clone()));
+    }
+}
+
+/// `[[key]]` tables, when the block has any.
+fn put_tables(t: &mut Table, key: &str, tables: &[Table]) {
+    if !tables.is_empty() {
+        let list = tables.iter().cloned().map(Value::Table).collect();
+        t.insert(key.into(), Value::Array(list));
+    }
 }
 
 /// The block's directives, translated. `cache` comes last: whether its `disable` is already
@@ -338,7 +327,7 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
             "cache" if cache.is_none() => cache = Some(d),
             "autopath" if autopath.is_none() => autopath = Some(d),
             "kubernetes" | "forward" | "proxy" | "cache" | "hosts" | "autopath"
-            | "k8s_external" | "transfer"
+            | "k8s_external" | "transfer" | "dns64"
                 if twice(&plan, d, cache, autopath) =>
             {
                 out.refuse(&d.loc, &d.name, "given twice in one server block");
@@ -353,9 +342,6 @@ fn plan(block: &ServerBlock, zones: &[String], admin: &mut Admin, out: &mut Out)
             "k8s_external" => plan.k8s_external = plugins::k8s_external(d, zones, out),
             "template" => plan.templates.extend(super::template::template(d, out)),
             "file" => plan.files.extend(super::file::file(d, out)),
-            "dns64" if plan.dns64.is_some() => {
-                out.refuse(&d.loc, &d.name, "given twice in one server block");
-            }
             "dns64" => plan.dns64 = super::dns64::dns64(d, out),
             "transfer" if plan.kubernetes.is_none() && !has_kubernetes(block, d) => {
                 out.refuse(&d.loc, &d.name, "needs kubernetes in the same server block (the only zone clusterdns transfers)");
@@ -402,6 +388,7 @@ fn twice(
         "autopath" => autopath.is_some(),
         "k8s_external" => plan.k8s_external.is_some(),
         "transfer" => plan.transfer.is_some(),
+        "dns64" => plan.dns64.is_some(),
         _ => cache.is_some(),
     }
 }

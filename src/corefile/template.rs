@@ -8,7 +8,7 @@ use toml::{Table, Value};
 
 use super::convert::{Out, zone_of};
 use super::grammar::Directive;
-use super::plugins::cidr_zones;
+use super::plugins::zones_of;
 use crate::plugins::template::{self, RecordTemplate};
 
 pub fn template(d: &Directive, out: &mut Out) -> Option<Table> {
@@ -42,18 +42,13 @@ pub fn template(d: &Directive, out: &mut Out) -> Option<Table> {
 
 /// Zone arguments as the TOML writes them (names; CIDRs as their reverse zones).
 fn zones_value(args: &[String], d: &Directive, out: &mut Out) -> Option<Value> {
-    let mut zones = Vec::new();
-    for arg in args {
-        match cidr_zones(arg) {
-            Ok(Some(reverse)) => zones.extend(reverse),
-            Ok(None) => zones.push(zone_of(arg)),
-            Err(why) => {
-                out.refuse(&d.loc, "template", why);
-                return None;
-            }
+    match zones_of(args) {
+        Ok(zones) => Some(Value::Array(zones.into_iter().map(Value::String).collect())),
+        Err(why) => {
+            out.refuse(&d.loc, "template", why);
+            None
         }
     }
-    Some(Value::Array(zones.into_iter().map(Value::String).collect()))
 }
 
 /// One line of the block into `t`; `false` when it is refused.

@@ -14,7 +14,7 @@
 //!   its first SOA's serial differs from the one served (as CoreDNS), swapped in whole. A file
 //!   that breaks keeps the zone served, and the error (file and line) is logged.
 
-mod parse;
+pub(crate) mod parse;
 mod zone;
 
 use std::path::Path;

@@ -300,7 +300,7 @@ fn rdata(
     Ok((data, target))
 }
 
-fn class_code(upper: &str) -> Option<u16> {
+pub(crate) fn class_code(upper: &str) -> Option<u16> {
     match upper {
         "IN" => Some(1),
         "CH" => Some(3),

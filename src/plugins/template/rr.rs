@@ -99,15 +99,5 @@ fn split_word(text: &str) -> (&str, &str) {
 }
 
 fn class_of(upper: &str) -> Option<DNSClass> {
-    match upper {
-        "IN" => Some(DNSClass::IN),
-        "CH" => Some(DNSClass::CH),
-        "HS" => Some(DNSClass::HS),
-        "NONE" => Some(DNSClass::NONE),
-        "ANY" => Some(DNSClass::ANY),
-        _ => upper
-            .strip_prefix("CLASS")
-            .and_then(|n| n.parse::<u16>().ok())
-            .map(DNSClass::from),
-    }
+    crate::plugins::file::parse::class_code(upper).map(DNSClass::from)
 }
