@@ -24,6 +24,21 @@ pub fn records(records: &mut Records, answer: &mut AnswerBuf) {
     }
 }
 
+/// Applies `minimal` to encoded sections (`file`, `template`): a positive answer keeps its
+/// answer records only.
+pub fn sections(rcode: u16, counts: &mut [u16; 3], work: &mut super::Work) {
+    if rcode != u16::from(rcode::NOERROR) || counts[0] == 0 {
+        return;
+    }
+    let answers = usize::from(counts[0]);
+    counts[1] = 0;
+    counts[2] = 0;
+    work.template.ends.truncate(answers);
+    if let Some(&end) = work.template.ends.last() {
+        work.encoded.truncate(end);
+    }
+}
+
 /// Applies `minimal` to a whole response: cut after the answer section, OPT kept.
 pub fn strip(message: &mut Vec<u8>) {
     let Some((answers_end, opt)) = cut(message) else {

@@ -415,7 +415,8 @@ impl Pipeline {
     }
 
     /// The stages before the one that answered, last first, see what it answered: loadbalance
-    /// turns records, minimal strips positive answers (records, cache hits, upstream replies).
+    /// turns records, minimal strips positive answers (records, `file` and `template`
+    /// sections, cache hits, upstream replies).
     fn on_the_way_back(&self, earlier: &[Stage], flow: &mut Flow, work: &mut Work) {
         for stage in earlier.iter().rev() {
             match (stage, &mut *flow) {
@@ -425,6 +426,9 @@ impl Pipeline {
                 }
                 (Stage::Minimal, Flow::Records(records)) => {
                     minimal::records(records, &mut work.answer);
+                }
+                (Stage::Minimal, Flow::Sections { rcode, counts }) => {
+                    minimal::sections(*rcode, counts, work);
                 }
                 (Stage::Minimal, Flow::Written) => minimal::strip(&mut work.writer.buf),
                 (Stage::Minimal, Flow::Pending(_)) => {

@@ -421,6 +421,37 @@ fn sectioned_upstream() -> SocketAddr {
     addr
 }
 
+/// A zone with its NS and glue: `file` answers carry them in authority and additional.
+const MINIMAL_ZONE: &str = "$ORIGIN zone.test.
+@    3600 IN SOA ns1.zone.test. admin.zone.test. 1 7200 3600 1209600 300
+@    3600 IN NS  ns1.zone.test.
+ns1  3600 IN A   192.0.2.53
+www  3600 IN A   192.0.2.80
+mx   3600 IN MX  10 www.zone.test.
+";
+
+#[test]
+fn minimal_strips_positive_file_and_template_answers() {
+    let dir = TempDir::new();
+    let zone = dir.write("db.zone.test", MINIMAL_ZONE);
+    let pair = Pair::start(|port| {
+        format!(
+            "zone.test:{port} {{\n    bind 127.0.0.1\n    minimal\n    file {zone}\n}}\n\
+             tpl.test:{port} {{\n    bind 127.0.0.1\n    minimal\n    template IN A tpl.test {{\n        match ^ok[.]tpl[.]test[.]$\n        answer \"{{{{ .Name }}}} 60 IN A 192.0.2.1\"\n        authority \"tpl.test. 60 IN NS ns.tpl.test.\"\n        additional \"ns.tpl.test. 60 IN A 192.0.2.2\"\n    }}\n}}\n",
+            zone = zone.display()
+        )
+    });
+    let questions = [
+        ("www.zone.test", RecordType::A),
+        ("mx.zone.test", RecordType::MX),
+        ("www.zone.test", RecordType::AAAA),
+        ("nosuch.zone.test", RecordType::A),
+        ("ok.tpl.test", RecordType::A),
+    ];
+    let differences = pair.compare(&[V4], &questions);
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
 #[test]
 fn minimal_strips_positive_answers_forwarded_cached_and_of_the_cluster_zone() {
     let upstream = sectioned_upstream();
