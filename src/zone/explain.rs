@@ -238,7 +238,7 @@ fn selected(zone: &ClusterZone, entry: &ServiceEntry, selector: Selector<'_>) ->
         Selector::Endpoint(label) => {
             let hits: Vec<String> = entry
                 .endpoints()
-                .filter(|(e, _)| e.target.get(..usize::from(e.label_len)) == Some(label))
+                .filter(|(e, _)| e.label() == label)
                 .map(|(e, _)| e.ip.to_string())
                 .collect();
             if hits.is_empty() {
@@ -248,15 +248,9 @@ fn selected(zone: &ClusterZone, entry: &ServiceEntry, selector: Selector<'_>) ->
             }
         }
         Selector::Port { port, protocol } => {
-            let known = entry
-                .ports
-                .iter()
-                .chain(entry.endpoints().flat_map(|(_, p)| p.iter()));
-            let found = known.into_iter().any(|p| {
-                (port == "*" || *p.name == *port)
-                    && (protocol == "*" || p.protocol.eq_ignore_ascii_case(protocol))
-            });
-            if found {
+            // The ports the answer would use: the Service's for a ClusterIP, the slices' else.
+            let by_endpoints = matches!(entry.kind, EntryKind::Headless);
+            if super::lookup::hit_count(entry, selector, by_endpoints) > 0 {
                 vec![format!("port _{port}._{protocol}: SRV records")]
             } else {
                 vec![format!("no port named {port} over {protocol}: NXDOMAIN")]

@@ -589,6 +589,13 @@ fn same_srv(a: &Rdata, b: &Rdata) -> bool {
 
 /// Calls `f(hit, must_dedup)` for every (address, port) the query selects, in CoreDNS's order.
 /// `must_dedup` is false when the hit cannot repeat an earlier record, so answers skip the scan.
+/// How many records a selector finds in an entry (endpoints' ports, or the ClusterIPs').
+pub(crate) fn hit_count(entry: &ServiceEntry, selector: Selector<'_>, by_endpoints: bool) -> usize {
+    let mut hits = 0;
+    for_each_hit(entry, selector, by_endpoints, |_, _| hits += 1);
+    hits
+}
+
 fn for_each_hit<'e>(
     entry: &'e ServiceEntry,
     selector: Selector<'_>,
@@ -872,8 +879,7 @@ mod srv_dedupe_tests {
     }
 
     fn answer(entry: &ServiceEntry, selector: Selector<'_>, table: bool) -> AnswerBuf {
-        let mut hits = 0;
-        for_each_hit(entry, selector, true, |_, _| hits += 1);
+        let hits = hit_count(entry, selector, true);
         let found = Found {
             entry,
             selector,
