@@ -20,9 +20,10 @@ use smallvec::SmallVec;
 
 mod imports;
 mod reverse;
+mod slices;
 
 use super::external::{ExternalEntry, external_entry};
-use super::records::{self, BuildOptions, ServiceEntry, SliceEntry};
+use super::records::{self, BuildOptions, ServiceEntry};
 use crate::cluster::model::{ClusterObject, External, ObjectKey, ObjectKind, Service};
 use crate::cluster::{Batch, ClusterEvent, Sink};
 
@@ -131,12 +132,8 @@ pub struct Index {
 struct Objects {
     namespaces: HashSet<String>,
     services: HashMap<ObjectKey, Service>,
-    /// Each slice as its Service's entry uses it (the slice itself is not kept).
-    slices: HashMap<ObjectKey, Arc<SliceEntry>>,
-    /// Service key → names of the slices labelled with it.
-    /// A sorted `Vec`, not a `BTreeSet`: nearly every Service has one slice, and a B-tree node
-    /// costs ~300 bytes even for one name.
-    slices_of: HashMap<ObjectKey, Vec<Box<str>>>,
+    /// The slices labelled with a Service.
+    slices: slices::SliceLinks,
     /// Pod → (IP, terminating, host network): all the index needs (the key holds namespace
     /// and name).
     pods: HashMap<ObjectKey, (Option<IpAddr>, bool, bool)>,
@@ -219,11 +216,12 @@ impl Index {
             return Vec::new();
         };
         let objects = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        objects
-            .slices_of
-            .get(&ObjectKey::new(namespace, name))
-            .map(|names| names.iter().map(|n| n.to_string()).collect())
-            .unwrap_or_default()
+        (objects
+            .slices
+            .names_of(&ObjectKey::new(namespace, name))
+            .iter())
+        .map(|n| n.to_string())
+        .collect()
     }
 
     /// Calls `f` with the PTR owners of `ip` (under a shard read lock: keep `f` short).
@@ -339,12 +337,7 @@ impl Index {
                     ObjectKind::Service => objects.services.keys().cloned().collect(),
                     // With `noendpoints` and `multicluster` only the imports' slices are kept.
                     ObjectKind::EndpointSlice => (objects.slices.keys())
-                        .chain(
-                            objects
-                                .mc
-                                .slice_keys()
-                                .filter(|k| !objects.slices.contains_key(k)),
-                        )
+                        .chain((objects.mc.slices.keys()).filter(|k| !objects.slices.contains(k)))
                         .cloned()
                         .collect(),
                     ObjectKind::Pod => objects.pods.keys().cloned().collect(),
@@ -392,10 +385,18 @@ impl Index {
             }
             ClusterObject::EndpointSet(set) => {
                 if self.options.multicluster {
-                    self.upsert_import_slice(objects, &key, &set, touched);
+                    let entry = records::import_slice_entry(&set, self.options.build);
+                    touched
+                        .imports
+                        .extend(objects.mc.slices.upsert(&key, entry));
                 }
                 if !self.options.no_endpoints {
-                    self.upsert_slice(objects, key, &set, touched);
+                    // Only what answers use is kept (a changed option builds a new index from
+                    // a new source, so nothing dropped here is needed later).
+                    let entry = records::slice_entry(&set, self.options.build);
+                    touched
+                        .services
+                        .extend(objects.slices.upsert(&key, Some(entry)));
                 }
             }
             ClusterObject::ServiceImport(import) => {
@@ -419,34 +420,6 @@ impl Index {
     }
 
     /// A slice as its Service's entry uses it.
-    fn upsert_slice(
-        &self,
-        objects: &mut Objects,
-        key: ObjectKey,
-        set: &crate::cluster::model::EndpointSet,
-        touched: &mut Touched,
-    ) {
-        // Only what answers use is kept (a changed option builds a new index from a new
-        // source, so nothing dropped here is needed later).
-        let set = records::slice_entry(set, self.options.build);
-        if objects.slices.get(&key).map(|s| &**s) == Some(&set) {
-            return;
-        }
-        if let Some(old) = objects.slices.remove(&key) {
-            self.unlink_slice(objects, &key, &old, touched);
-        }
-        if let Some(service) = &set.service {
-            let svc_key = ObjectKey::new(&key.namespace, &**service);
-            let names = objects.slices_of.entry(svc_key.clone()).or_default();
-            if let Err(at) = names.binary_search_by(|n| (**n).cmp(key.name.as_str())) {
-                names.reserve_exact(1);
-                names.insert(at, key.name.as_str().into());
-            }
-            touched.services.insert(svc_key);
-        }
-        objects.slices.insert(key, Arc::new(set));
-    }
-
     fn delete(
         &self,
         objects: &mut Objects,
@@ -471,10 +444,8 @@ impl Index {
                 }
             }
             ObjectKind::EndpointSlice => {
-                if let Some(old) = objects.slices.remove(&key) {
-                    self.unlink_slice(objects, &key, &old, touched);
-                }
-                self.delete_import_slice(objects, &key, touched);
+                touched.services.extend(objects.slices.remove(&key));
+                touched.imports.extend(objects.mc.slices.remove(&key));
             }
             ObjectKind::ServiceImport => self.delete_import(objects, &key, touched),
             ObjectKind::Pod => {
@@ -485,40 +456,14 @@ impl Index {
         }
     }
 
-    fn unlink_slice(
-        &self,
-        objects: &mut Objects,
-        key: &ObjectKey,
-        old: &SliceEntry,
-        touched: &mut Touched,
-    ) {
-        if let Some(service) = &old.service {
-            let svc_key = ObjectKey::new(&key.namespace, &**service);
-            if let Some(names) = objects.slices_of.get_mut(&svc_key) {
-                names.retain(|n| **n != *key.name);
-                if names.is_empty() {
-                    objects.slices_of.remove(&svc_key);
-                }
-            }
-            touched.services.insert(svc_key);
-        }
-    }
-
     /// Recomputes one Service's entry and its PTRs. Returns whether anything changed.
     fn rebuild_service(&self, objects: &Objects, key: &ObjectKey) -> bool {
         let map_key = format!("{}.{}", key.name, key.namespace);
         let external_changed = self.rebuild_external(&map_key, objects.services.get(key));
-        let new = objects.services.get(key).map(|svc| {
-            let slices: Vec<Arc<SliceEntry>> = objects
-                .slices_of
-                .get(key)
-                .into_iter()
-                .flatten()
-                .filter_map(|name| objects.slices.get(&ObjectKey::new(&key.namespace, &**name)))
-                .cloned()
-                .collect();
-            Arc::new(records::service_entry(svc, &slices))
-        });
+        let new = objects
+            .services
+            .get(key)
+            .map(|svc| Arc::new(records::service_entry(svc, &objects.slices.entries_of(key))));
         let old = self.service(&map_key);
         if old.as_deref() == new.as_deref() {
             return external_changed;
