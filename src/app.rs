@@ -248,24 +248,30 @@ impl Running {
     /// Binds what is new, swaps routers on addresses that stay, closes addresses that went.
     async fn install(&mut self, blocks: Vec<BuiltBlock>) -> anyhow::Result<()> {
         let by_addr = by_address(&blocks);
-        // An address that changes transport (plain ↔ tls://) cannot keep its sockets: the old
-        // ones close first so the port can be bound again.
-        for (addr, (_, tls)) in &by_addr {
-            if let Some(old) = self.listeners.get(addr)
-                && old.serving.is_tls() != tls.is_some()
-            {
-                let mut old = self.listeners.remove(addr).expect("present");
-                old.serving.stop();
-                tracing::info!(%addr, "transport changed: listening again");
-            }
-        }
+        let switched = |addr: &SocketAddr, tls: bool| {
+            self.listeners
+                .get(addr)
+                .is_some_and(|old| old.serving.is_tls() != tls)
+        };
         // Bind every new address first: if one fails, the running config stays untouched.
         let mut bound = BTreeMap::new();
         for (addr, (_, tls)) in &by_addr {
             if !self.listeners.contains_key(addr) {
-                let listener = bind_again(*addr, tls.is_some(), self.shared.workers).await?;
+                let listener = bind(*addr, tls.is_some(), self.shared.workers).await?;
                 bound.insert(*addr, listener);
             }
+        }
+        // An address that changes transport (plain ↔ tls://) cannot keep its sockets: the old
+        // ones are closed (and waited for) before the port is bound again.
+        let switching: Vec<(SocketAddr, bool)> = (by_addr.iter())
+            .filter(|(addr, (_, tls))| switched(addr, tls.is_some()))
+            .map(|(addr, (_, tls))| (*addr, tls.is_some()))
+            .collect();
+        for (addr, tls) in switching {
+            let old = self.listeners.remove(&addr).expect("present");
+            old.serving.close().await;
+            tracing::info!(%addr, "transport changed: listening again");
+            bound.insert(addr, bind(addr, tls, self.shared.workers).await?);
         }
         let mut listeners = BTreeMap::new();
         let mut announce = Vec::new();
@@ -419,29 +425,14 @@ fn server_label(addr: SocketAddr, tls: bool) -> String {
     format!("{scheme}://{addr}")
 }
 
-/// Binds an address (TCP only for `tls://`), a few times over while a listener of the same
-/// port closed just before lets it go (a reload that changed the address's transport).
-async fn bind_again(
-    addr: SocketAddr,
-    tls: bool,
-    workers: usize,
-) -> anyhow::Result<server::Listener> {
-    let mut attempts = 0;
-    loop {
-        let bound = if tls {
-            server::bind_tls(addr)
-        } else {
-            server::bind(addr, workers).await
-        };
-        match bound {
-            Ok(l) => return Ok(l),
-            Err(e) if attempts >= 50 => return Err(e.into()),
-            Err(_) => {
-                attempts += 1;
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
+/// Binds an address (TCP only for `tls://`).
+async fn bind(addr: SocketAddr, tls: bool, workers: usize) -> anyhow::Result<server::Listener> {
+    let bound = if tls {
+        server::bind_tls(addr)
+    } else {
+        server::bind(addr, workers).await
+    };
+    Ok(bound?)
 }
 
 fn indexes(blocks: &[BuiltBlock]) -> Vec<Arc<Index>> {

@@ -168,7 +168,7 @@ pub struct Serving {
     router: watch::Sender<Router>,
     /// The TLS server configuration of a `tls://` address.
     tls: Option<watch::Sender<Arc<rustls::ServerConfig>>>,
-    tasks: Vec<tokio::task::AbortHandle>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Serving {
@@ -197,8 +197,18 @@ impl Serving {
 
     /// Stops receiving (sockets close); connections already accepted finish their queries.
     pub fn stop(&mut self) {
-        for t in self.tasks.drain(..) {
+        for t in &self.tasks {
             t.abort();
+        }
+    }
+
+    /// Stops serving and waits until the tasks are gone, with the listening sockets they own
+    /// (the address can be bound again then).
+    pub async fn close(mut self) {
+        self.stop();
+        for t in std::mem::take(&mut self.tasks) {
+            // Cancelled: the task's future, and its sockets, are dropped.
+            let _ = t.await;
         }
     }
 }
@@ -230,18 +240,15 @@ pub fn serve(
     let mut tasks = Vec::new();
     for udp in listener.udp {
         let (udp, rx, in_flight) = (Arc::new(udp), rx.clone(), in_flight.clone());
-        tasks.push(tokio::spawn(serve_udp(udp, rx, in_flight)).abort_handle());
+        tasks.push(tokio::spawn(serve_udp(udp, rx, in_flight)));
     }
-    tasks.push(
-        tokio::spawn(serve_tcp(
-            listener.tcp,
-            rx,
-            in_flight,
-            tcp_connections.max(1),
-            tls_rx,
-        ))
-        .abort_handle(),
-    );
+    tasks.push(tokio::spawn(serve_tcp(
+        listener.tcp,
+        rx,
+        in_flight,
+        tcp_connections.max(1),
+        tls_rx,
+    )));
     Serving {
         addr,
         router: tx,
