@@ -202,21 +202,18 @@ impl Running {
                 fresh.push((i, config));
             }
         }
-        // The first block's configuration on an address, as at install.
-        let mut swapped = Vec::new();
         for (i, config) in fresh {
-            let block = &mut self.blocks[i];
-            for addr in &block.config.tls_listen {
-                if let Some(l) = self.listeners.get(addr)
-                    && !swapped.contains(addr)
-                {
-                    l.serving.replace_tls(config.clone());
-                    swapped.push(*addr);
-                }
-            }
-            block.tls = Some(config);
+            self.blocks[i].tls = Some(config);
         }
-        Ok(swapped.len())
+        // The first block's configuration on an address, as at install.
+        let mut swapped = 0;
+        for (addr, (_, tls)) in by_address(&self.blocks) {
+            if let (Some(tls), Some(l)) = (tls, self.listeners.get(&addr)) {
+                l.serving.replace_tls(tls);
+                swapped += 1;
+            }
+        }
+        Ok(swapped)
     }
 
     pub fn has_deferred(&self) -> bool {
