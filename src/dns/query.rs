@@ -28,16 +28,28 @@ pub fn build(name: &str, qtype: u16, edns: Option<Edns>) -> Option<Vec<u8>> {
 /// class, and its OPT record (the other records of a query are dropped). `None` when the
 /// name is no domain name (a label over 63 octets, over 255 in all).
 pub fn with_name(request: &super::Request<'_>, name: &str) -> Option<Vec<u8>> {
+    with_question(request, request.qtype, request.qclass, |out| {
+        let fits = name::put_labels(out, name) && out.len() - HEADER_LEN < super::MAX_NAME_LEN;
+        fits.then(|| out.push(0))
+    })
+}
+
+/// `request` with another question: its header, the question `put_name` writes (the whole
+/// wire name; `None` when it cannot) with `qtype` and `qclass`, and its OPT record (the other
+/// records of a query are dropped).
+pub fn with_question(
+    request: &super::Request<'_>,
+    qtype: u16,
+    qclass: u16,
+    put_name: impl FnOnce(&mut Vec<u8>) -> Option<()>,
+) -> Option<Vec<u8>> {
     let opt = opt_record(request);
-    let mut out = Vec::with_capacity(HEADER_LEN + name.len() + 6 + opt.map_or(0, <[u8]>::len));
+    let mut out = Vec::with_capacity(request.bytes.len() + 64);
     out.extend_from_slice(&request.bytes[..4]);
     out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, u8::from(opt.is_some())]);
-    if !name::put_labels(&mut out, name) || out.len() - HEADER_LEN + 1 > super::MAX_NAME_LEN {
-        return None;
-    }
-    out.push(0);
-    out.extend_from_slice(&request.qtype.to_be_bytes());
-    out.extend_from_slice(&request.qclass.to_be_bytes());
+    put_name(&mut out)?;
+    out.extend_from_slice(&qtype.to_be_bytes());
+    out.extend_from_slice(&qclass.to_be_bytes());
     out.extend_from_slice(opt.unwrap_or_default());
     Some(out)
 }

@@ -251,16 +251,12 @@ fn inner_message(request: &Request<'_>, applied: &Applied) -> Option<Vec<u8>> {
     if same_name && applied.qtype == request.qtype && applied.qclass == request.qclass {
         return None;
     }
-    let opt = crate::dns::query::opt_record(request);
-    let mut out = Vec::with_capacity(request.bytes.len() + 64);
-    out.extend_from_slice(&request.bytes[..4]);
-    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, u8::from(opt.is_some())]);
-    match &applied.name {
-        Some(new) => name::put_wire(&name::labels(new)?, &mut out),
-        None => out.extend_from_slice(&request.question[..request.question.len() - 4]),
-    }
-    out.extend_from_slice(&applied.qtype.to_be_bytes());
-    out.extend_from_slice(&applied.qclass.to_be_bytes());
-    out.extend_from_slice(opt.unwrap_or_default());
-    Some(out)
+    let question = request.question;
+    crate::dns::query::with_question(request, applied.qtype, applied.qclass, |out| {
+        match &applied.name {
+            Some(new) => name::put_wire(&name::labels(new)?, out),
+            None => out.extend_from_slice(&question[..question.len() - 4]),
+        }
+        Some(())
+    })
 }
