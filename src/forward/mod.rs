@@ -434,9 +434,14 @@ impl Forwarder {
 
 fn fresh_id(request: &[u8]) -> (u16, Vec<u8>) {
     let id: u16 = rand::rng().random();
+    (id, with_id(request, id))
+}
+
+/// A copy of `request` with message ID `id`.
+fn with_id(request: &[u8], id: u16) -> Vec<u8> {
     let mut message = request.to_vec();
     message[0..2].copy_from_slice(&id.to_be_bytes());
-    (id, message)
+    message
 }
 
 /// Names this server sent upstream to detect a forwarding loop (CoreDNS `loop`): one that

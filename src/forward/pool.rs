@@ -110,8 +110,7 @@ impl Pool {
             slot,
             ticket,
         };
-        let mut message = request.to_vec();
-        message[0..2].copy_from_slice(&ticket.id.to_be_bytes());
+        let message = super::with_id(request, ticket.id);
         lease
             .shared
             .socket

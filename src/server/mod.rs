@@ -55,16 +55,13 @@ pub struct Listener {
 
 /// Binds a `tls://` address: TCP only (DNS over TLS has no datagrams).
 pub fn bind_tls(addr: SocketAddr) -> Result<Listener, ServerError> {
-    let tcp = tcp_listener(addr).map_err(|source| ServerError::Bind {
+    let bind_error = |source| ServerError::Bind {
         proto: "tcp",
         addr,
         source,
-    })?;
-    let bound = tcp.local_addr().map_err(|source| ServerError::Bind {
-        proto: "tcp",
-        addr,
-        source,
-    })?;
+    };
+    let tcp = tcp_listener(addr).map_err(bind_error)?;
+    let bound = tcp.local_addr().map_err(bind_error)?;
     Ok(Listener {
         addr: bound,
         udp: Vec::new(),
@@ -627,9 +624,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 continue;
             }
         };
-        let mut out = Vec::with_capacity(response.len() + 2);
-        out.extend_from_slice(&(response.len() as u16).to_be_bytes());
-        out.extend_from_slice(response);
+        let out = framed(response);
         // A client that sends queries and never reads blocks this write: it gets as long as
         // an idle client, then the connection (and its slot) goes.
         if !send(&mut stream, &out).await? {
@@ -647,6 +642,14 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// A message with its two-octet length in front, as DNS over TCP sends it.
+fn framed(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 2);
+    out.extend_from_slice(&(message.len() as u16).to_be_bytes());
+    out.extend_from_slice(message);
+    out
+}
+
 /// Sends a zone transfer's messages in order, each with its length. `false`: the client stopped
 /// reading for as long as an idle one may (the connection goes).
 async fn send_messages<S: AsyncWrite + Unpin>(
@@ -654,10 +657,7 @@ async fn send_messages<S: AsyncWrite + Unpin>(
     messages: &[Vec<u8>],
 ) -> std::io::Result<bool> {
     for message in messages {
-        let mut out = Vec::with_capacity(message.len() + 2);
-        out.extend_from_slice(&(message.len() as u16).to_be_bytes());
-        out.extend_from_slice(message);
-        if !send(stream, &out).await? {
+        if !send(stream, &framed(message)).await? {
             return Ok(false);
         }
     }
