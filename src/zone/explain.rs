@@ -269,12 +269,9 @@ fn service_ref(key: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-    use std::sync::Arc;
-
     use super::*;
-    use crate::cluster::manifests::{Snapshot, parse_text};
-    use crate::zone::{Index, IndexOptions, ZoneConfig};
+    use crate::zone::test_support::zone_from;
+    use crate::zone::{IndexOptions, ZoneConfig};
 
     const CLUSTER: &str = r#"
 apiVersion: v1
@@ -315,17 +312,15 @@ items:
     }
 
     fn zone_of(pods: PodMode, namespaces: Vec<String>) -> ClusterZone {
-        let mut snapshot = Snapshot::default();
-        parse_text(CLUSTER, Path::new("cluster.yaml"), &mut snapshot);
-        assert!(snapshot.warnings.is_empty(), "{:?}", snapshot.warnings);
-        let index = Index::new(IndexOptions {
+        let options = IndexOptions {
             namespaces,
             track_pods: true,
             ..Default::default()
-        });
-        index.apply(snapshot.into_events());
-        ClusterZone {
-            config: Arc::new(ZoneConfig {
+        };
+        zone_from(
+            &[CLUSTER],
+            options,
+            ZoneConfig {
                 zones: vec!["cluster.local".into(), "in-addr.arpa".into()],
                 primary: "cluster.local".into(),
                 ttl: 5,
@@ -334,9 +329,8 @@ items:
                 ignore_empty_service: false,
                 multicluster: Vec::new(),
                 own_addrs: vec![],
-            }),
-            index: Arc::new(index),
-        }
+            },
+        )
     }
 
     /// The lines for `name`, joined.
@@ -459,21 +453,14 @@ metadata:
 addressType: IPv4
 endpoints: [{addresses: [10.1.1.1], hostname: web-a}]
 "#;
-        let mut snapshot = Snapshot::default();
-        parse_text(CLUSTER, Path::new("cluster.yaml"), &mut snapshot);
-        parse_text(IMPORTS, Path::new("imports.yaml"), &mut snapshot);
-        let index = Index::new(IndexOptions {
-            multicluster: true,
-            ..Default::default()
-        });
-        index.apply(snapshot.into_events());
         let mut config = (*zone(PodMode::Disabled).config).clone();
         config.zones.push("clusterset.local".into());
         config.multicluster = vec!["clusterset.local".into()];
-        let z = ClusterZone {
-            config: Arc::new(config),
-            index: Arc::new(index),
+        let options = IndexOptions {
+            multicluster: true,
+            ..Default::default()
         };
+        let z = zone_from(&[CLUSTER, IMPORTS], options, config);
         let cases = [
             (
                 "web.shop.svc.clusterset.local",

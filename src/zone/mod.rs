@@ -11,6 +11,8 @@ pub mod lookup;
 pub mod multicluster;
 pub mod qname;
 pub mod records;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod transfer;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -1,11 +1,9 @@
 //! The record list of a small index, as zone text in transfer order.
 
-use std::path::Path;
-
 use super::*;
-use crate::cluster::manifests::{Snapshot, parse_text};
 use crate::config::PodMode;
-use crate::zone::{Index, IndexOptions, ZoneConfig};
+use crate::zone::test_support::zone_from;
+use crate::zone::{IndexOptions, ZoneConfig};
 
 const FIXTURE: &str = r#"
 apiVersion: v1
@@ -54,13 +52,10 @@ spec: {clusterIP: 10.0.0.9}
 "#;
 
 fn zone(own: &str) -> ClusterZone {
-    let mut snapshot = Snapshot::default();
-    parse_text(FIXTURE, Path::new("fixture.yaml"), &mut snapshot);
-    assert!(snapshot.warnings.is_empty(), "{:?}", snapshot.warnings);
-    let index = Index::new(IndexOptions::default());
-    index.apply(snapshot.into_events());
-    ClusterZone {
-        config: Arc::new(ZoneConfig {
+    zone_from(
+        &[FIXTURE],
+        IndexOptions::default(),
+        ZoneConfig {
             zones: vec!["cluster.local".into(), "in-addr.arpa".into()],
             primary: "cluster.local".into(),
             ttl: 7,
@@ -69,9 +64,8 @@ fn zone(own: &str) -> ClusterZone {
             ignore_empty_service: false,
             multicluster: Vec::new(),
             own_addrs: vec![own.parse().unwrap()],
-        }),
-        index: Arc::new(index),
-    }
+        },
+    )
 }
 
 fn name(target: &Target) -> String {
@@ -177,24 +171,16 @@ addressType: IPv4
 endpoints: [{addresses: [10.2.0.2], hostname: db-0}]
 ports: [{name: pg, port: 5432, protocol: TCP}]
 "#;
-    let mut snapshot = Snapshot::default();
-    parse_text(FIXTURE, Path::new("fixture.yaml"), &mut snapshot);
-    parse_text(IMPORTS, Path::new("imports.yaml"), &mut snapshot);
-    assert!(snapshot.warnings.is_empty(), "{:?}", snapshot.warnings);
-    let index = Index::new(IndexOptions {
-        multicluster: true,
-        ..IndexOptions::default()
-    });
-    index.apply(snapshot.into_events());
     let base = zone("10.9.9.9");
     let mut config = (*base.config).clone();
     // Names are rendered under cluster.local by `line`; the zone asked is the second one.
     config.zones.push("clusterset.local".into());
     config.multicluster = vec!["clusterset.local".into()];
-    let zone = ClusterZone {
-        config: Arc::new(config),
-        index: Arc::new(index),
+    let options = IndexOptions {
+        multicluster: true,
+        ..IndexOptions::default()
     };
+    let zone = zone_from(&[FIXTURE, IMPORTS], options, config);
     let lines: Vec<String> = zone_records(&zone, "clusterset.local")
         .iter()
         .map(line)

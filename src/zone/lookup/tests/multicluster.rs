@@ -111,14 +111,11 @@ spec: {type: Headless}
 "#;
 
 fn mc_zone(multicluster: bool, ignore_empty_service: bool) -> ClusterZone {
-    let mut snapshot = Snapshot::default();
-    parse_text(MC_FIXTURE, Path::new("mc.yaml"), &mut snapshot);
-    assert!(snapshot.warnings.is_empty(), "{:?}", snapshot.warnings);
-    let index = Index::new(IndexOptions {
+    let options = IndexOptions {
         multicluster,
         ..IndexOptions::default()
-    });
-    index.apply(snapshot.into_events());
+    };
+    let index = crate::zone::test_support::index_from(&[MC_FIXTURE], options);
     assert!(index.is_synced());
     let mut config = default_setup().config;
     config.zones = ["cluster.local", "clusterset.local", "in-addr.arpa"]
