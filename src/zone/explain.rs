@@ -27,7 +27,7 @@ pub fn explain(zone: &ClusterZone, qname: &str) -> Vec<String> {
     }
     if is_reverse_zone(matched) {
         lines.extend(reverse(zone, qname, rel));
-    } else if zone.config.multicluster.iter().any(|z| z == matched) {
+    } else if zone.config.is_multicluster(matched) {
         lines.push("multicluster: service names come from ServiceImports and the EndpointSlices labelled with them".into());
         lines.extend(imported(zone, rel));
     } else {

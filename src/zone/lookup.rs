@@ -15,7 +15,7 @@ use super::qname::{self, Branch, Selector, Shape};
 use super::records::{EndpointEntry, EntryKind, PortEntry, ServiceEntry};
 use super::{
     AnswerBuf, ClusterZone, DNS_SCHEMA_VERSION, DNS_VERSION_TTL, MAX_CNAME_CHAIN, Outcome, Owner,
-    Rcode, Rdata, Rr, SOA_MAX_TTL, SoaValues, Suffix, Target,
+    Rcode, Rdata, Rr, SOA_MAX_TTL, Suffix, Target,
 };
 use crate::config::{PodMode, is_reverse_zone};
 
@@ -28,20 +28,13 @@ pub fn lookup(zone: &ClusterZone, qname: &str, qtype: RecordType, out: &mut Answ
     let rel = relative(qname, matched);
     let exists = if is_reverse_zone(matched) {
         reverse(zone, qname, rel, qtype, out)
-    } else if !zone.config.multicluster.is_empty()
-        && zone.config.multicluster.iter().any(|z| z == matched)
-    {
+    } else if zone.config.is_multicluster(matched) {
         super::multicluster::name(zone, qname, rel, qtype, out)
     } else {
         forward_zone_name(zone, qname, rel, qtype, &Owner::Query, 0, out)
     };
     let config = &zone.config;
-    let soa = SoaValues {
-        ttl: config.ttl.min(SOA_MAX_TTL),
-        serial: zone.index.serial(),
-        minimum: config.ttl,
-        apex: None,
-    };
+    let soa = super::transfer::soa(zone);
     let zone_labels = label_count(matched);
     if exists {
         return Outcome::Answer {

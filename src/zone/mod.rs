@@ -58,6 +58,13 @@ pub struct ZoneConfig {
     pub own_addrs: Vec<IpAddr>,
 }
 
+impl ZoneConfig {
+    /// Is `zone` (one of `zones`) answered from ServiceImports?
+    pub fn is_multicluster(&self, zone: &str) -> bool {
+        self.multicluster.iter().any(|z| z == zone)
+    }
+}
+
 /// A zone handle: configuration plus the live index.
 #[derive(Debug, Clone)]
 pub struct ClusterZone {

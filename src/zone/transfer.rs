@@ -44,7 +44,7 @@ pub fn zone_records(zone: &ClusterZone, matched: &str) -> Vec<Rr> {
     let ttl = zone.config.ttl;
     let mut out = vec![soa.clone()];
     nameservers(zone, ttl, &mut out);
-    let mut services = if zone.config.multicluster.iter().any(|z| z == matched) {
+    let mut services = if zone.config.is_multicluster(matched) {
         zone.index.import_entries()
     } else {
         zone.index.service_entries()
