@@ -43,8 +43,9 @@ thread_local! {
 }
 
 /// What a waiting attempt gets: its reply, or the error the socket reported (an ICMP error
-/// such as port unreachable, for every attempt waiting on it).
-pub(super) type Delivery = Result<Vec<u8>, io::ErrorKind>;
+/// such as port unreachable, for every attempt waiting on it) as its errno, so a local one
+/// (no buffer, no memory) is not blamed on the upstream.
+pub(super) type Delivery = Result<Vec<u8>, i32>;
 
 /// One upstream's sockets.
 #[derive(Debug)]
@@ -218,7 +219,7 @@ impl Shared {
         // clear the error readiness (tokio keeps it until an operation says WouldBlock, and
         // the reader would spin).
         if let Some(error) = self.socket.take_error()? {
-            self.fail_all(error.kind());
+            self.fail_all(&error);
         }
         let _ = self.socket.try_io(Interest::ERROR, || {
             Err::<(), _>(io::ErrorKind::WouldBlock.into())
@@ -228,7 +229,7 @@ impl Shared {
                 match self.socket.try_recv(buf) {
                     Ok(len) => self.deliver(&buf[..len]),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                    Err(e) if is_transient(&e) => self.fail_all(e.kind()),
+                    Err(e) if is_transient(&e) => self.fail_all(&e),
                     Err(e) => return Err(e),
                 }
             }
@@ -255,9 +256,10 @@ impl Shared {
         }
     }
 
-    fn fail_all(&self, kind: io::ErrorKind) {
+    fn fail_all(&self, error: &io::Error) {
+        let errno = error.raw_os_error().unwrap_or(libc::EIO);
         for waiter in lock(&self.waiting).drain() {
-            let _ = waiter.reply_to.send(Err(kind));
+            let _ = waiter.reply_to.send(Err(errno));
         }
     }
 }
@@ -287,7 +289,7 @@ async fn read(shared: Arc<Shared>) {
                 if let Err(e) = result {
                     tracing::warn!(error = %e, "upstream socket failed; replacing it");
                     shared.retired.store(true, Ordering::Relaxed);
-                    shared.fail_all(e.kind());
+                    shared.fail_all(&e);
                     return;
                 }
             }

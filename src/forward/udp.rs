@@ -204,10 +204,10 @@ impl Exchange<'_> {
                     rtt: attempt.sent.elapsed(),
                 })
             }
-            Err(kind) => {
+            Err(errno) => {
                 let mut attempt = self.open.remove(i)?;
                 attempt.report(self.observer);
-                let failure = classify("udp receive", &io::Error::from(kind));
+                let failure = classify("udp receive", &io::Error::from_raw_os_error(errno));
                 tracing::debug!(upstream = %attempt.upstream.addr, error = %failure, "upstream attempt failed");
                 self.last = failure;
                 if self.open.is_empty() {
@@ -248,7 +248,7 @@ async fn delivered(open: &mut VecDeque<Attempt>) -> (usize, Delivery) {
     let waits = open.iter_mut().map(|attempt| &mut attempt.reply);
     let (got, index, _) = futures_util::future::select_all(waits).await;
     // A closed channel: the socket's reader ended without an answer for it.
-    (index, got.unwrap_or(Err(io::ErrorKind::BrokenPipe)))
+    (index, got.unwrap_or(Err(libc::EPIPE)))
 }
 
 #[cfg(test)]
