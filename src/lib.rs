@@ -48,7 +48,8 @@
 //!   external addresses (for `k8s_external`); `zone::multicluster` answers the service names
 //!   of `multicluster` zones from ServiceImports (Multi-Cluster Services, KEP-1645), which the
 //!   index keeps apart (`zone::index::imports`) and the kube source watches only then;
-//!   `zone::index::reverse` keeps the PTR owners per address family.
+//!   `zone::index::reverse` keeps the PTR owners per address family, `zone::index::slices`
+//!   the EndpointSlices linked to each Service or import.
 //! - [`dns`]: the wire format, once: constants, the parsed request, bare replies, query
 //!   building, label walking, the response writer.
 //! - [`plugins`]: the request pipeline and one module per stage (`acl`, `any`, `minimal`,
@@ -66,7 +67,8 @@
 //!   and the server configuration of `tls://` listen addresses (`client_auth`).
 //! - [`forward`]: the upstream pool, health checks that decide down/up, UDP exchange with
 //!   retransmission within the timeout on each upstream's pooled sockets (`pool`: random
-//!   ports rotated, one reader task per socket, no socket per query), TCP, DNS over TLS
+//!   ports rotated, one reader task per socket, no socket per query; `waiters`: queries
+//!   waiting by message ID), TCP, DNS over TLS
 //!   (rustls; one pipelined connection per `tls://` upstream), a descriptor budget; `reply` walks upstream
 //!   replies once to check, truncate and re-serve them.
 //! - [`cache`]: the moka response cache of forwarded answers (keys hashed with foldhash).
